@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install what tgsidecar needs on Debian: the build dependencies, and with
+# --test also the real proxies and tools the test suite starts.
+set -eu
+
+BUILD="build-essential autoconf automake pkg-config ca-certificates
+ libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev"
+TEST="python3 openssl curl squid tinyproxy microsocks"
+
+pkgs=$BUILD
+[ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"
+
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $pkgs

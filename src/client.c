@@ -1,0 +1,587 @@
+/*
+ * One bot connection: a bufferevent read through http-parser, one
+ * request at a time (pipelined ones wait their turn in the input), and
+ * client_close() as the only way a connection dies.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/util.h>
+
+#include "tgsidecar.h"
+
+#define CLIENT_PARSE_MAX	(64 * 1024)	/* bytes per parser call */
+
+static int	client_on_begin(http_parser *);
+static int	client_on_url(http_parser *, const char *, size_t);
+static int	client_on_hfield(http_parser *, const char *, size_t);
+static int	client_on_hvalue(http_parser *, const char *, size_t);
+static int	client_on_headers(http_parser *);
+static int	client_on_body(http_parser *, const char *, size_t);
+static int	client_on_complete(http_parser *);
+static void	client_pump(struct client *);
+
+static const http_parser_settings client_settings = {
+	.on_message_begin = client_on_begin,
+	.on_url = client_on_url,
+	.on_header_field = client_on_hfield,
+	.on_header_value = client_on_hvalue,
+	.on_headers_complete = client_on_headers,
+	.on_body = client_on_body,
+	.on_message_complete = client_on_complete,
+};
+
+static const struct config *
+client_cfg(struct client *clt)
+{
+	return clt->clt_srv->srv_cfg;
+}
+
+static void
+client_timeouts(struct client *clt)
+{
+	const struct config	*cfg = client_cfg(clt);
+	struct timeval		 tv, *rd = &tv;
+
+	tv.tv_sec = cfg->cfg_idle_timeout_ms / 1000;
+	tv.tv_usec = (cfg->cfg_idle_timeout_ms % 1000) * 1000;
+	/* A bot waiting for its reply may be silent for as long as it likes. */
+	if (clt->clt_req != NULL && clt->clt_req->req_body_done)
+		rd = NULL;
+	bufferevent_set_timeouts(clt->clt_bev, rd, &tv);
+}
+
+static void
+client_log(struct req *req, const char *why)
+{
+	struct timespec	 now;
+	double		 ms;
+	int		 status = req->req_status;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - req->req_start.tv_sec) * 1e3 +
+	    (now.tv_nsec - req->req_start.tv_nsec) / 1e6;
+	if (status == 0)
+		status = 499;	/* the bot left before any reply */
+	log_info("access %s %s %s bot=%s status=%d in=%" PRIu64
+	    " out=%" PRIu64 " ms=%.1f%s%s%s",
+	    req->req_clt->clt_peer, req->req_method >= 0 ?
+	    http_method_str(req->req_method) : "-",
+	    req->req_route.rt_method[0] != '\0' ?
+	    req->req_route.rt_method : "-",
+	    req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot : "-",
+	    status, req->req_bytes_in, req->req_bytes_out, ms,
+	    why != NULL || req->req_errdesc[0] != '\0' ? " error=\"" : "",
+	    req->req_errdesc[0] != '\0' ? req->req_errdesc :
+	    why != NULL ? why : "",
+	    why != NULL || req->req_errdesc[0] != '\0' ? "\"" : "");
+}
+
+/* The one destructor of a request. */
+static void
+client_req_free(struct req *req, const char *why)
+{
+	if (req == NULL)
+		return;
+	if (req->req_easy != NULL)
+		upstream_stop(req);
+	client_log(req, why);
+	if (req->req_clt->clt_req == req)
+		req->req_clt->clt_req = NULL;
+	if (req->req_target != NULL)
+		evbuffer_free(req->req_target);
+	if (req->req_hname != NULL)
+		evbuffer_free(req->req_hname);
+	if (req->req_hvalue != NULL)
+		evbuffer_free(req->req_hvalue);
+	if (req->req_body != NULL)
+		evbuffer_free(req->req_body);
+	if (req->req_up_head != NULL)
+		evbuffer_free(req->req_up_head);
+	curl_slist_free_all(req->req_hdrs);
+	curl_slist_free_all(req->req_uphdrs);
+	free(req->req_connection);
+	free(req->req_url);
+	free(req);
+}
+
+/* A request got its whole reply; the connection goes on or winds down. */
+void
+client_req_done(struct req *req)
+{
+	struct client	*clt = req->req_clt;
+
+	/* An unread body leaves the stream out of step: end it there. */
+	if (!req->req_keepalive || !req->req_body_done ||
+	    clt->clt_srv->srv_draining)
+		clt->clt_closing = 1;
+	client_req_free(req, NULL);
+	if (!clt->clt_closing) {
+		clt->clt_paused = 0;
+		http_parser_pause(&clt->clt_parser, 0);
+	}
+	client_timeouts(clt);
+	client_schedule(clt);
+}
+
+/*
+ * Fail the request in hand with a status of our own.  If the reply has
+ * begun there is no way left to say so but to close.
+ */
+static void
+client_fail(struct client *clt, int status, const char *desc)
+{
+	struct req	*req = clt->clt_req;
+
+	clt->clt_closing = 1;
+	http_parser_pause(&clt->clt_parser, 1);
+	if (req == NULL) {
+		reply_error(clt, NULL, status, desc);
+		return;
+	}
+	if (req->req_easy != NULL)
+		upstream_stop(req);
+	if (req->req_head_sent) {
+		client_req_free(req, desc);
+		return;
+	}
+	req->req_keepalive = 0;
+	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", desc);
+	reply_error(clt, req, status, desc);
+	client_req_free(req, NULL);
+}
+
+static struct client *
+client_of(http_parser *p)
+{
+	return p->data;
+}
+
+static int
+client_on_begin(http_parser *p)
+{
+	struct client	*clt = client_of(p);
+	struct req	*req;
+
+	if ((req = calloc(1, sizeof(*req))) == NULL)
+		return -1;
+	req->req_clt = clt;
+	req->req_method = -1;
+	clt->clt_req = req;
+	clock_gettime(CLOCK_MONOTONIC, &req->req_start);
+	if ((req->req_target = evbuffer_new()) == NULL ||
+	    (req->req_hname = evbuffer_new()) == NULL ||
+	    (req->req_hvalue = evbuffer_new()) == NULL ||
+	    (req->req_body = evbuffer_new()) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+client_on_url(http_parser *p, const char *at, size_t len)
+{
+	struct client	*clt = client_of(p);
+	struct req	*req = clt->clt_req;
+
+	req->req_method = p->method;
+	if (evbuffer_get_length(req->req_target) + len > CLIENT_URL_MAX) {
+		clt->clt_perr = 414;
+		return -1;
+	}
+	return evbuffer_add(req->req_target, at, len);
+}
+
+/* Complete the header gathered so far, as one "Name: value" line. */
+static int
+client_header_commit(struct client *clt)
+{
+	struct req		*req = clt->clt_req;
+	struct curl_slist	*l;
+	size_t			 nlen = evbuffer_get_length(req->req_hname);
+	size_t			 vlen = evbuffer_get_length(req->req_hvalue);
+	char			*name, *value, *line;
+
+	if (nlen == 0)
+		return 0;
+	name = (char *)evbuffer_pullup(req->req_hname, -1);
+	value = vlen ? (char *)evbuffer_pullup(req->req_hvalue, -1) : "";
+	if (asprintf(&line, "%.*s: %.*s", (int)nlen, name, (int)vlen,
+	    value) == -1)
+		return -1;
+	if (header_is(name, nlen, "Content-Type"))
+		req->req_has_ctype = 1;
+	else if (header_is(name, nlen, "Expect") && vlen == 12 &&
+	    strncasecmp(value, "100-continue", 12) == 0)
+		req->req_expect = 1;
+	else if (header_is(name, nlen, "Connection")) {
+		free(req->req_connection);
+		req->req_connection = strndup(value, vlen);
+	}
+	l = curl_slist_append(req->req_hdrs, line);
+	free(line);
+	if (l == NULL)
+		return -1;
+	req->req_hdrs = l;
+	evbuffer_drain(req->req_hname, nlen);
+	evbuffer_drain(req->req_hvalue, vlen);
+	return 0;
+}
+
+static int
+client_header_room(struct client *clt, size_t len)
+{
+	struct req	*req = clt->clt_req;
+
+	req->req_hdrlen += len;
+	if (req->req_hdrlen > CLIENT_HEADERS_MAX) {
+		clt->clt_perr = 431;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+client_on_hfield(http_parser *p, const char *at, size_t len)
+{
+	struct client	*clt = client_of(p);
+	struct req	*req = clt->clt_req;
+
+	if (client_header_room(clt, len) == -1)
+		return -1;
+	/* A new field after a value: the previous header is complete. */
+	if (evbuffer_get_length(req->req_hvalue) > 0 &&
+	    client_header_commit(clt) == -1)
+		return -1;
+	return evbuffer_add(req->req_hname, at, len);
+}
+
+static int
+client_on_hvalue(http_parser *p, const char *at, size_t len)
+{
+	struct client	*clt = client_of(p);
+
+	if (client_header_room(clt, len) == -1)
+		return -1;
+	return evbuffer_add(clt->clt_req->req_hvalue, at, len);
+}
+
+/* Decide what to do with a request once its head is known. */
+static int
+client_check(struct client *clt, int *status, const char **why)
+{
+	struct req	*req = clt->clt_req;
+	http_parser	*p = &clt->clt_parser;
+	size_t		 len = evbuffer_get_length(req->req_target);
+	const char	*target;
+
+	target = (const char *)evbuffer_pullup(req->req_target, -1);
+	if (p->method == HTTP_CONNECT || p->upgrade) {
+		*status = 400;
+		*why = "CONNECT and protocol upgrades are not accepted";
+		return -1;
+	}
+	if (route_parse(&req->req_route, target != NULL ? target : "", len,
+	    status, why) == -1)
+		return -1;
+	if (p->method != HTTP_GET && p->method != HTTP_POST) {
+		*status = 405;
+		*why = "Method Not Allowed: use GET or POST";
+		return -1;
+	}
+	if (req->req_route.rt_kind == ROUTE_FILE && req->req_has_body) {
+		*status = 400;
+		*why = "Bad Request: a file download takes no body";
+		return -1;
+	}
+	if (req->req_has_body && req->req_clen >= 0 &&
+	    (uint64_t)req->req_clen > client_cfg(clt)->cfg_max_body) {
+		*status = 413;
+		*why = "Request Entity Too Large";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+client_on_headers(http_parser *p)
+{
+	struct client	*clt = client_of(p);
+	struct req	*req = clt->clt_req;
+	const char	*why = NULL;
+	int		 status = 0;
+
+	if (client_header_commit(clt) == -1)
+		return -1;
+	req->req_method = p->method;
+	req->req_http11 = p->http_major > 1 ||
+	    (p->http_major == 1 && p->http_minor >= 1);
+	req->req_keepalive = http_should_keep_alive(p) &&
+	    !clt->clt_srv->srv_draining;
+	if (p->flags & F_CHUNKED) {
+		req->req_has_body = 1;
+		req->req_clen = -1;
+	} else if ((p->flags & F_CONTENTLENGTH) && p->content_length > 0) {
+		req->req_has_body = 1;
+		req->req_clen = p->content_length > INT64_MAX ? INT64_MAX :
+		    (int64_t)p->content_length;
+	}
+	if (client_check(clt, &status, &why) == -1) {
+		client_fail(clt, status, why);
+		return 0;
+	}
+	if (upstream_start(req) == -1) {
+		client_fail(clt, 500, "Internal Server Error: cannot start the "
+		    "upstream transfer");
+		return 0;
+	}
+	if (req->req_expect && req->req_has_body && req->req_http11)
+		reply_continue(req);
+	client_timeouts(clt);
+	return 0;
+}
+
+static int
+client_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct client	*clt = client_of(p);
+	struct req	*req = clt->clt_req;
+
+	req->req_bytes_in += len;
+	if (req->req_bytes_in > client_cfg(clt)->cfg_max_body) {
+		client_fail(clt, 413, "Request Entity Too Large");
+		return 0;
+	}
+	return evbuffer_add(req->req_body, at, len);
+}
+
+static int
+client_on_complete(http_parser *p)
+{
+	struct client	*clt = client_of(p);
+	struct req	*req = clt->clt_req;
+
+	/* Hold the next pipelined request until this one is answered. */
+	clt->clt_paused = 1;
+	http_parser_pause(p, 1);
+	if (req == NULL)
+		return 0;
+	req->req_body_done = 1;
+	client_timeouts(clt);
+	return 0;
+}
+
+static const char *
+client_parse_error(struct client *clt, int *status)
+{
+	enum http_errno	 e = HTTP_PARSER_ERRNO(&clt->clt_parser);
+
+	*status = clt->clt_perr ? clt->clt_perr : 400;
+	switch (*status) {
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	}
+	if (e == HPE_INVALID_METHOD)
+		return "Bad Request: unknown HTTP method";
+	return "Bad Request: malformed HTTP request";
+}
+
+/* Feed buffered input to the parser while there is room to take it. */
+static void
+client_parse(struct client *clt)
+{
+	struct evbuffer		*in = bufferevent_get_input(clt->clt_bev);
+	struct evbuffer_iovec	 v;
+	const char		*why;
+	size_t			 n, done;
+	int			 status;
+
+	while (!clt->clt_closing && !clt->clt_paused &&
+	    evbuffer_get_length(in) > 0) {
+		if (clt->clt_req != NULL &&
+		    evbuffer_get_length(clt->clt_req->req_body) >=
+		    CLIENT_BODY_HIGH)
+			break;	/* the upstream drains it, then kicks us */
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = v.iov_len < CLIENT_PARSE_MAX ? v.iov_len : CLIENT_PARSE_MAX;
+		done = http_parser_execute(&clt->clt_parser, &client_settings,
+		    v.iov_base, n);
+		evbuffer_drain(in, done);
+		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
+			break;
+		if (HTTP_PARSER_ERRNO(&clt->clt_parser) != HPE_OK ||
+		    done != n) {
+			why = client_parse_error(clt, &status);
+			client_fail(clt, status, why);
+			break;
+		}
+	}
+}
+
+/*
+ * Everything that moves a connection along, run from the loop: parse
+ * more input, wake a paused transfer, and close once all is flushed.
+ */
+static void
+client_pump(struct client *clt)
+{
+	client_parse(clt);
+	if (clt->clt_req != NULL && clt->clt_req->req_easy != NULL)
+		upstream_resume(clt->clt_req);
+	if (clt->clt_closing && clt->clt_req == NULL &&
+	    reply_pending(clt) == 0)
+		client_close(clt, NULL);
+}
+
+static void
+client_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	client_pump(arg);
+}
+
+/* Safe from inside libcurl callbacks: the work happens from the loop. */
+void
+client_schedule(struct client *clt)
+{
+	event_active(clt->clt_kick, EV_TIMEOUT, 0);
+}
+
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	client_pump(arg);
+}
+
+static void
+client_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	client_pump(arg);
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client	*clt = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF)
+		client_close(clt, clt->clt_req != NULL ?
+		    "bot closed the connection" : NULL);
+	else if (what & BEV_EVENT_TIMEOUT)
+		client_close(clt, "bot connection timed out");
+	else if (what & BEV_EVENT_ERROR)
+		client_close(clt, clt->clt_req != NULL ?
+		    "bot connection failed" : NULL);
+}
+
+struct client *
+client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
+    int salen)
+{
+	struct client	*clt;
+	char		 host[INET6_ADDRSTRLEN];
+	int		 port = 0;
+
+	(void)salen;
+	if ((clt = calloc(1, sizeof(*clt))) == NULL) {
+		log_warn("%s: calloc", __func__);
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	clt->clt_srv = srv;
+	http_parser_init(&clt->clt_parser, HTTP_REQUEST);
+	clt->clt_parser.data = clt;
+	host[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+
+		evutil_inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+		snprintf(clt->clt_peer, sizeof(clt->clt_peer), "%s:%d", host,
+		    port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+
+		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host,
+		    sizeof(host));
+		port = ntohs(sin6->sin6_port);
+		snprintf(clt->clt_peer, sizeof(clt->clt_peer), "[%s]:%d", host,
+		    port);
+	}
+	clt->clt_bev = bufferevent_socket_new(srv->srv_base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (clt->clt_bev == NULL) {
+		evutil_closesocket(fd);
+		goto fail;
+	}
+	if ((clt->clt_kick = event_new(srv->srv_base, -1, 0, client_kick_cb,
+	    clt)) == NULL)
+		goto fail;
+	bufferevent_setcb(clt->clt_bev, client_read_cb, client_write_cb,
+	    client_event_cb, clt);
+	/* Bounded input: a bot that floods us is simply read slower. */
+	bufferevent_setwatermark(clt->clt_bev, EV_READ, 0, CLIENT_BODY_HIGH);
+	bufferevent_setwatermark(clt->clt_bev, EV_WRITE, CLIENT_OUT_LOW, 0);
+	client_timeouts(clt);
+	if (bufferevent_enable(clt->clt_bev, EV_READ | EV_WRITE) == -1)
+		goto fail;
+	clt->clt_next = srv->srv_head;
+	if (srv->srv_head != NULL)
+		srv->srv_head->clt_prev = clt;
+	srv->srv_head = clt;
+	srv->srv_clients++;
+	return clt;
+ fail:
+	log_warnx("%s: cannot set up a bot connection", __func__);
+	if (clt->clt_kick != NULL)
+		event_free(clt->clt_kick);
+	if (clt->clt_bev != NULL)
+		bufferevent_free(clt->clt_bev);
+	free(clt);
+	return NULL;
+}
+
+/* The only way a bot connection dies; it takes its request with it. */
+void
+client_close(struct client *clt, const char *why)
+{
+	struct server	*srv = clt->clt_srv;
+
+	client_req_free(clt->clt_req, why);
+	if (clt->clt_prev != NULL)
+		clt->clt_prev->clt_next = clt->clt_next;
+	else
+		srv->srv_head = clt->clt_next;
+	if (clt->clt_next != NULL)
+		clt->clt_next->clt_prev = clt->clt_prev;
+	event_free(clt->clt_kick);
+	bufferevent_free(clt->clt_bev);
+	free(clt);
+	srv->srv_clients--;
+	server_client_gone(srv);
+}
+
+/* Shutting down: idle connections go now, busy ones after their reply. */
+void
+client_drain(struct server *srv)
+{
+	struct client	*clt, *next;
+
+	for (clt = srv->srv_head; clt != NULL; clt = next) {
+		next = clt->clt_next;
+		clt->clt_closing = 1;
+		if (clt->clt_req == NULL && reply_pending(clt) == 0)
+			client_close(clt, NULL);
+		else if (clt->clt_req != NULL)
+			clt->clt_req->req_keepalive = 0;
+	}
+}

@@ -1,0 +1,301 @@
+/*
+ * Logging to stderr in the OpenBSD log.c shape. Every line is formatted
+ * into one buffer and passed through log_redact() before it is written,
+ * so bot tokens and proxy passwords are scrubbed in exactly one place.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "tgsidecar.h"
+
+#define LOG_LINE_MAX	2048
+#define LOG_MASK	"***"
+#define LOG_TOKEN_MIN	20	/* secret part of a bare "digits:secret" */
+
+static int	  log_level = LOG_LEVEL_INFO;
+static char	**log_secrets;	/* longest first, so no partial leaks */
+static size_t	  log_nsecrets;
+
+static void	log_vwrite(const char *, const char *, int, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
+void
+log_init(int level)
+{
+	if (level < LOG_LEVEL_WARN)
+		level = LOG_LEVEL_WARN;
+	if (level > LOG_LEVEL_DEBUG)
+		level = LOG_LEVEL_DEBUG;
+	log_level = level;
+}
+
+int
+log_getlevel(void)
+{
+	return (log_level);
+}
+
+void
+log_secret(const char *secret)
+{
+	char	**v, *s;
+	size_t	  i, n;
+
+	if (secret == NULL || *secret == '\0')
+		return;
+	for (i = 0; i < log_nsecrets; i++)
+		if (strcmp(log_secrets[i], secret) == 0)
+			return;
+	/* Logging must not fail: if we are out of memory, so be it. */
+	if ((s = strdup(secret)) == NULL)
+		return;
+	v = reallocarray(log_secrets, log_nsecrets + 1, sizeof(*v));
+	if (v == NULL) {
+		free(s);
+		return;
+	}
+	log_secrets = v;
+	n = strlen(s);
+	for (i = log_nsecrets; i > 0 && strlen(v[i - 1]) < n; i--)
+		v[i] = v[i - 1];
+	v[i] = s;
+	log_nsecrets++;
+}
+
+void
+log_secrets_clear(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < log_nsecrets; i++) {
+		explicit_bzero(log_secrets[i], strlen(log_secrets[i]));
+		free(log_secrets[i]);
+	}
+	free(log_secrets);
+	log_secrets = NULL;
+	log_nsecrets = 0;
+}
+
+static int
+log_tokenchar(int c)
+{
+	return (isascii(c) && (isalnum(c) || c == '-' || c == '_'));
+}
+
+/*
+ * If buf[r..len) starts a token's digits, return the offset of its secret
+ * part and set *slen; else return 0. "bot" before the digits means any
+ * secret length counts (it is a Bot API URL); bare "digits:secret" needs a
+ * long secret so timestamps and host:port pairs are left alone.
+ */
+static size_t
+log_token_at(const char *buf, size_t len, size_t r, int botprefix,
+    size_t *slen)
+{
+	size_t	 d, s, e;
+
+	for (d = r; d < len && isdigit((unsigned char)buf[d]); d++)
+		;
+	if (d - r < (botprefix ? 1 : 3) || d - r > 20 || d >= len)
+		return (0);
+	if (buf[d] == ':')
+		s = d + 1;
+	else if (len - d >= 3 && buf[d] == '%' && buf[d + 1] == '3' &&
+	    (buf[d + 2] == 'A' || buf[d + 2] == 'a'))
+		s = d + 3;
+	else
+		return (0);
+	for (e = s; e < len && log_tokenchar((unsigned char)buf[e]); e++)
+		;
+	if (e == s || (!botprefix && e - s < LOG_TOKEN_MIN))
+		return (0);
+	*slen = e - s;
+	return (s);
+}
+
+/* Replace n bytes with the mask; never grow, since buf has no spare room. */
+static size_t
+log_mask(char *buf, size_t w, size_t n)
+{
+	size_t	 m = n < strlen(LOG_MASK) ? n : strlen(LOG_MASK);
+
+	memcpy(buf + w, LOG_MASK, m);
+	return (w + m);
+}
+
+static size_t
+log_redact_tokens(char *buf, size_t len)
+{
+	size_t	 r, w, s, slen;
+	int	 prev = 0, bot;
+
+	for (r = w = 0; r < len; ) {
+		/* buf[r..] is still original text because w <= r. */
+		if (isdigit((unsigned char)buf[r]) && !isdigit(prev)) {
+			bot = w >= 3 && strncasecmp(buf + w - 3, "bot", 3) == 0;
+			if ((s = log_token_at(buf, len, r, bot, &slen)) != 0) {
+				memmove(buf + w, buf + r, s - r);
+				w = log_mask(buf, w + (s - r), slen);
+				r = s + slen;
+				prev = '*';
+				continue;
+			}
+		}
+		prev = (unsigned char)buf[r];
+		buf[w++] = buf[r++];
+	}
+	return (w);
+}
+
+static size_t
+log_redact_secret(char *buf, size_t len, const char *secret)
+{
+	size_t	 r, w, n = strlen(secret);
+
+	for (r = w = 0; r < len; ) {
+		if (len - r >= n && memcmp(buf + r, secret, n) == 0) {
+			w = log_mask(buf, w, n);
+			r += n;
+			continue;
+		}
+		buf[w++] = buf[r++];
+	}
+	return (w);
+}
+
+/*
+ * Scrub bot tokens and registered secrets from buf[0..len) in place.
+ * The text never grows (a secret shorter than the mask is replaced by as
+ * many '*'); if it shrinks, it is NUL-terminated at the new length.
+ */
+size_t
+log_redact(char *buf, size_t len)
+{
+	size_t	 i, n;
+
+	n = log_redact_tokens(buf, len);
+	for (i = 0; i < log_nsecrets; i++)
+		n = log_redact_secret(buf, n, log_secrets[i]);
+	if (n < len)
+		buf[n] = '\0';
+	return (n);
+}
+
+static void
+log_vwrite(const char *level, const char *fmt, int errnum, va_list ap)
+{
+	char		 line[LOG_LINE_MAX + 1];	/* + newline */
+	struct timespec	 ts;
+	struct tm	 tm;
+	size_t		 len, n;
+	int		 rv;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	len = strftime(line, LOG_LINE_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
+	rv = snprintf(line + len, LOG_LINE_MAX - len, ".%03ldZ %s ",
+	    ts.tv_nsec / 1000000, level);
+	if (rv > 0)
+		len += (size_t)rv;
+	if (len >= LOG_LINE_MAX)
+		len = LOG_LINE_MAX - 1;
+
+	rv = vsnprintf(line + len, LOG_LINE_MAX - len, fmt, ap);
+	if (rv > 0)
+		len += (size_t)rv;
+	if (len >= LOG_LINE_MAX)
+		len = LOG_LINE_MAX - 1;
+	if (errnum != 0) {
+		rv = snprintf(line + len, LOG_LINE_MAX - len, ": %s",
+		    strerror(errnum));
+		if (rv > 0)
+			len += (size_t)rv;
+		if (len >= LOG_LINE_MAX)
+			len = LOG_LINE_MAX - 1;
+	}
+
+	n = log_redact(line, len);
+	line[n++] = '\n';
+	fwrite(line, 1, n, stderr);
+	fflush(stderr);
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite("warn", fmt, saved, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite("warn", fmt, 0, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	if (log_level < LOG_LEVEL_INFO)
+		return;
+	va_start(ap, fmt);
+	log_vwrite("info", fmt, 0, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	if (log_level < LOG_LEVEL_DEBUG)
+		return;
+	va_start(ap, fmt);
+	log_vwrite("debug", fmt, 0, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite("fatal", fmt, saved, ap);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite("fatal", fmt, 0, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,60 @@
+/*
+ * tgsidecar: a fresh upstream connection for every Bot API request.
+ * main() only reads the configuration and runs the server.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tgsidecar.h"
+
+extern char **environ;
+
+int
+main(int argc, char *argv[])
+{
+	struct config		 cfg;
+	struct config_cli	 cli = { 0 };
+	struct server		 srv;
+	char			 err[TGS_ERRLEN * 2];
+	int			 rc = 1;
+
+	log_init(LOG_LEVEL_INFO);
+	if (config_load(&cfg, &cli, argc, argv, environ, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "tgsidecar: %s\n", err);
+		if (cli.cli_check)
+			fprintf(stderr, "configuration failed\n");
+		config_free(&cfg);
+		return 2;
+	}
+	if (cli.cli_help) {
+		config_usage(stdout);
+		rc = 0;
+		goto done;
+	}
+	if (cli.cli_version) {
+		printf("tgsidecar %s (%s)\n", TGS_VERSION,
+		    curl_version());
+		rc = 0;
+		goto done;
+	}
+	if (cli.cli_check) {
+		printf("configuration OK\n");
+		rc = 0;
+		goto done;
+	}
+	log_init(cfg.cfg_log_level);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("curl_global_init failed");
+	if (server_init(&srv, &cfg) == 0) {
+		rc = server_run(&srv) == 0 ? 0 : 1;
+		server_free(&srv);
+	}
+	curl_global_cleanup();
+ done:
+	config_free(&cfg);
+	log_secrets_clear();
+	return rc;
+}

@@ -1,0 +1,175 @@
+/*
+ * libcurl's multi_socket API driven by the libevent loop, in the shape
+ * of curl's docs/examples/hiperfifo.c: one loop-wide multi handle, one
+ * struct per socket attached with curl_multi_assign(), and one timer.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "tgsidecar.h"
+
+struct multi_sock {
+	struct event	*ms_ev;
+	curl_socket_t	 ms_fd;
+};
+
+static struct {
+	struct event_base	*mu_base;
+	CURLM			*mu_multi;
+	struct event		*mu_timer;
+	int			 mu_running;
+} mu;
+
+static void	multi_check(void);
+
+static void
+multi_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int	 action = 0;
+
+	(void)arg;
+	if (what & EV_READ)
+		action |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		action |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(mu.mu_multi, fd, action, &mu.mu_running);
+	multi_check();
+}
+
+static void
+multi_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	curl_multi_socket_action(mu.mu_multi, CURL_SOCKET_TIMEOUT, 0,
+	    &mu.mu_running);
+	multi_check();
+}
+
+/* libcurl must not be called from here: only arm or disarm the timer. */
+static int
+multi_timer_set(CURLM *multi, long ms, void *arg)
+{
+	struct timeval	 tv;
+
+	(void)multi;
+	(void)arg;
+	if (ms < 0) {
+		evtimer_del(mu.mu_timer);
+		return 0;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return evtimer_add(mu.mu_timer, &tv);
+}
+
+static int
+multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
+    void *sockp)
+{
+	struct multi_sock	*ms = sockp;
+	short			 kind = EV_PERSIST;
+
+	(void)easy;
+	(void)arg;
+	if (what == CURL_POLL_REMOVE) {
+		if (ms != NULL) {
+			event_free(ms->ms_ev);
+			free(ms);
+		}
+		return 0;
+	}
+	if (ms == NULL) {
+		if ((ms = calloc(1, sizeof(*ms))) == NULL) {
+			log_warn("%s: calloc", __func__);
+			return -1;
+		}
+		ms->ms_fd = fd;
+		curl_multi_assign(mu.mu_multi, fd, ms);
+	} else
+		event_free(ms->ms_ev);
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	ms->ms_ev = event_new(mu.mu_base, fd, kind, multi_event_cb, NULL);
+	if (ms->ms_ev == NULL || event_add(ms->ms_ev, NULL) == -1) {
+		log_warnx("%s: cannot watch upstream socket", __func__);
+		return -1;
+	}
+	return 0;
+}
+
+/* Hand every finished transfer to its owner. */
+static void
+multi_check(void)
+{
+	CURLMsg	*msg;
+	int	 left;
+
+	while ((msg = curl_multi_info_read(mu.mu_multi, &left)) != NULL) {
+		if (msg->msg == CURLMSG_DONE)
+			upstream_done(msg->easy_handle, msg->data.result);
+	}
+}
+
+int
+multi_init(struct event_base *base)
+{
+	mu.mu_base = base;
+	if ((mu.mu_multi = curl_multi_init()) == NULL) {
+		log_warnx("%s: curl_multi_init failed", __func__);
+		return -1;
+	}
+	if ((mu.mu_timer = evtimer_new(base, multi_timer_cb, NULL)) == NULL) {
+		log_warnx("%s: evtimer_new failed", __func__);
+		goto fail;
+	}
+	curl_multi_setopt(mu.mu_multi, CURLMOPT_SOCKETFUNCTION, multi_sock_set);
+	curl_multi_setopt(mu.mu_multi, CURLMOPT_TIMERFUNCTION, multi_timer_set);
+	/* Connections are never reused: keep no idle ones around. */
+	curl_multi_setopt(mu.mu_multi, CURLMOPT_MAXCONNECTS, 1L);
+	return 0;
+ fail:
+	curl_multi_cleanup(mu.mu_multi);
+	mu.mu_multi = NULL;
+	return -1;
+}
+
+void
+multi_free(void)
+{
+	if (mu.mu_multi != NULL)
+		curl_multi_cleanup(mu.mu_multi);
+	if (mu.mu_timer != NULL)
+		event_free(mu.mu_timer);
+	mu.mu_multi = NULL;
+	mu.mu_timer = NULL;
+}
+
+int
+multi_add(CURL *easy)
+{
+	CURLMcode	 rc;
+
+	if ((rc = curl_multi_add_handle(mu.mu_multi, easy)) != CURLM_OK) {
+		log_warnx("%s: %s", __func__, curl_multi_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Removing a handle closes its connection, since none is ever reused. */
+void
+multi_remove(CURL *easy)
+{
+	curl_multi_remove_handle(mu.mu_multi, easy);
+}
+
+int
+multi_running(void)
+{
+	return mu.mu_running;
+}

@@ -1,0 +1,136 @@
+/*
+ * HTTP/1.1 framing of what goes back to the bot: the status line and
+ * headers, the body (Content-Length when known, chunked otherwise), and
+ * the Bot API-shaped JSON errors the sidecar makes itself.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "tgsidecar.h"
+
+static int
+reply_no_body(int status)
+{
+	return status < 200 || status == 204 || status == 304;
+}
+
+static struct evbuffer *
+reply_out(struct client *clt)
+{
+	return bufferevent_get_output(clt->clt_bev);
+}
+
+/* hdrs holds complete "Name: value\r\n" lines; it is drained. */
+int
+reply_head(struct req *req, int status, const char *reason,
+    struct evbuffer *hdrs, int64_t clen)
+{
+	struct evbuffer	*out = reply_out(req->req_clt);
+
+	if (reply_no_body(status))
+		clen = -2;
+	else if (clen < 0 && req->req_http11)
+		req->req_chunked = 1;
+	else if (clen < 0) {
+		req->req_close_delim = 1;
+		req->req_keepalive = 0;
+	}
+	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
+	    reason != NULL && *reason != '\0' ? reason :
+	    apierror_reason(status)) == -1)
+		return -1;
+	if (hdrs != NULL && evbuffer_add_buffer(out, hdrs) == -1)
+		return -1;
+	if (clen >= 0 &&
+	    evbuffer_add_printf(out, "Content-Length: %" PRId64 "\r\n",
+	    clen) == -1)
+		return -1;
+	if (req->req_chunked &&
+	    evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n") == -1)
+		return -1;
+	if (!req->req_keepalive)
+		evbuffer_add_printf(out, "Connection: close\r\n");
+	else if (!req->req_http11)
+		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+	req->req_status = status;
+	req->req_head_sent = 1;
+	return evbuffer_add(out, "\r\n", 2);
+}
+
+int
+reply_body(struct req *req, const char *data, size_t len)
+{
+	struct evbuffer	*out = reply_out(req->req_clt);
+
+	if (len == 0)
+		return 0;
+	req->req_bytes_out += len;
+	if (req->req_chunked &&
+	    evbuffer_add_printf(out, "%zx\r\n", len) == -1)
+		return -1;
+	if (evbuffer_add(out, data, len) == -1)
+		return -1;
+	if (req->req_chunked && evbuffer_add(out, "\r\n", 2) == -1)
+		return -1;
+	return 0;
+}
+
+int
+reply_end(struct req *req)
+{
+	if (req->req_chunked)
+		return evbuffer_add(reply_out(req->req_clt), "0\r\n\r\n", 5);
+	return 0;
+}
+
+/* A 100 Continue tells a bot that waits for it to send its body. */
+int
+reply_continue(struct req *req)
+{
+	return evbuffer_add_printf(reply_out(req->req_clt),
+	    "HTTP/1.1 100 Continue\r\n\r\n") == -1 ? -1 : 0;
+}
+
+/*
+ * An error of the sidecar's own, as the Bot API shapes them.  With no
+ * request (the bot sent garbage) the connection is closed after it.
+ */
+int
+reply_error(struct client *clt, struct req *req, int status,
+    const char *desc)
+{
+	struct evbuffer	*out = reply_out(clt), *hdrs;
+	char		 body[1024];
+	int		 len, rc;
+
+	if ((len = apierror_body(body, sizeof(body), status, desc)) == -1)
+		len = apierror_body(body, sizeof(body), status,
+		    apierror_reason(status));
+	if (len == -1)
+		return -1;
+	if (req == NULL) {
+		return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+		    "Content-Type: application/json\r\n"
+		    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+		    status, apierror_reason(status), len, body) == -1 ? -1 : 0;
+	}
+	if ((hdrs = evbuffer_new()) == NULL)
+		return -1;
+	evbuffer_add_printf(hdrs, "Content-Type: application/json\r\n");
+	if (status == 405)
+		evbuffer_add_printf(hdrs, "Allow: GET, POST\r\n");
+	rc = reply_head(req, status, NULL, hdrs, len);
+	evbuffer_free(hdrs);
+	if (rc == -1)
+		return -1;
+	req->req_bytes_out += len;
+	return evbuffer_add(out, body, len);
+}
+
+size_t
+reply_pending(struct client *clt)
+{
+	return evbuffer_get_length(reply_out(clt));
+}

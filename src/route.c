@@ -1,0 +1,158 @@
+/*
+ * Map a raw request-target onto the two Bot API URL shapes we forward:
+ *
+ *	/bot<TOKEN>/<METHOD>[?query]
+ *	/file/bot<TOKEN>/<FILE_PATH>[?query]
+ *
+ * Anything else is refused before it gets near libcurl. We are strict on
+ * purpose: nothing legitimate needs '%', '\' or dot-segments in the path,
+ * and refusing them keeps us from being steered to other upstream URLs.
+ */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tgsidecar.h"
+
+#define ROUTE_BOT_MAX		20	/* digits before the colon */
+#define ROUTE_SECRET_MAX	128
+#define ROUTE_METHOD_MAX	63
+#define ROUTE_FILE_MAX		1024
+
+#define ROUTE_NOT_FOUND		"Not Found"
+
+static int
+route_fail(int *status, const char **why, int code, const char *msg)
+{
+	*status = code;
+	*why = msg;
+	return (-1);
+}
+
+static int
+route_is(int c, const char *extra)
+{
+	return (isascii(c) && (isalnum(c) || (c != '\0' &&
+	    strchr(extra, c) != NULL)));
+}
+
+/* Any "." or ".." segment in p[0..len), which starts with '/'. */
+static int
+route_dotsegment(const char *p, size_t len)
+{
+	size_t	 i, s, n;
+
+	for (i = 0; i < len; i = s + n) {
+		s = i + 1;	/* skip the '/' */
+		for (n = 0; s + n < len && p[s + n] != '/'; n++)
+			;
+		if ((n == 1 && p[s] == '.') ||
+		    (n == 2 && p[s] == '.' && p[s + 1] == '.'))
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Parse "<digits>:<secret>/" at p; return the length up to and including
+ * the slash, or 0 if the token is malformed.
+ */
+static size_t
+route_token(const char *p, size_t len, struct route *rt)
+{
+	size_t	 d, s;
+
+	for (d = 0; d < len && isdigit((unsigned char)p[d]); d++)
+		;
+	if (d == 0 || d > ROUTE_BOT_MAX || d >= len || p[d] != ':')
+		return (0);
+	for (s = d + 1; s < len && route_is((unsigned char)p[s], "_-"); s++)
+		;
+	if (s == d + 1 || s - d - 1 > ROUTE_SECRET_MAX || s >= len ||
+	    p[s] != '/')
+		return (0);
+	memcpy(rt->rt_bot, p, d);
+	rt->rt_bot[d] = '\0';
+	return (s + 1);
+}
+
+static int
+route_method(const char *p, size_t len, struct route *rt)
+{
+	size_t	 i;
+
+	if (len == 0 || len > ROUTE_METHOD_MAX)
+		return (-1);
+	for (i = 0; i < len; i++)
+		if (!route_is((unsigned char)p[i], "_"))
+			return (-1);
+	memcpy(rt->rt_method, p, len);
+	rt->rt_method[len] = '\0';
+	rt->rt_kind = ROUTE_METHOD;
+	rt->rt_longpoll = strcasecmp(rt->rt_method, "getUpdates") == 0;
+	return (0);
+}
+
+static int
+route_file(const char *p, size_t len, struct route *rt)
+{
+	size_t	 i;
+
+	/* No empty segment: no leading, trailing or doubled slash. */
+	if (len == 0 || len > ROUTE_FILE_MAX || p[0] == '/' ||
+	    p[len - 1] == '/')
+		return (-1);
+	for (i = 0; i < len; i++) {
+		if (!route_is((unsigned char)p[i], "._~/-"))
+			return (-1);
+		if (p[i] == '/' && i + 1 < len && p[i + 1] == '/')
+			return (-1);
+	}
+	rt->rt_kind = ROUTE_FILE;
+	memcpy(rt->rt_method, "file", sizeof("file"));
+	return (0);
+}
+
+int
+route_parse(struct route *rt, const char *target, size_t len, int *status,
+    const char **why)
+{
+	const char	*q;
+	size_t		 i, plen, n;
+
+	memset(rt, 0, sizeof(*rt));
+	rt->rt_kind = ROUTE_NONE;
+
+	if (len == 0)
+		return (route_fail(status, why, 400, "empty request target"));
+	for (i = 0; i < len; i++)
+		if ((unsigned char)target[i] <= 0x20 ||
+		    (unsigned char)target[i] == 0x7f)
+			return (route_fail(status, why, 400,
+			    "invalid character in request target"));
+	if (target[0] != '/')
+		return (route_fail(status, why, 400,
+		    "absolute-form request targets are not accepted"));
+	if (memchr(target, '#', len) != NULL)
+		return (route_fail(status, why, 400,
+		    "fragment not allowed in request target"));
+
+	q = memchr(target, '?', len);
+	plen = q != NULL ? (size_t)(q - target) : len;
+	if (memchr(target, '%', plen) != NULL ||
+	    memchr(target, '\\', plen) != NULL ||
+	    route_dotsegment(target, plen))
+		return (route_fail(status, why, 400, "path not allowed"));
+
+	if (plen > 4 && strncmp(target, "/bot", 4) == 0) {
+		if ((n = route_token(target + 4, plen - 4, rt)) != 0 &&
+		    route_method(target + 4 + n, plen - 4 - n, rt) == 0)
+			return (0);
+	} else if (plen > 9 && strncmp(target, "/file/bot", 9) == 0) {
+		if ((n = route_token(target + 9, plen - 9, rt)) != 0 &&
+		    route_file(target + 9 + n, plen - 9 - n, rt) == 0)
+			return (0);
+	}
+	memset(rt, 0, sizeof(*rt));
+	return (route_fail(status, why, 404, ROUTE_NOT_FOUND));
+}

@@ -1,0 +1,177 @@
+/*
+ * The listener, the loop and its signals.  SIGINT and SIGTERM stop
+ * accepting and let requests in flight finish, within shutdown_timeout.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "tgsidecar.h"
+
+#define SERVER_BACKLOG		511
+#define SERVER_ACCEPT_PAUSE_MS	100
+
+static void
+server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)l;
+	evutil_make_socket_nonblocking(fd);
+	client_new(srv, fd, sa, salen);
+}
+
+static void
+server_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (!srv->srv_draining)
+		evconnlistener_enable(srv->srv_listener);
+}
+
+/*
+ * Out of file descriptors: pause accepting for a moment rather than
+ * spin on a listener that can never be drained.
+ */
+static void
+server_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct server	*srv = arg;
+	struct timeval	 tv = { 0, SERVER_ACCEPT_PAUSE_MS * 1000 };
+
+	log_warn("accept");
+	evconnlistener_disable(l);
+	event_base_once(srv->srv_base, -1, EV_TIMEOUT, server_resume_cb, srv,
+	    &tv);
+}
+
+static void
+server_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("shutdown: %d connection(s) still busy after "
+	    "shutdown_timeout, closing them", srv->srv_clients);
+	while (srv->srv_head != NULL)
+		client_close(srv->srv_head, "sidecar shutting down");
+	event_base_loopbreak(srv->srv_base);
+}
+
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server		*srv = arg;
+	const struct config	*cfg = srv->srv_cfg;
+	struct timeval		 tv;
+
+	(void)what;
+	if (srv->srv_draining)
+		return;
+	log_info("%s: draining %d connection(s)", strsignal(sig),
+	    srv->srv_clients);
+	srv->srv_draining = 1;
+	evconnlistener_disable(srv->srv_listener);
+	client_drain(srv);
+	if (srv->srv_clients == 0) {
+		event_base_loopbreak(srv->srv_base);
+		return;
+	}
+	tv.tv_sec = cfg->cfg_shutdown_timeout_ms / 1000;
+	tv.tv_usec = (cfg->cfg_shutdown_timeout_ms % 1000) * 1000;
+	evtimer_add(srv->srv_drain_timer, &tv);
+}
+
+/* Called by client_close(): the last connection ends a drain. */
+void
+server_client_gone(struct server *srv)
+{
+	if (srv->srv_draining && srv->srv_clients == 0)
+		event_base_loopbreak(srv->srv_base);
+}
+
+int
+server_init(struct server *srv, const struct config *cfg)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->srv_cfg = cfg;
+	/* A bot that hangs up must cost us an EPIPE, not the process. */
+	signal(SIGPIPE, SIG_IGN);
+	if ((srv->srv_base = event_base_new()) == NULL) {
+		log_warnx("event_base_new failed");
+		goto fail;
+	}
+	if (tls_init(cfg) == -1 || multi_init(srv->srv_base) == -1)
+		goto fail;
+	srv->srv_sigint = evsignal_new(srv->srv_base, SIGINT,
+	    server_signal_cb, srv);
+	srv->srv_sigterm = evsignal_new(srv->srv_base, SIGTERM,
+	    server_signal_cb, srv);
+	srv->srv_drain_timer = evtimer_new(srv->srv_base, server_stop_cb, srv);
+	if (srv->srv_sigint == NULL || srv->srv_sigterm == NULL ||
+	    srv->srv_drain_timer == NULL ||
+	    evsignal_add(srv->srv_sigint, NULL) == -1 ||
+	    evsignal_add(srv->srv_sigterm, NULL) == -1) {
+		log_warnx("cannot set up signal handling");
+		goto fail;
+	}
+	srv->srv_listener = evconnlistener_new_bind(srv->srv_base,
+	    server_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE |
+	    LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, SERVER_BACKLOG,
+	    (struct sockaddr *)&cfg->cfg_listen_ss, cfg->cfg_listen_sslen);
+	if (srv->srv_listener == NULL) {
+		log_warn("cannot listen on %s", cfg->cfg_listen);
+		goto fail;
+	}
+	evconnlistener_set_error_cb(srv->srv_listener, server_accept_error_cb);
+	return 0;
+ fail:
+	server_free(srv);
+	return -1;
+}
+
+int
+server_run(struct server *srv)
+{
+	log_info("listening on %s, upstream %s, proxy %s%s%s",
+	    srv->srv_cfg->cfg_listen, srv->srv_cfg->cfg_upstream,
+	    srv->srv_cfg->cfg_proxy.px_scheme == PROXY_NONE ? "direct" :
+	    srv->srv_cfg->cfg_proxy.px_url,
+	    srv->srv_cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :
+	    " via pre_proxy ",
+	    srv->srv_cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :
+	    srv->srv_cfg->cfg_pre_proxy.px_url);
+	if (event_base_dispatch(srv->srv_base) == -1) {
+		log_warnx("event loop failed");
+		return -1;
+	}
+	log_info("stopped");
+	return 0;
+}
+
+void
+server_free(struct server *srv)
+{
+	while (srv->srv_head != NULL)
+		client_close(srv->srv_head, "sidecar shutting down");
+	if (srv->srv_listener != NULL)
+		evconnlistener_free(srv->srv_listener);
+	if (srv->srv_sigint != NULL)
+		event_free(srv->srv_sigint);
+	if (srv->srv_sigterm != NULL)
+		event_free(srv->srv_sigterm);
+	if (srv->srv_drain_timer != NULL)
+		event_free(srv->srv_drain_timer);
+	multi_free();
+	tls_free();
+	if (srv->srv_base != NULL)
+		event_base_free(srv->srv_base);
+	memset(srv, 0, sizeof(*srv));
+}

@@ -1,0 +1,240 @@
+/*
+ * tgsidecar: private declarations, grouped by the file that defines them.
+ * A request flows: server (accept) -> client (parse) -> route -> upstream
+ * (libcurl via multi) -> client (stream back) -> log.
+ */
+#ifndef TGSIDECAR_H
+#define TGSIDECAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+
+#define TGS_VERSION		PACKAGE_VERSION
+#define TGS_DEFAULT_LISTEN	"127.0.0.1:8081"
+#define TGS_DEFAULT_UPSTREAM	"https://api.telegram.org"
+#define TGS_ERRLEN		256
+
+/* log.c */
+enum log_level { LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+void	 log_init(int level);
+int	 log_getlevel(void);
+void	 log_secret(const char *secret);
+void	 log_secrets_clear(void);
+size_t	 log_redact(char *buf, size_t len);
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* proxy.c */
+enum proxy_scheme {
+	PROXY_NONE = 0,		/* direct */
+	PROXY_HTTP,
+	PROXY_HTTPS,
+	PROXY_SOCKS5,
+	PROXY_SOCKS5H,
+	PROXY_SOCKS4A
+};
+
+struct proxy {
+	int	 px_scheme;	/* enum proxy_scheme */
+	char	*px_url;	/* "scheme://host:port", no credentials */
+	char	*px_host;
+	int	 px_port;
+	char	*px_user;	/* percent-decoded, or NULL */
+	char	*px_pass;	/* percent-decoded, or NULL */
+};
+
+int	 proxy_parse(struct proxy *, const char *, char *, size_t);
+int	 proxy_is_socks(const struct proxy *);
+void	 proxy_clear(struct proxy *);
+int	 proxy_from_env(struct proxy *, char **, char *, size_t);
+
+/* config.c */
+struct config {
+	struct sockaddr_storage	 cfg_listen_ss;
+	int			 cfg_listen_sslen;
+	char			*cfg_listen;	/* as given */
+	char			*cfg_upstream;	/* scheme://host[:port], no slash */
+	char			*cfg_upstream_host;
+	struct proxy		 cfg_proxy;	/* PROXY_NONE: direct */
+	struct proxy		 cfg_pre_proxy;	/* PROXY_NONE: no pre-proxy */
+	char			*cfg_noproxy;	/* from NO_PROXY, or NULL */
+	long			 cfg_proxy_auth;	/* CURLAUTH_* mask */
+	char			*cfg_ca_file;	/* extra trust, or NULL */
+	uint64_t		 cfg_max_body;	/* bytes */
+	long			 cfg_connect_timeout_ms;
+	long			 cfg_upstream_timeout_ms;
+	long			 cfg_poll_timeout_ms;	/* added for getUpdates */
+	long			 cfg_idle_timeout_ms;	/* idle bot connection */
+	long			 cfg_shutdown_timeout_ms;
+	int			 cfg_log_level;
+};
+
+struct config_cli {
+	int	 cli_check;	/* -t */
+	int	 cli_version;	/* -V */
+	int	 cli_help;	/* -h */
+};
+
+void	 config_init(struct config *);
+int	 config_load(struct config *, struct config_cli *, int, char **,
+	    char **, char *, size_t);
+void	 config_free(struct config *);
+void	 config_usage(FILE *);
+
+/* route.c */
+enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
+
+struct route {
+	int	 rt_kind;		/* enum route_kind */
+	char	 rt_bot[24];		/* digits before the colon */
+	char	 rt_method[64];		/* Bot API method, or "file" */
+	int	 rt_longpoll;		/* getUpdates */
+};
+
+int	 route_parse(struct route *, const char *, size_t, int *,
+	    const char **);
+
+/* apierror.c */
+int	 apierror_body(char *, size_t, int, const char *);
+const char *apierror_reason(int);
+
+/* tls.c */
+int	 tls_init(const struct config *);
+void	 tls_free(void);
+CURLcode tls_ctx_cb(CURL *, void *, void *);
+
+/* multi.c: libcurl multi_socket driven by the libevent loop */
+int	 multi_init(struct event_base *);
+void	 multi_free(void);
+int	 multi_add(CURL *);
+void	 multi_remove(CURL *);
+int	 multi_running(void);
+
+struct server;
+
+/* client.c: one bot connection; it owns at most one request at a time */
+#define CLIENT_URL_MAX		8192
+#define CLIENT_HEADERS_MAX	32768
+#define CLIENT_BODY_HIGH	(256 * 1024)	/* stop reading the bot */
+#define CLIENT_OUT_HIGH		(256 * 1024)	/* pause the upstream */
+#define CLIENT_OUT_LOW		(64 * 1024)	/* resume the upstream */
+
+struct req {
+	struct client		*req_clt;
+	struct route		 req_route;
+	struct evbuffer		*req_target;	/* raw request-target */
+	struct evbuffer		*req_hname;	/* header being parsed */
+	struct evbuffer		*req_hvalue;
+	struct curl_slist	*req_hdrs;	/* bot's headers, raw */
+	size_t			 req_hdrlen;
+	char			*req_connection;	/* Connection: value */
+	int			 req_has_ctype;
+	int			 req_expect;	/* Expect: 100-continue */
+	int			 req_method;	/* enum http_method */
+	int			 req_http11;
+	int			 req_keepalive;
+	int			 req_has_body;
+	int64_t			 req_clen;	/* -1: chunked */
+	int			 req_body_done;	/* message fully read */
+	struct evbuffer		*req_body;	/* upload not yet sent */
+	uint64_t		 req_bytes_in;
+	uint64_t		 req_bytes_out;
+	struct timespec		 req_start;
+
+	/* upstream.c */
+	CURL			*req_easy;
+	struct curl_slist	*req_uphdrs;
+	char			*req_url;
+	int			 req_send_paused;
+	int			 req_recv_paused;
+	int			 req_up_status;
+	struct evbuffer		*req_up_head;	/* filtered reply headers */
+	int64_t			 req_up_clen;	/* -1: unknown */
+	char			 req_errbuf[CURL_ERROR_SIZE];
+
+	/* reply.c */
+	int			 req_status;	/* sent to the bot */
+	int			 req_head_sent;
+	int			 req_chunked;
+	int			 req_close_delim;
+	char			 req_errdesc[CURL_ERROR_SIZE + 256];	/* for the access log */
+};
+
+struct client {
+	struct server		*clt_srv;
+	struct client		*clt_next;
+	struct client		*clt_prev;
+	struct bufferevent	*clt_bev;
+	struct event		*clt_kick;
+	http_parser		 clt_parser;
+	struct req		*clt_req;
+	char			 clt_peer[64];
+	int			 clt_perr;	/* status for a parser error */
+	int			 clt_paused;	/* parser held at a message end */
+	int			 clt_closing;	/* close once output is flushed */
+};
+
+struct client	*client_new(struct server *, evutil_socket_t,
+		    struct sockaddr *, int);
+void		 client_close(struct client *, const char *);
+void		 client_schedule(struct client *);
+void		 client_req_done(struct req *);
+void		 client_drain(struct server *);
+
+/* header.c */
+int	 header_hop(const char *, size_t);
+int	 header_listed(const char *, const char *, size_t);
+int	 header_is(const char *, size_t, const char *);
+
+/* reply.c: HTTP/1.1 framing of what goes back to the bot */
+int	 reply_head(struct req *, int, const char *, struct evbuffer *,
+	    int64_t);
+int	 reply_body(struct req *, const char *, size_t);
+int	 reply_end(struct req *);
+int	 reply_error(struct client *, struct req *, int, const char *);
+int	 reply_continue(struct req *);
+size_t	 reply_pending(struct client *);
+
+/* upstream.c: one libcurl transfer per request, never a reused connection */
+int	 upstream_start(struct req *);
+void	 upstream_done(CURL *, CURLcode);
+void	 upstream_stop(struct req *);
+void	 upstream_resume(struct req *);
+
+/* server.c */
+struct server {
+	struct event_base	*srv_base;
+	struct evconnlistener	*srv_listener;
+	struct event		*srv_sigint;
+	struct event		*srv_sigterm;
+	struct event		*srv_sigpipe;
+	struct event		*srv_drain_timer;
+	const struct config	*srv_cfg;
+	int			 srv_clients;	/* open bot connections */
+	int			 srv_inflight;	/* upstream transfers */
+	int			 srv_draining;
+	struct client		*srv_head;	/* all clients, for drain */
+};
+
+int	 server_init(struct server *, const struct config *);
+int	 server_run(struct server *);
+void	 server_free(struct server *);
+void	 server_client_gone(struct server *);
+
+#endif /* TGSIDECAR_H */

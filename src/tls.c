@@ -1,0 +1,84 @@
+/*
+ * One trust store shared by every upstream TLS connection.  libcurl
+ * would otherwise parse the whole system CA bundle again for each fresh
+ * connection (tens of ms of CPU each, see shared/NOTES.md).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "tgsidecar.h"
+
+static X509_STORE	*tls_store;
+
+/*
+ * The system CAs are looked up by hash in the CA directory, lazily and
+ * cached in the store, so start-up does not pay for the whole bundle.
+ */
+static int
+tls_load_system(X509_STORE *store)
+{
+	const char	*dir, *file;
+
+	if ((dir = getenv(X509_get_default_cert_dir_env())) == NULL)
+		dir = X509_get_default_cert_dir();
+	if (X509_STORE_load_path(store, dir) != 1)
+		log_debug("tls: no CA directory %s", dir);
+	file = getenv(X509_get_default_cert_file_env());
+	if (file != NULL && X509_STORE_load_file(store, file) != 1) {
+		log_warnx("tls: cannot load CA file %s from %s", file,
+		    X509_get_default_cert_file_env());
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_init(const struct config *cfg)
+{
+	X509_STORE	*store = NULL;
+
+	if ((store = X509_STORE_new()) == NULL) {
+		log_warnx("tls: X509_STORE_new failed");
+		goto fail;
+	}
+	if (tls_load_system(store) == -1)
+		goto fail;
+	if (cfg->cfg_ca_file != NULL &&
+	    X509_STORE_load_file(store, cfg->cfg_ca_file) != 1) {
+		log_warnx("tls: cannot load ca_file %s: %s", cfg->cfg_ca_file,
+		    ERR_reason_error_string(ERR_peek_last_error()));
+		goto fail;
+	}
+	ERR_clear_error();
+	tls_free();
+	tls_store = store;
+	return 0;
+ fail:
+	ERR_clear_error();
+	X509_STORE_free(store);
+	return -1;
+}
+
+void
+tls_free(void)
+{
+	X509_STORE_free(tls_store);
+	tls_store = NULL;
+}
+
+/* CURLOPT_SSL_CTX_FUNCTION: runs after libcurl set up its own (empty) trust. */
+CURLcode
+tls_ctx_cb(CURL *easy, void *sslctx, void *arg)
+{
+	(void)easy;
+	(void)arg;
+	if (tls_store == NULL)
+		return CURLE_SSL_CACERT_BADFILE;
+	SSL_CTX_set1_cert_store(sslctx, tls_store);
+	return CURLE_OK;
+}

@@ -1,0 +1,831 @@
+"""Integration test harness for tgsidecar: TAP output, processes, ports,
+certificates, the Bot API stand-in and the sidecar itself.
+
+Standard library only; run with Debian's /usr/bin/python3.
+Every wait is bounded in time; nothing sleeps and hopes.
+"""
+
+import atexit
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+LIBDIR = os.path.dirname(os.path.abspath(__file__))
+PYTHON = "/usr/bin/python3"
+
+# The stand-in knows this bot id; any secret is accepted unless it
+# starts with "BAD".
+BOT_ID = "123456"
+
+# Environment variables that must not leak into spawned daemons.
+SCRUB_ENV = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+             "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy",
+             "ftp_proxy", "FTP_PROXY", "socks_proxy", "SOCKS_PROXY",
+             "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def token(secret):
+    """A bot token for the stand-in's bot with the given secret part."""
+    return BOT_ID + ":" + secret
+
+
+def unique_secret(tag):
+    """A secret that is easy to grep for and unlikely to occur by chance."""
+    return "AA%s%sz9Q" % (tag, os.urandom(6).hex())
+
+
+# ---------------------------------------------------------------- TAP
+
+class Tap:
+    """A TAP producer with a trailing plan. Exit status 1 if any test
+    failed or the plan was never printed."""
+
+    def __init__(self, name=None):
+        self.n = 0
+        self.failed = 0
+        self.name = name
+        self._planned = None
+        sys.stdout.reconfigure(line_buffering=True)
+
+    def plan(self, n):
+        self._planned = n
+        print("1..%d" % n)
+
+    def _desc(self, desc):
+        return desc.replace("\n", " ").replace("#", "\\#")
+
+    def ok(self, cond, desc):
+        self.n += 1
+        if cond:
+            print("ok %d - %s" % (self.n, self._desc(desc)))
+        else:
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, self._desc(desc)))
+        return bool(cond)
+
+    def is_(self, got, want, desc):
+        r = self.ok(got == want, desc)
+        if not r:
+            self.diag("     got: %r" % (got,))
+            self.diag("expected: %r" % (want,))
+        return r
+
+    def like(self, got, sub, desc):
+        r = self.ok(isinstance(got, (str, bytes)) and sub in got, desc)
+        if not r:
+            self.diag("     got: %r" % (shorten(got),))
+            self.diag("expected to contain: %r" % (sub,))
+        return r
+
+    def unlike(self, got, sub, desc):
+        r = self.ok(isinstance(got, (str, bytes)) and sub not in got, desc)
+        if not r:
+            self.diag("did not expect to contain: %r" % (sub,))
+        return r
+
+    def skip(self, desc, reason):
+        self.n += 1
+        print("ok %d - %s # SKIP %s" % (self.n, self._desc(desc), reason))
+
+    def diag(self, msg):
+        for line in str(msg).splitlines() or [""]:
+            print("# " + line)
+
+    def fail_exception(self, desc):
+        """Record an unexpected exception as a failed test."""
+        self.ok(False, "%s (exception)" % desc)
+        self.diag(traceback.format_exc())
+
+    def done(self):
+        if self._planned is None:
+            print("1..%d" % self.n)
+        elif self._planned != self.n:
+            self.diag("planned %d tests but ran %d" % (self._planned, self.n))
+            self.failed += 1
+        if self.failed:
+            self.diag("%d of %d tests failed" % (self.failed, self.n))
+        return 1 if self.failed else 0
+
+
+def shorten(v, n=400):
+    s = v if isinstance(v, (str, bytes)) else repr(v)
+    if len(s) > n:
+        return s[:n] + (b"..." if isinstance(s, bytes) else "...")
+    return s
+
+
+# ---------------------------------------------------------------- cleanup
+
+_cleanups = []
+
+
+def on_cleanup(fn):
+    """Run fn at exit (also after SIGTERM/SIGINT/SIGHUP to the test)."""
+    _cleanups.append(fn)
+    return fn
+
+
+def run_cleanups():
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception:  # keep cleaning
+            traceback.print_exc(file=sys.stderr)
+
+
+def _on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+atexit.register(run_cleanups)
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_sig, _on_signal)
+
+
+def make_tempdir(prefix="tgsidecar-test-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    on_cleanup(lambda: shutil.rmtree(d, ignore_errors=True))
+    return d
+
+
+# ---------------------------------------------------------------- waiting
+
+def wait_until(pred, timeout=10.0, step=0.02):
+    """Poll pred() until it returns a truthy value or timeout passes.
+    Returns the last value of pred()."""
+    deadline = time.monotonic() + timeout
+    max_iter = int(timeout / max(step, 0.001)) + 10
+    v = None
+    for _ in range(max_iter):
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(step)
+    return v
+
+
+def port_accepts(host, port, timeout=0.5):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def wait_port(host, port, timeout=10.0, proc=None):
+    """Wait until host:port accepts a TCP connection. If proc is given and
+    exits meanwhile, give up at once."""
+    def check():
+        if proc is not None and proc.poll() is not None:
+            return "dead"
+        return port_accepts(host, port)
+    r = wait_until(check, timeout, 0.02)
+    return r is True
+
+
+def free_port(host="127.0.0.1"):
+    """A port that is free right now on host. Binding without
+    SO_REUSEADDR and letting go leaves no TIME_WAIT behind."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+_handed_out = set()
+
+
+def alloc_port(host="127.0.0.1"):
+    """free_port(), never the same port twice in one test run."""
+    for _ in range(50):
+        p = free_port(host)
+        if p not in _handed_out:
+            _handed_out.add(p)
+            return p
+    raise RuntimeError("no free port")
+
+
+def closed_port(host="127.0.0.1"):
+    """A port on which nothing listens (and that we will not reuse)."""
+    return alloc_port(host)
+
+
+def ipv6_loopback_available():
+    if not socket.has_ipv6:
+        return False
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return False
+    try:
+        s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- processes
+
+def scrubbed_env(extra=None):
+    env = {k: v for k, v in os.environ.items()
+           if k not in SCRUB_ENV and not k.startswith("TGSIDECAR_")}
+    env["LC_ALL"] = "C"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Proc:
+    """A child process with stdout and stderr in log files, stopped by pid:
+    SIGTERM, then SIGKILL after a bounded wait."""
+
+    def __init__(self, argv, workdir, name, env=None, cwd=None):
+        self.argv = [str(a) for a in argv]
+        self.name = name
+        self.workdir = workdir
+        self.env = env if env is not None else scrubbed_env()
+        self.cwd = cwd or workdir
+        self.stdout_path = os.path.join(workdir, name + ".out")
+        self.stderr_path = os.path.join(workdir, name + ".err")
+        self.p = None
+        self.exit_status = None
+
+    def start(self):
+        out = open(self.stdout_path, "ab")
+        err = open(self.stderr_path, "ab")
+        try:
+            self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                      stdout=out, stderr=err, env=self.env,
+                                      cwd=self.cwd, close_fds=True)
+        finally:
+            out.close()
+            err.close()
+        on_cleanup(self.kill_quietly)
+        return self
+
+    @property
+    def pid(self):
+        return self.p.pid if self.p else None
+
+    def poll(self):
+        return self.p.poll() if self.p else None
+
+    def alive(self):
+        return self.p is not None and self.p.poll() is None
+
+    def send_signal(self, sig):
+        if self.alive():
+            os.kill(self.p.pid, sig)
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, timeout=5.0, sig=signal.SIGTERM):
+        """Stop with sig, then SIGKILL. Returns (exit status, killed)."""
+        if self.p is None:
+            return None, False
+        killed = False
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+            if self.wait(timeout) is None:
+                killed = True
+                try:
+                    os.kill(self.p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.wait(5.0)
+        self.exit_status = self.p.poll()
+        return self.exit_status, killed
+
+    def kill_quietly(self):
+        if self.p is not None and self.p.poll() is None:
+            self.stop(timeout=2.0)
+
+    def stdout(self):
+        return read_text(self.stdout_path)
+
+    def stderr(self):
+        return read_text(self.stderr_path)
+
+    def log(self):
+        return self.stderr()
+
+
+def read_text(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def run(argv, env=None, timeout=20, stdin=None):
+    """Run a command to completion; returns (status, stdout, stderr)."""
+    r = subprocess.run([str(a) for a in argv], env=env or scrubbed_env(),
+                       stdin=subprocess.DEVNULL if stdin is None else None,
+                       input=stdin, capture_output=True, timeout=timeout)
+    return (r.returncode, r.stdout.decode("utf-8", "replace"),
+            r.stderr.decode("utf-8", "replace"))
+
+
+# ---------------------------------------------------------------- certificates
+
+class Certs:
+    """A CA, a server certificate it signed (IP:127.0.0.1, IP:::1,
+    DNS:localhost) and a second, unrelated CA for 'wrong CA' tests."""
+
+    def __init__(self, d):
+        self.dir = os.path.join(d, "pki")
+        os.makedirs(self.dir, exist_ok=True)
+        p = lambda n: os.path.join(self.dir, n)
+        self.ca_key, self.ca_cert = p("ca.key"), p("ca.pem")
+        self.key, self.cert = p("server.key"), p("server.pem")
+        self.other_ca_key, self.other_ca_cert = p("other-ca.key"), p("other-ca.pem")
+        self._make_ca(self.ca_key, self.ca_cert, "tgsidecar test CA")
+        self._make_ca(self.other_ca_key, self.other_ca_cert, "unrelated test CA")
+        self._make_server()
+
+    def _openssl(self, *args):
+        st, out, err = run(["openssl"] + list(args), timeout=30)
+        if st != 0:
+            raise RuntimeError("openssl %s failed: %s" % (args[0], err))
+
+    def _make_ca(self, key, cert, cn):
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes",
+                      "-keyout", key, "-out", cert, "-days", "30",
+                      "-subj", "/CN=" + cn,
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def _make_server(self):
+        csr = os.path.join(self.dir, "server.csr")
+        ext = os.path.join(self.dir, "server.ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage=serverAuth\n"
+                    "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n")
+        self._openssl("req", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:prime256v1", "-nodes",
+                      "-keyout", self.key, "-out", csr,
+                      "-subj", "/CN=localhost")
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert,
+                      "-CAkey", self.ca_key, "-CAcreateserial",
+                      "-out", self.cert, "-days", "30", "-extfile", ext)
+
+
+# ---------------------------------------------------------------- stand-in
+
+def big_file_chunks(total=20 * 1024 * 1024):
+    """The deterministic bytes of /file/bot<token>/big/20mb.bin: the
+    concatenation of sha256(b"tgsidecar-big-%d" % i) for i = 0, 1, ...,
+    cut at total bytes; yielded in 64 KiB pieces."""
+    block = 64 * 1024
+    i = 0
+    done = 0
+    buf = b""
+    for _ in range(total // block + 2):
+        if done >= total:
+            break
+        n = min(block, total - done)
+        parts = [buf]
+        have = len(buf)
+        while have < n:
+            parts.append(hashlib.sha256(b"tgsidecar-big-%d" % i).digest())
+            i += 1
+            have += 32
+        data = b"".join(parts)
+        buf = data[n:]
+        yield data[:n]
+        done += n
+
+
+def big_file_sha256(total=20 * 1024 * 1024):
+    h = hashlib.sha256()
+    for c in big_file_chunks(total):
+        h.update(c)
+    return h.hexdigest()
+
+
+class StandIn:
+    """Launches tests/lib/standin.py: TLS Bot API stand-in + control port."""
+
+    def __init__(self, workdir, certs, name="standin"):
+        self.workdir = workdir
+        self.certs = certs
+        self.port = alloc_port()
+        self.control_port = alloc_port()
+        self.proc = Proc([PYTHON, os.path.join(LIBDIR, "standin.py"),
+                          "--port", self.port,
+                          "--control-port", self.control_port,
+                          "--cert", certs.cert, "--key", certs.key],
+                         workdir, name)
+
+    @property
+    def url(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.proc.start()
+        ok = wait_until(lambda: self.proc.poll() is not None
+                        or "standin ready" in self.proc.stdout(), 10, 0.02)
+        if not (ok and self.proc.alive() and
+                port_accepts("127.0.0.1", self.port) and
+                port_accepts("127.0.0.1", self.control_port)):
+            raise RuntimeError("stand-in did not start:\n" + self.proc.stderr())
+        return self
+
+    def stop(self):
+        return self.proc.stop()
+
+    def _control(self, method, path, obj=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10)
+        try:
+            body = json.dumps(obj).encode() if obj is not None else None
+            hdrs = {"Content-Type": "application/json"} if body else {}
+            c.request(method, path, body=body, headers=hdrs)
+            r = c.getresponse()
+            data = r.read()
+            if r.status != 200:
+                raise RuntimeError("stand-in control %s %s: %d %r"
+                                   % (method, path, r.status, data))
+            return json.loads(data)
+        finally:
+            c.close()
+
+    def stats(self):
+        return self._control("GET", "/_stats")
+
+    def inject(self, update):
+        return self._control("POST", "/_inject", update)
+
+    def reset(self):
+        return self._control("POST", "/_reset", {})
+
+    def connections(self):
+        return self.stats()["connections"]
+
+
+# ---------------------------------------------------------------- sidecar
+
+def sidecar_bin():
+    b = os.environ.get("TGSIDECAR_BIN")
+    if not b:
+        here = os.path.dirname(os.path.dirname(LIBDIR))
+        b = os.path.join(here, "tgsidecar")
+    return b
+
+
+class Sidecar:
+    """Runs $TGSIDECAR_BIN -l 127.0.0.1:PORT -u UPSTREAM --ca-file CA
+    [-x PROXY] [--pre-proxy URL] [extra args], stderr to a log file."""
+
+    _seq = 0
+
+    def __init__(self, workdir, upstream=None, ca_file=None, proxy=None,
+                 pre_proxy=None, extra_args=(), env=None, listen=None,
+                 name=None, host="127.0.0.1", port=None, pass_listen=True):
+        Sidecar._seq += 1
+        self.host = host
+        self.port = port if port is not None else alloc_port(host)
+        if listen is None:
+            listen = ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.port)
+        argv = [sidecar_bin()]
+        if pass_listen:
+            argv += ["-l", listen]
+        if upstream:
+            argv += ["-u", upstream]
+        if ca_file:
+            argv += ["--ca-file", ca_file]
+        if proxy:
+            argv += ["-x", proxy]
+        if pre_proxy:
+            argv += ["--pre-proxy", pre_proxy]
+        argv += list(extra_args)
+        self.argv = argv
+        self.proc = Proc(argv, workdir, name or "sidecar%d" % Sidecar._seq,
+                         env=scrubbed_env(env))
+
+    @property
+    def log_path(self):
+        return self.proc.stderr_path
+
+    def start(self, timeout=10.0):
+        self.proc.start()
+        if not wait_port(self.host, self.port, timeout, self.proc):
+            st, _ = self.proc.stop(timeout=2)
+            raise RuntimeError("sidecar did not listen on %s:%d (exit %r)\n"
+                               "argv: %s\nlog:\n%s" % (self.host, self.port, st,
+                                                       " ".join(self.argv),
+                                                       self.log()))
+        return self
+
+    def stop(self, timeout=10.0):
+        """SIGTERM; returns (exit status, killed)."""
+        return self.proc.stop(timeout=timeout)
+
+    def log(self):
+        return self.proc.stderr()
+
+    def conn(self, timeout=30):
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+
+# ---------------------------------------------------------------- HTTP helpers
+
+class Reply:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def header(self, name):
+        return self.headers.get(name)
+
+    def __repr__(self):
+        return "Reply(%d, %r)" % (self.status, shorten(self.body))
+
+
+def request(conn, method, path, body=None, headers=None):
+    """One request on a (kept-alive) http.client connection."""
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    data = r.read()
+    return Reply(r.status, r.headers, data)
+
+
+def json_body(obj):
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8"), \
+        {"Content-Type": "application/json"}
+
+
+def multipart_file(path, fields, file_field, filename, content_type=
+                   "application/octet-stream"):
+    """Write a multipart/form-data body to path (streamed from chunks).
+    fields: dict of plain fields; file_field: (name, iterable of bytes).
+    Returns (content_type header, length)."""
+    boundary = "----tgsidecar" + os.urandom(12).hex()
+    b = boundary.encode()
+    with open(path, "wb") as f:
+        for k, v in fields.items():
+            f.write(b"--" + b + b"\r\n")
+            f.write(b'Content-Disposition: form-data; name="%s"\r\n\r\n'
+                    % k.encode())
+            f.write(str(v).encode("utf-8") + b"\r\n")
+        name, chunks = file_field
+        f.write(b"--" + b + b"\r\n")
+        f.write(b'Content-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                % (name.encode(), filename.encode()))
+        f.write(b"Content-Type: " + content_type.encode() + b"\r\n\r\n")
+        for c in chunks:
+            f.write(c)
+        f.write(b"\r\n--" + b + b"--\r\n")
+    return "multipart/form-data; boundary=" + boundary, os.path.getsize(path)
+
+
+def random_chunks(total, seed=None):
+    """total random bytes, in 1 MiB pieces (os.urandom)."""
+    left = total
+    while left > 0:
+        n = min(left, 1024 * 1024)
+        yield os.urandom(n)
+        left -= n
+
+
+def post_file(conn, path, body_path, content_type):
+    """POST a body streamed from a file with Content-Length."""
+    size = os.path.getsize(body_path)
+    with open(body_path, "rb") as f:
+        conn.putrequest("POST", path, skip_accept_encoding=True)
+        conn.putheader("Content-Type", content_type)
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        for _ in range(size // (256 * 1024) + 2):
+            c = f.read(256 * 1024)
+            if not c:
+                break
+            conn.send(c)
+    r = conn.getresponse()
+    return Reply(r.status, r.headers, r.read())
+
+
+def download_sha256(conn, path):
+    """GET path; returns (status, length, sha256 hex, headers)."""
+    conn.request("GET", path)
+    r = conn.getresponse()
+    h = hashlib.sha256()
+    n = 0
+    for _ in range(100000):
+        c = r.read(256 * 1024)
+        if not c:
+            break
+        h.update(c)
+        n += len(c)
+    return r.status, n, h.hexdigest(), r.headers
+
+
+def file_sha256(path, skip=0, length=None):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(skip)
+        left = length
+        for _ in range(1 << 20):
+            want = 1 << 20 if left is None else min(1 << 20, left)
+            if want == 0:
+                break
+            c = f.read(want)
+            if not c:
+                break
+            h.update(c)
+            if left is not None:
+                left -= len(c)
+    return h.hexdigest()
+
+
+def raw_exchange(host, port, data, timeout=10.0, until_close=True, max_bytes=1 << 20):
+    """Send raw bytes on a fresh socket, read until the peer closes (or
+    timeout). Returns the bytes read."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    out = bytearray()
+    try:
+        s.connect((host, port))
+        s.sendall(data)
+        deadline = time.monotonic() + timeout
+        while len(out) < max_bytes and time.monotonic() < deadline:
+            try:
+                c = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not c:
+                break
+            out += c
+            if not until_close and b"\r\n\r\n" in out:
+                # one response with Content-Length: stop when complete
+                head, _, rest = bytes(out).partition(b"\r\n\r\n")
+                cl = parse_content_length(head)
+                if cl is not None and len(rest) >= cl:
+                    break
+    finally:
+        s.close()
+    return bytes(out)
+
+
+def parse_content_length(head):
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            try:
+                return int(v.strip())
+            except ValueError:
+                return None
+    return None
+
+
+def parse_responses(data, n_max=100):
+    """Split raw bytes into HTTP/1.1 responses (Content-Length or chunked).
+    Returns a list of Reply; stops at the first incomplete one."""
+    out = []
+    pos = 0
+    for _ in range(n_max):
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0:
+            break
+        head = data[pos:end].decode("latin-1")
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ", 2)
+        try:
+            status = int(parts[1])
+        except (IndexError, ValueError):
+            break
+        hdrs = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        pos = end + 4
+        if "chunked" in hdrs.get("transfer-encoding", "").lower():
+            body = bytearray()
+            complete = False
+            for _ in range(100000):
+                le = data.find(b"\r\n", pos)
+                if le < 0:
+                    break
+                size = int(data[pos:le].split(b";")[0], 16)
+                pos = le + 2
+                if size == 0:
+                    te = data.find(b"\r\n\r\n", pos - 2)
+                    if te < 0:
+                        break
+                    pos = te + 4
+                    complete = True
+                    break
+                body += data[pos:pos + size]
+                pos += size + 2
+            if not complete:
+                break
+            out.append(Reply(status, hdrs, bytes(body)))
+        else:
+            cl = int(hdrs.get("content-length", "0"))
+            if len(data) < pos + cl:
+                break
+            out.append(Reply(status, hdrs, data[pos:pos + cl]))
+            pos += cl
+    return out
+
+
+def status_of(raw):
+    """The status code of the first response in raw bytes, or None."""
+    try:
+        line = raw.split(b"\r\n", 1)[0].decode("latin-1")
+        if not line.startswith("HTTP/"):
+            return None
+        return int(line.split(" ")[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def body_of(raw):
+    return raw.partition(b"\r\n\r\n")[2]
+
+
+def try_json(b):
+    try:
+        return json.loads(b.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return None
+
+
+# ---------------------------------------------------------------- config files
+
+def config_style():
+    """'eq' for 'key = value' lines, 'space' for 'key value' lines, sniffed
+    from the sample config the project ships (etc/tgsidecar.conf)."""
+    srcdir = os.environ.get("TESTS_SRCDIR") or os.path.dirname(LIBDIR)
+    sample = os.path.join(os.path.dirname(srcdir), "etc", "tgsidecar.conf")
+    try:
+        with open(sample) as f:
+            for line in f:
+                s = line.strip().lstrip("#").strip()
+                if not s:
+                    continue
+                first = s.split(None, 1)[0]
+                if "=" in s and (first.endswith("=") or
+                                 s.split("=", 1)[0].strip().replace("_", "").isalnum()):
+                    return "eq"
+    except OSError:
+        pass
+    return "space"
+
+
+def config_text(items, style=None):
+    """items: list of (key, value) or raw strings. Returns file text."""
+    style = style or config_style()
+    lines = ["# written by the tgsidecar integration tests"]
+    for it in items:
+        if isinstance(it, str):
+            lines.append(it)
+        elif style == "eq":
+            lines.append("%s = %s" % it)
+        else:
+            lines.append("%s %s" % it)
+    return "\n".join(lines) + "\n"
