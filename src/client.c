@@ -137,7 +137,9 @@ client_fail(struct client *clt, int status, const char *desc)
 	struct req	*req = clt->clt_req;
 
 	clt->clt_closing = 1;
-	http_parser_pause(&clt->clt_parser, 1);
+	/* http-parser aborts if a parser in error state is paused. */
+	if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_OK)
+		http_parser_pause(&clt->clt_parser, 1);
 	if (req == NULL) {
 		reply_error(clt, NULL, status, desc);
 		return;
@@ -278,6 +280,11 @@ client_check(struct client *clt, int *status, const char **why)
 	const char	*target;
 
 	target = (const char *)evbuffer_pullup(req->req_target, -1);
+	if (p->http_major != 1) {
+		*status = 400;
+		*why = "Bad Request: only HTTP/1.0 and HTTP/1.1 are served";
+		return -1;
+	}
 	if (p->method == HTTP_CONNECT || p->upgrade) {
 		*status = 400;
 		*why = "CONNECT and protocol upgrades are not accepted";

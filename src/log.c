@@ -101,7 +101,9 @@ log_token_at(const char *buf, size_t len, size_t r, int botprefix,
 
 	for (d = r; d < len && isdigit((unsigned char)buf[d]); d++)
 		;
-	if (d - r < (botprefix ? 1 : 3) || d - r > 20 || d >= len)
+	/* After "bot", even a malformed token is still a secret. */
+	if (d - r < (botprefix ? 1 : 3) || (!botprefix && d - r > 20) ||
+	    d >= len)
 		return (0);
 	if (buf[d] == ':')
 		s = d + 1;

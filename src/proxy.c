@@ -81,14 +81,6 @@ proxy_part(CURLU *u, CURLUPart part, unsigned int flags, char **out,
 	return (rc == absent ? 0 : -1);
 }
 
-static char *
-proxy_strdup_nonempty(const char *s)
-{
-	if (s == NULL || *s == '\0')
-		return (NULL);
-	return (strdup(s));
-}
-
 int
 proxy_parse(struct proxy *px, const char *str, char *err, size_t errlen)
 {

@@ -797,35 +797,16 @@ def try_json(b):
 
 # ---------------------------------------------------------------- config files
 
-def config_style():
-    """'eq' for 'key = value' lines, 'space' for 'key value' lines, sniffed
-    from the sample config the project ships (etc/tgsidecar.conf)."""
-    srcdir = os.environ.get("TESTS_SRCDIR") or os.path.dirname(LIBDIR)
-    sample = os.path.join(os.path.dirname(srcdir), "etc", "tgsidecar.conf")
-    try:
-        with open(sample) as f:
-            for line in f:
-                s = line.strip().lstrip("#").strip()
-                if not s:
-                    continue
-                first = s.split(None, 1)[0]
-                if "=" in s and (first.endswith("=") or
-                                 s.split("=", 1)[0].strip().replace("_", "").isalnum()):
-                    return "eq"
-    except OSError:
-        pass
-    return "space"
-
-
-def config_text(items, style=None):
-    """items: list of (key, value) or raw strings. Returns file text."""
-    style = style or config_style()
+def config_text(items):
+    """A config file in the project's "key = value" format. items: list of
+    (key, value) pairs or raw lines."""
     lines = ["# written by the tgsidecar integration tests"]
     for it in items:
-        if isinstance(it, str):
-            lines.append(it)
-        elif style == "eq":
-            lines.append("%s = %s" % it)
-        else:
-            lines.append("%s %s" % it)
+        lines.append(it if isinstance(it, str) else "%s = %s" % it)
     return "\n".join(lines) + "\n"
+
+
+def write_config(path, items):
+    with open(path, "w") as f:
+        f.write(config_text(items))
+    return path

@@ -165,6 +165,47 @@ def check_standin_direct(t, si, certs, wd):
     t.is_([r.status for r in rs], [200, 200, 200], "direct: 3 pipelined responses")
 
 
+def tunnel(p, port):
+    """A TCP socket to 127.0.0.1:port through proxy p (HTTP CONNECT or
+    SOCKS5 without auth), hand-made."""
+    s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    if p.scheme.startswith("socks"):
+        s.sendall(b"\x05\x01\x00")
+        assert s.recv(2) == b"\x05\x00"
+        s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1")
+                  + port.to_bytes(2, "big"))
+        rep = s.recv(10)
+        assert rep[:2] == b"\x05\x00", rep
+    else:
+        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                  % (port, port))
+        buf = b""
+        for _ in range(100):
+            buf += s.recv(4096)
+            if b"\r\n\r\n" in buf:
+                break
+        assert b" 200 " in buf.split(b"\r\n")[0], buf
+    return s
+
+
+def check_hangup_through(t, name, p, si, certs):
+    """Closing the client end of a tunnel during a held getUpdates reaches
+    the stand-in quickly: the budget the sidecar tests rely on."""
+    ctx = ssl.create_default_context(cafile=certs.ca_cert)
+    s = ctx.wrap_socket(tunnel(p, si.port), server_hostname="127.0.0.1")
+    s.sendall(("GET /bot%s/getUpdates?timeout=50&offset=999999 HTTP/1.1\r\n"
+               "Host: x\r\n\r\n" % TOK).encode())
+    ok = harness.wait_until(lambda: si.stats()["waiting_polls"] >= 1, 5)
+    n_hang = len(si.stats()["hangups"])
+    t0 = time.monotonic()
+    s.close()
+    hs = harness.wait_until(lambda: [h for h in si.stats()["hangups"][n_hang:]
+                                     if h["time"] >= t0], 3)
+    t.ok(ok and hs and hs[0]["time"] - t0 < 0.1,
+         "%s: client hangup reaches the stand-in within 100 ms (%s)"
+         % (name, "%.1f ms" % ((hs[0]["time"] - t0) * 1000) if hs else "never"))
+
+
 def check_via_curl(t, name, si, certs, proxy_args, extra=""):
     base = si.url + "/bot" + TOK
     st, out, err = curl(["--cacert", certs.ca_cert] + proxy_args + [base + "/getMe"])
@@ -226,6 +267,8 @@ def main():
             p.start()
             t.ok(True, "%s started (%.2fs)" % (name, time.monotonic() - t0))
             check_via_curl(t, name, si, certs, args(p), p.url)
+            if getattr(p, "user", None) is None and not isinstance(p, proxies.Chain):
+                check_hangup_through(t, name, p, si, certs)
         except Exception:
             t.fail_exception(name)
         finally:

@@ -1,0 +1,469 @@
+#!/usr/bin/python3
+"""tgsidecar through real proxies: squid, tinyproxy, microsocks (no auth,
+and with a user and password that need percent-encoding), and a SOCKS
+pre-proxy in front of squid. For each, the Bot API traffic a bot makes:
+getMe, sendMessage in every encoding, a 20 MB upload and downloads, a long
+poll, a bot hanging up during a long poll, keep-alive, pipelining, chunked
+replies and upstream errors passed through. TAP output."""
+
+import hashlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR") or
+                                os.path.dirname(os.path.dirname(
+                                    os.path.abspath(__file__))), "lib"))
+
+import harness  # noqa: E402
+from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
+import proxies  # noqa: E402
+
+UPLOAD_SIZE = 20 * 1000 * 1000
+BIG_SIZE = 20 * 1024 * 1024
+LONGPOLL_MIN = 10.0
+HANGUP_BUDGET = 0.100
+UNICODE_TEXT = "Привет, мир ✓ — «ёлка» 🎄"
+
+# Proxy credentials for the authenticated SOCKS case: both need
+# percent-encoding in the proxy URL.
+SOCKS_USER = "bot@user:1"
+SOCKS_PASS = "p@ss:w0rd/%x"
+
+
+class Ctx:
+    """What one proxy case's checks share."""
+
+    def __init__(self, t, name, si, sc, tok, upload, wd):
+        self.t, self.name, self.si, self.sc, self.tok = t, name, si, sc, tok
+        self.upload = upload
+        self.wd = wd
+
+    def path(self, method, query=None):
+        p = "/bot%s/%s" % (self.tok, method)
+        if query:
+            p += "?" + (query if isinstance(query, str)
+                        else urllib.parse.urlencode(query))
+        return p
+
+    def ok(self, cond, desc):
+        return self.t.ok(cond, "%s: %s" % (self.name, desc))
+
+    def is_(self, got, want, desc):
+        return self.t.is_(got, want, "%s: %s" % (self.name, desc))
+
+    def last_request(self, method):
+        for r in reversed(self.si.stats()["requests"]):
+            if r["method"] == method:
+                return r
+        return None
+
+
+def result(reply):
+    o = reply.json() or {}
+    return o.get("result") if o.get("ok") is True else None
+
+
+# ------------------------------------------------------------ checks
+
+def check_getme(c):
+    conn = c.sc.conn()
+    r = request(conn, "GET", c.path("getMe"))
+    res = result(r) or {}
+    c.ok(r.status == 200 and res.get("id") == 123456
+         and res.get("is_bot") is True, "getMe answers ok, result.id 123456")
+    if r.status != 200:
+        c.t.diag(repr(r))
+    conn.close()
+
+
+def send_message_cases(c):
+    """(description, HTTP method, path, body, headers, expected text)."""
+    j = json.dumps({"chat_id": 1001, "text": "as JSON"}).encode()
+    ju = json.dumps({"chat_id": 1002, "text": UNICODE_TEXT},
+                    ensure_ascii=False).encode("utf-8")
+    f = urllib.parse.urlencode({"chat_id": 1003, "text": "as form & more"}).encode()
+    fu = urllib.parse.urlencode({"chat_id": 1004, "text": UNICODE_TEXT}).encode()
+    ctj = {"Content-Type": "application/json"}
+    ctf = {"Content-Type": "application/x-www-form-urlencoded"}
+    return [
+        ("JSON body", "POST", c.path("sendMessage"), j, ctj, "as JSON", 1001),
+        ("JSON body, UTF-8 text", "POST", c.path("sendMessage"), ju, ctj,
+         UNICODE_TEXT, 1002),
+        ("urlencoded body", "POST", c.path("sendMessage"), f, ctf,
+         "as form & more", 1003),
+        ("urlencoded body, UTF-8 text", "POST", c.path("sendMessage"), fu, ctf,
+         UNICODE_TEXT, 1004),
+        ("GET with query parameters", "GET",
+         c.path("sendMessage", {"chat_id": 1005, "text": "in the query"}),
+         None, {}, "in the query", 1005),
+        ("GET with UTF-8 query parameters", "GET",
+         c.path("sendMessage", {"chat_id": 1006, "text": UNICODE_TEXT}),
+         None, {}, UNICODE_TEXT, 1006),
+        ("POST with query parameters and no body", "POST",
+         c.path("sendMessage", {"chat_id": 1007, "text": "query post"}),
+         b"", {}, "query post", 1007),
+    ]
+
+
+def check_send_message(c):
+    conn = c.sc.conn()
+    for desc, meth, path, body, hdrs, want, chat in send_message_cases(c):
+        r = request(conn, meth, path, body, hdrs)
+        res = result(r) or {}
+        c.ok(r.status == 200 and res.get("text") == want
+             and res.get("chat", {}).get("id") == chat,
+             "sendMessage %s echoes the text" % desc)
+        if r.status != 200 or res.get("text") != want:
+            c.t.diag("%s %s -> %r" % (meth, path, r))
+        up = c.last_request("sendMessage")
+        want_sha = hashlib.sha256(body or b"").hexdigest()
+        want_q = path.partition("?")[2]
+        c.ok(up is not None and up["body_sha256"] == want_sha
+             and up["query"] == want_q and up["http_method"] == meth
+             and (not hdrs or up["content_type"] == hdrs["Content-Type"]),
+             "sendMessage %s reaches upstream unchanged (method, query, "
+             "Content-Type, body)" % desc)
+        if up is None or up["body_sha256"] != want_sha or up["query"] != want_q:
+            c.t.diag("upstream saw: %r" % (up,))
+    conn.close()
+
+
+def check_upload_download(c):
+    conn = c.sc.conn(timeout=120)
+    t0 = time.monotonic()
+    r = harness.post_file(conn, c.path("sendDocument"), c.upload["body"],
+                          c.upload["ctype"])
+    dt = time.monotonic() - t0
+    res = result(r) or {}
+    doc = res.get("document", {})
+    c.ok(r.status == 200 and res.get("sha256") == c.upload["sha256"]
+         and doc.get("file_size") == UPLOAD_SIZE,
+         "20 MB multipart sendDocument arrives byte-exact (%.2fs)" % dt)
+    if r.status != 200:
+        c.t.diag(repr(r))
+    up = c.last_request("sendDocument")
+    c.ok(up is not None and up["body_len"] == c.upload["body_len"]
+         and up["body_sha256"] == c.upload["body_sha256"],
+         "the whole multipart body reached upstream unchanged")
+    r = request(conn, "GET", c.path("getFile", {"file_id": doc.get("file_id")}))
+    fres = result(r) or {}
+    fpath = fres.get("file_path")
+    c.ok(r.status == 200 and fpath and fres.get("file_size") == UPLOAD_SIZE,
+         "getFile gives the file_path")
+    t0 = time.monotonic()
+    st, n, sha, _ = harness.download_sha256(conn, "/file/bot%s/%s" % (c.tok, fpath))
+    c.is_((st, n, sha), (200, UPLOAD_SIZE, c.upload["sha256"]),
+          "download of the uploaded file is byte-exact (%.2fs)"
+          % (time.monotonic() - t0))
+    t0 = time.monotonic()
+    st, n, sha, _ = harness.download_sha256(conn, "/file/bot%s/big/20mb.bin" % c.tok)
+    c.is_((st, n, sha), (200, BIG_SIZE, c.upload["big_sha256"]),
+          "20 MiB download /file/bot<token>/big/20mb.bin is byte-exact (%.2fs)"
+          % (time.monotonic() - t0))
+    conn.close()
+
+
+def check_hangup(c):
+    """A bot that hangs up during a long poll: the upstream connection is
+    closed within HANGUP_BUDGET of the bot's close."""
+    s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=10)
+    try:
+        before = c.si.stats()
+        s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                   % c.path("getUpdates", {"timeout": 50, "offset": 900000})
+                   ).encode())
+        waiting = harness.wait_until(
+            lambda: c.si.stats()["waiting_polls"] > before["waiting_polls"], 10)
+        c.ok(waiting, "a getUpdates?timeout=50 is held by upstream")
+        n_hang = len(c.si.stats()["hangups"])
+        t0 = time.monotonic()
+    finally:
+        s.close()
+    hs = harness.wait_until(lambda: [h for h in c.si.stats()["hangups"][n_hang:]
+                                     if h["time"] >= t0], 3.0)
+    t1 = hs[0]["time"] if hs else None
+    c.ok(t1 is not None and t1 - t0 < HANGUP_BUDGET,
+         "bot hangs up -> upstream connection closed within %d ms"
+         % (HANGUP_BUDGET * 1000))
+    c.t.diag("bot closed at t0=%.6f, upstream closed at t1=%s (%s)"
+             % (t0, "%.6f" % t1 if t1 else "never",
+                "%.1f ms" % ((t1 - t0) * 1000) if t1 else "not within 3 s"))
+    c.ok(harness.wait_until(lambda: c.si.stats()["waiting_polls"]
+                            == before["waiting_polls"], 3),
+         "no poll is left waiting upstream after the hangup")
+
+
+class LongPoll:
+    """getUpdates?timeout=30 in a thread, answered by an update injected
+    after LONGPOLL_MIN seconds."""
+
+    def __init__(self, c):
+        self.c = c
+        self.reply = None
+        self.error = None
+        self.t_end = None
+        self.th = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        conn = self.c.sc.conn(timeout=60)
+        try:
+            self.reply = request(conn, "GET", self.c.path(
+                "getUpdates", {"timeout": 30}))
+        except Exception as e:  # reported by finish()
+            self.error = e
+        finally:
+            self.t_end = time.monotonic()
+            conn.close()
+
+    def start(self):
+        before = self.c.si.stats()["waiting_polls"]
+        self.t_start = time.monotonic()
+        self.th.start()
+        self.waiting = harness.wait_until(
+            lambda: self.c.si.stats()["waiting_polls"] > before, 10)
+        self.c.ok(self.waiting, "long poll getUpdates?timeout=30 is waiting upstream")
+
+    def finish(self):
+        c = self.c
+        early = harness.wait_until(
+            lambda: not self.th.is_alive() or
+            time.monotonic() - self.t_start >= LONGPOLL_MIN + 0.2,
+            LONGPOLL_MIN + 5, 0.05)
+        c.ok(early and self.th.is_alive(),
+             "long poll still held after %.0f s" % LONGPOLL_MIN)
+        text = "update %s" % os.urandom(4).hex()
+        c.si.inject({"text": text, "from_id": 777})
+        self.th.join(20)
+        r = self.reply
+        upd = (result(r) or []) if r else []
+        took = (self.t_end or time.monotonic()) - self.t_start
+        c.ok(r is not None and r.status == 200 and took >= LONGPOLL_MIN
+             and len(upd) == 1 and upd[0].get("message", {}).get("text") == text,
+             "long poll answered after %.1f s with the injected update" % took)
+        if r is None or r.status != 200:
+            c.t.diag("long poll: reply %r, error %r" % (r, self.error))
+
+
+def check_keepalive_100(c):
+    conn = c.sc.conn()
+    before = c.si.connections()
+    statuses = []
+    t0 = time.monotonic()
+    for _ in range(100):
+        r = request(conn, "GET", c.path("getMe"))
+        statuses.append((r.status, (result(r) or {}).get("id")))
+    dt = time.monotonic() - t0
+    conn.close()
+    c.ok(statuses == [(200, 123456)] * 100,
+         "100 getMe on one kept-alive connection all answered (%.2fs)" % dt)
+    if statuses != [(200, 123456)] * 100:
+        c.t.diag("statuses: %r" % sorted(set(statuses)))
+    c.is_(c.si.connections() - before, 100,
+          "100 requests made exactly 100 fresh upstream connections")
+
+
+def check_pipelining(c):
+    reqs = [("GET", c.path("getMe")),
+            ("GET", c.path("sendMessage", {"chat_id": 1, "text": "a"})),
+            ("GET", c.path("getMe"))]
+    data = "".join("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % r
+                   for r in reqs).encode()
+    s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=20)
+    buf = b""
+    try:
+        s.sendall(data)
+        deadline = time.monotonic() + 20
+        for _ in range(1000):
+            if len(harness.parse_responses(buf)) >= 3 or time.monotonic() > deadline:
+                break
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    rs = harness.parse_responses(buf)
+    got = [(r.status, (result(r) or {}).get("id"), (result(r) or {}).get("text"))
+           for r in rs]
+    c.is_(got, [(200, 123456, None), (200, None, "a"), (200, 123456, None)],
+          "3 pipelined requests in one write get 3 responses in order")
+
+
+def check_chunked(c):
+    conn = c.sc.conn()
+    r = request(conn, "GET", c.path("getMe", "_chunked=1"))
+    c.ok(r.status == 200 and (result(r) or {}).get("username") == "standin_bot",
+         "a chunked upstream reply (getMe) comes through whole")
+    r = request(conn, "GET", c.path("sendMessage", {"chat_id": 9, "text": UNICODE_TEXT,
+                                                    "_chunked": 1}))
+    c.ok(r.status == 200 and (result(r) or {}).get("text") == UNICODE_TEXT,
+         "a chunked upstream reply (sendMessage) comes through whole")
+    st, n, sha, _ = harness.download_sha256(conn, "/file/bot%s/big/20mb.bin?_chunked=1"
+                                            % c.tok)
+    c.is_((st, n, sha), (200, BIG_SIZE, c.upload["big_sha256"]),
+          "a chunked 20 MiB download comes through byte-exact")
+    # the connection still works after chunked replies
+    r = request(conn, "GET", c.path("getMe"))
+    c.is_(r.status, 200, "keep-alive survives chunked replies")
+    conn.close()
+
+
+def upstream_error_cases(c, bad_tok):
+    """(description, path, status, exact JSON body)."""
+    return [
+        ("401 for a bad token", "/bot%s/getMe" % bad_tok, 401,
+         {"ok": False, "error_code": 401, "description": "Unauthorized"}),
+        ("404 for an unknown method", c.path("noSuchMethod"), 404,
+         {"ok": False, "error_code": 404,
+          "description": "Not Found: method not found"}),
+        ("429 with retry_after", c.path("sendMessage", {"chat_id": 429, "text": "x"}),
+         429, {"ok": False, "error_code": 429,
+               "description": "Too Many Requests: retry after 7",
+               "parameters": {"retry_after": 7}}),
+        ("400 for a missing chat_id", c.path("sendMessage", {"text": "x"}), 400,
+         {"ok": False, "error_code": 400,
+          "description": "Bad Request: chat_id is empty"}),
+    ]
+
+
+def check_upstream_errors(c):
+    conn = c.sc.conn()
+    for desc, path, status, body in upstream_error_cases(c, c.bad_tok):
+        r = request(conn, "GET", path)
+        c.is_((r.status, r.json()), (status, body),
+              "upstream %s passes through untouched" % desc)
+    r = request(conn, "GET", c.path("getMe"))
+    c.is_(r.status, 200, "keep-alive survives upstream errors")
+    conn.close()
+
+
+CHECKS = [check_getme, check_send_message, check_upload_download,
+          check_chunked, check_keepalive_100, check_pipelining,
+          check_upstream_errors]
+
+
+# ------------------------------------------------------------ cases
+
+def cases(wd, si):
+    return [
+        ("squid", lambda: proxies.Squid(wd, [si.port])),
+        ("tinyproxy", lambda: proxies.Tinyproxy(wd, [si.port])),
+        ("microsocks socks5h", lambda: proxies.Microsocks(wd, scheme="socks5h")),
+        ("microsocks socks5 with user/password",
+         lambda: proxies.Microsocks(wd, SOCKS_USER, SOCKS_PASS, scheme="socks5")),
+        ("socks5h pre-proxy -> squid",
+         lambda: proxies.Chain(proxies.Microsocks(wd, scheme="socks5h"),
+                               proxies.Squid(wd, [si.port]))),
+    ]
+
+
+def make_upload(wd):
+    data = os.path.join(wd, "upload.bin")
+    with open(data, "wb") as f:
+        for ch in harness.random_chunks(UPLOAD_SIZE):
+            f.write(ch)
+
+    def chunks():
+        with open(data, "rb") as f:
+            for _ in range(UPLOAD_SIZE // (1 << 20) + 2):
+                b = f.read(1 << 20)
+                if not b:
+                    return
+                yield b
+    body = os.path.join(wd, "upload.multipart")
+    ctype, n = harness.multipart_file(body, {"chat_id": 4242, "caption": "upload"},
+                                      ("document", chunks()), "random.bin")
+    return {"sha256": harness.file_sha256(data), "body": body, "ctype": ctype,
+            "body_len": n, "body_sha256": harness.file_sha256(body),
+            "big_sha256": harness.big_file_sha256(BIG_SIZE)}
+
+
+def run_case(t, name, factory, si, certs, upload, wd, secrets):
+    p = factory()
+    sc = None
+    try:
+        p.start()
+        si.reset()
+        secret = harness.unique_secret("px")
+        bad = "BAD" + harness.unique_secret("bad")
+        secrets.extend([secret, bad])
+        sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy=p.url,
+                     pre_proxy=getattr(p, "pre_url", None),
+                     name="sidecar-" + name.split()[0].replace("/", "_"))
+        sc.start()
+        t.ok(True, "%s: sidecar started through %s%s" % (
+            name, p.url, " (pre-proxy %s)" % p.pre_url if hasattr(p, "pre_url")
+            else ""))
+        c = Ctx(t, name, si, sc, token(secret), upload, wd)
+        c.bad_tok = token(bad)
+        lp = None
+        for check in [check_hangup] + CHECKS:
+            try:
+                check(c)
+            except Exception:
+                t.fail_exception("%s: %s" % (name, check.__name__))
+            if check is check_hangup:
+                # The long poll runs while the other checks do.
+                lp = LongPoll(c)
+                try:
+                    lp.start()
+                except Exception:
+                    t.fail_exception("%s: long poll start" % name)
+        try:
+            lp.finish()
+        except Exception:
+            t.fail_exception("%s: long poll" % name)
+        st, killed = sc.stop()
+        t.ok(st == 0 and not killed, "%s: sidecar exits 0 on SIGTERM (status %r%s)"
+             % (name, st, ", killed" if killed else ""))
+        log = sc.log()
+        leaked = [s for s in secrets if s in log]
+        t.ok(not leaked, "%s: no token secret in the sidecar log" % name)
+        if leaked:
+            t.diag("leaked: %r" % leaked)
+        if getattr(p, "password", None):
+            creds = (p.password, urllib.parse.quote(p.password, safe=""))
+            t.ok(not [x for x in creds if x in log],
+                 "%s: the proxy password is not in the sidecar log" % name)
+        lines = [l for l in log.splitlines()
+                 if harness.BOT_ID in l and "sendMessage" in l]
+        t.ok(lines, "%s: the sidecar log has access lines (bot id and method)" % name)
+        if not lines:
+            t.diag("sidecar log tail:\n" + log[-2000:])
+    except Exception:
+        t.fail_exception(name)
+        if sc is not None:
+            t.diag("sidecar log tail:\n" + sc.log()[-3000:])
+    finally:
+        if sc is not None:
+            sc.stop()
+        p.stop()
+
+
+def main():
+    t = Tap()
+    wd = harness.make_tempdir()
+    certs = Certs(wd)
+    si = StandIn(wd, certs).start()
+    upload = make_upload(wd)
+    secrets = []
+    t0 = time.monotonic()
+    for name, factory in cases(wd, si):
+        t1 = time.monotonic()
+        try:
+            run_case(t, name, factory, si, certs, upload, wd, secrets)
+        except Exception:
+            t.fail_exception(name)
+        t.diag("%s took %.1f s" % (name, time.monotonic() - t1))
+    t.diag("all cases took %.1f s" % (time.monotonic() - t0))
+    si.stop()
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+/*
+ * route_parse(): a table of request-targets and what they must become.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tgsidecar.h"
+#include "tap.h"
+
+struct route_case {
+	const char	*rc_target;
+	int		 rc_rv;
+	int		 rc_status;	/* when rc_rv == -1 */
+	int		 rc_kind;
+	const char	*rc_bot;
+	const char	*rc_method;
+	int		 rc_longpoll;
+};
+
+#define M(t, bot, m, lp)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), (lp) }
+#define F(t, bot)		{ (t), 0, 0, ROUTE_FILE, (bot), "file", 0 }
+#define E(t, status)		{ (t), -1, (status), ROUTE_NONE, "", "", 0 }
+
+static const struct route_case cases[] = {
+	M("/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
+	    "123456", "getMe", 0),
+	M("/bot1:a/getMe", "1", "getMe", 0),
+	M("/bot1:a/sendMessage?chat_id=1&text=hi%20there",
+	    "1", "sendMessage", 0),
+	M("/bot1:a/getMe?", "1", "getMe", 0),
+	M("/bot1:a/getMe?x=../../etc&y=%2F", "1", "getMe", 0),
+	M("/bot1:a/get_me_2", "1", "get_me_2", 0),
+	M("/bot1:a-b_C/getMe", "1", "getMe", 0),
+	M("/bot42:x/getUpdates", "42", "getUpdates", 1),
+	M("/bot42:x/getupdates", "42", "getupdates", 1),
+	M("/bot42:x/GETUPDATES?timeout=50", "42", "GETUPDATES", 1),
+	M("/bot42:x/getUpdate", "42", "getUpdate", 0),
+	M("/bot42:x/getUpdatesX", "42", "getUpdatesX", 0),
+	F("/file/bot123:AAH-x_y/photos/file_0.jpg?x=1", "123"),
+	F("/file/bot1:a/a.b~c-d_e", "1"),
+	F("/file/bot1:a/.hidden", "1"),
+	F("/file/bot1:a/a/...b", "1"),
+	E("/bot123:abc/../x", 400),
+	E("/bot123:abc/./getMe", 400),
+	E("/bot123:abc/%2e%2e/x", 400),
+	E("/bot123:abc/getMe/..", 400),
+	E("/file/bot1:a/../../etc/passwd", 400),
+	E("/file/bot1:a/docs/../../../etc/passwd", 400),
+	E("/file/bot1:a/.", 400),
+	E("/file/bot1:a/a//b", 404),
+	E("/file/bot1:a//etc/passwd", 404),
+	E("/file/bot1:a/docs/", 404),
+	E("/file/bot1:a/", 404),
+	E("/file/bot1:a", 404),
+	E("/file/bot1:a/a b", 400),
+	E("/file/bot1:a/a:b", 404),
+	E("/file/bot1:a/a\\b", 400),
+	E("/bot1:a/getMe/", 404),
+	E("/bot1:a/getMe/x", 404),
+	E("/bot1:a/get.Me", 404),
+	E("/bot1:a/get-Me", 404),
+	E("/bot1:a/", 404),
+	E("/bot1:a", 404),
+	E("/bot1:a//getMe", 404),
+	E("//bot1:a/getMe", 404),
+	E("/Bot1:a/getMe", 404),
+	E("/file/Bot1:a/x", 404),
+	E("/files/bot1:a/x", 404),
+	E("http://api.telegram.org/bot1:a/getMe", 400),
+	E("HTTPS://evil.example/bot1:a/getMe", 400),
+	E("*", 400),
+	E("api.telegram.org:443", 400),
+	E("bot1:a/getMe", 400),
+	E("/bot1:a/getMe%2F..%2Fx", 400),
+	E("/bot1:a%2FgetMe", 400),
+	E("/bot1:a/get%00Me", 400),
+	E("/bot1:a/get%4De", 400),
+	E("/bot1:a\\getMe", 400),
+	E("/bot1:a/getMe#frag", 400),
+	E("/bot1:a/getMe?a=1#frag", 400),
+	E("/bot1:a/get Me", 400),
+	E("/bot1:a/getMe\r\nHost: evil", 400),
+	E("/bot1:a/getMe\n", 400),
+	E("/bot1:a/getMe\t", 400),
+	E("/bot1:a/getMe\x7f", 400),
+	E("/bot1:a/getMe?q=a b", 400),
+	E("/bot1:a/g\xc3\xa9tMe", 404),
+	E("/botabc:def/getMe", 404),
+	E("/bot:abc/getMe", 404),
+	E("/bot123/getMe", 404),
+	E("/bot123:/getMe", 404),
+	E("/bot123:a.b/getMe", 404),
+	E("/bot123:a:b/getMe", 404),
+	E("/bot-1:a/getMe", 404),
+	E("/bot", 404),
+	E("/", 404),
+	E("/getMe", 404),
+	E("/?bot1:a/getMe", 404),
+	E("/file/", 404),
+	E("", 400),
+};
+
+static const struct route_case bad_request = E("", 400);
+static const struct route_case not_found = E("", 404);
+
+static void
+check(const char *name, const char *target, size_t len,
+    const struct route_case *c)
+{
+	struct route	 rt;
+	const char	*why = NULL;
+	char		*copy;
+	int		 status = 0, rv;
+
+	/* An exact-size copy with no NUL, so ASan catches reads past len. */
+	if ((copy = malloc(len > 0 ? len : 1)) == NULL)
+		abort();
+	memcpy(copy, target, len);
+	memset(&rt, 0x5a, sizeof(rt));
+	rv = route_parse(&rt, copy, len, &status, &why);
+	free(copy);
+	if (!is_int(rv, c->rc_rv, "%s: rc", name))
+		return;
+	if (rv == -1) {
+		is_int(status, c->rc_status, "%s: status", name);
+		ok(why != NULL && *why != '\0', "%s: why \"%s\"", name,
+		    why ? why : "");
+		is_int(rt.rt_kind, ROUTE_NONE, "%s: kind none", name);
+		return;
+	}
+	is_int(rt.rt_kind, c->rc_kind, "%s: kind", name);
+	is_str(rt.rt_bot, c->rc_bot, "%s: bot", name);
+	is_str(rt.rt_method, c->rc_method, "%s: method", name);
+	is_int(rt.rt_longpoll, c->rc_longpoll, "%s: longpoll", name);
+}
+
+/*
+ * Targets at and past the length limits: fmt gets n copies of fill, and
+ * a want of "=" means that same run of characters.
+ */
+static void
+check_length(const char *name, const char *fmt, int fill, int n, int rv,
+    const char *bot, const char *method)
+{
+	struct route_case	 c = { "", rv, 404, ROUTE_NONE, "", "", 0 };
+	char			 rep[2048], target[4096];
+	int			 len;
+
+	memset(rep, fill, n);
+	rep[n] = '\0';
+	len = snprintf(target, sizeof(target), fmt, rep);
+	if (rv == 0) {
+		c.rc_kind = strcmp(method, "file") == 0 ? ROUTE_FILE :
+		    ROUTE_METHOD;
+		c.rc_bot = strcmp(bot, "=") == 0 ? rep : bot;
+		c.rc_method = strcmp(method, "=") == 0 ? rep : method;
+	}
+	check(name, target, len, &c);
+}
+
+int
+main(void)
+{
+	char	 name[64], buf[4096];
+	size_t	 i, n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(name, sizeof(name), "%.48s", cases[i].rc_target);
+		/* Keep TAP lines whole. */
+		for (n = 0; name[n] != '\0'; n++)
+			if ((unsigned char)name[n] < 0x20 ||
+			    (unsigned char)name[n] >= 0x7f)
+				name[n] = '?';
+		n = strlen(cases[i].rc_target);
+		check(name, cases[i].rc_target, n, &cases[i]);
+	}
+
+	/* Limits: exactly at the limit works, one more is Not Found. */
+	check_length("20 digits", "/bot%s:a/getMe", '1', 20, 0, "=", "getMe");
+	check_length("21 digits", "/bot%s:a/getMe", '1', 21, -1, "", "");
+	check_length("secret of 128", "/bot1:%s/getMe", 'a', 128, 0, "1",
+	    "getMe");
+	check_length("secret of 129", "/bot1:%s/getMe", 'a', 129, -1, "", "");
+	check_length("method of 63", "/bot1:a/%s", 'm', 63, 0, "1", "=");
+	check_length("method of 64", "/bot1:a/%s", 'm', 64, -1, "", "");
+	check_length("file path of 1024", "/file/bot1:a/%s", 'f', 1024, 0,
+	    "1", "file");
+	check_length("file path of 1025", "/file/bot1:a/%s", 'f', 1025, -1,
+	    "", "");
+	check_length("long query", "/bot1:a/getMe?q=%s", 'q', 2000, 0, "1",
+	    "getMe");
+
+	/* Not NUL-terminated: only len bytes count. */
+	memcpy(buf, "/bot1:a/getMeXYZ", 16);
+	check("len stops before XYZ", buf, 13, &cases[1]);
+
+	/* An embedded NUL is refused, not treated as the end. */
+	memcpy(buf, "/bot1:a/getMe\0/../x", 19);
+	check("embedded NUL", buf, 19, &bad_request);
+
+	/* A huge target must not overflow anything. */
+	memset(buf, 'a', sizeof(buf));
+	memcpy(buf, "/bot1:a/", 8);
+	check("huge method", buf, sizeof(buf), &not_found);
+	return (done_testing());
+}
