@@ -391,10 +391,19 @@ upstream_done(CURL *e, CURLcode rc)
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&req);
 	if (req == NULL)
 		return;
-	if (rc == CURLE_OK) {
-		if (!req->req_head_sent)
-			reply_head(req, req->req_up_status, NULL,
-			    req->req_up_head, req->req_up_clen);
+	if (rc == CURLE_OK && !req->req_head_sent &&
+	    req->req_up_status >= 200) {
+		/* A reply with headers only: its end came with no body. */
+		reply_head(req, req->req_up_status, NULL, req->req_up_head,
+		    req->req_up_clen);
+	}
+	if (rc == CURLE_OK && !req->req_head_sent) {
+		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
+		    "upstream %s sent no reply",
+		    upstream_cfg(req)->cfg_upstream_host);
+		upstream_release(req);
+		reply_error(req->req_clt, req, 502, req->req_errdesc);
+	} else if (rc == CURLE_OK) {
 		upstream_release(req);
 		reply_end(req);
 	} else if (!req->req_head_sent) {
