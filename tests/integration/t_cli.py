@@ -133,31 +133,108 @@ def check_precedence(t, wd, si, certs, secrets):
              % (desc, st, ", killed" if killed else ""))
 
 
+def env_proxy_cases():
+    """(description, environment, extra flags, expected: "direct" for a
+    working getMe, or "down" for a 502 naming the closed proxy port)."""
+    down = "127.0.0.1:%d" % harness.closed_port()
+    return [
+        ("TGSIDECAR_PROXY is used without -x",
+         {"TGSIDECAR_PROXY": "http://" + down}, [], "down", down),
+        ("-x direct overrides TGSIDECAR_PROXY",
+         {"TGSIDECAR_PROXY": "http://" + down}, ["-x", "direct"], "direct", down),
+        ("HTTPS_PROXY is used without a proxy setting",
+         {"HTTPS_PROXY": "http://" + down}, [], "down", down),
+        ("https_proxy is used without a proxy setting",
+         {"https_proxy": "http://" + down}, [], "down", down),
+        ("ALL_PROXY is used without a proxy setting",
+         {"ALL_PROXY": "socks5h://" + down}, [], "down", down),
+        ("NO_PROXY=127.0.0.1 bypasses HTTPS_PROXY",
+         {"HTTPS_PROXY": "http://" + down, "NO_PROXY": "127.0.0.1"}, [],
+         "direct", down),
+        ("TGSIDECAR_PROXY=direct beats HTTPS_PROXY",
+         {"HTTPS_PROXY": "http://" + down, "TGSIDECAR_PROXY": "direct"}, [],
+         "direct", down),
+        ("-x direct beats HTTPS_PROXY",
+         {"HTTPS_PROXY": "http://" + down}, ["-x", "direct"], "direct", down),
+    ]
+
+
 def check_env_proxy(t, wd, si, certs, secrets):
-    """TGSIDECAR_PROXY is used when no -x is given; -x direct overrides it."""
     secret = harness.unique_secret("envpx")
     secrets.append(secret)
-    down = harness.closed_port()
-    env = {"TGSIDECAR_PROXY": "http://127.0.0.1:%d" % down}
-    sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, env=env).start()
-    try:
-        c = sc.conn()
-        r = request(c, "GET", "/bot%s/getMe" % token(secret))
-        c.close()
-        o = r.json() or {}
-        t.ok(r.status == 502 and ("127.0.0.1:%d" % down) in o.get("description", ""),
-             "TGSIDECAR_PROXY is used without -x (502 naming the proxy)")
-        if r.status != 502:
-            t.diag(repr(r))
-    finally:
+    for desc, env, args, want, down in env_proxy_cases():
+        sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, env=env,
+                     extra_args=args)
+        try:
+            sc.start()
+            c = sc.conn()
+            r = request(c, "GET", "/bot%s/getMe" % token(secret))
+            c.close()
+            o = r.json() or {}
+            if want == "down":
+                t.ok(r.status == 502 and down in o.get("description", ""),
+                     "%s (502 naming %s)" % (desc, down))
+            else:
+                t.ok(r.status == 200 and o.get("result", {}).get("id") == 123456,
+                     "%s (getMe goes direct)" % desc)
+            if (r.status == 200) != (want == "direct"):
+                t.diag(repr(r))
+        except Exception:
+            t.fail_exception(desc)
+        finally:
+            st, killed = sc.stop()
+        t.ok(st == 0 and not killed, "%s: sidecar exits 0 on SIGTERM (got %r)"
+             % (desc, st))
+
+
+def check_drain(t, wd, si, certs, secrets):
+    """SIGTERM lets requests in flight finish (up to shutdown_timeout)."""
+    import threading
+    import time
+    secret = harness.unique_secret("drain")
+    secrets.append(secret)
+    for desc, args, poll_s, want_reply in (
+            ("SIGTERM during a 2 s long poll", [], 2, True),
+            ("SIGTERM with --shutdown-timeout 1s during a 20 s long poll",
+             ["--shutdown-timeout", "1s"], 20, False)):
+        sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy="direct",
+                     extra_args=args).start()
+        res = {}
+
+        def poll():
+            c = sc.conn(timeout=30)
+            try:
+                res["r"] = request(c, "GET", "/bot%s/getUpdates?timeout=%d&offset=%d"
+                                   % (token(secret), poll_s, 10 ** 9))
+            except Exception as e:
+                res["e"] = e
+            res["t"] = time.monotonic()
+            c.close()
+        before = si.stats()["waiting_polls"]
+        th = threading.Thread(target=poll, daemon=True)
+        th.start()
+        waiting = harness.wait_until(lambda: si.stats()["waiting_polls"] > before, 5)
+        t0 = time.monotonic()
+        sc.proc.send_signal(signal.SIGTERM)
+        refused = harness.wait_until(
+            lambda: not harness.port_accepts("127.0.0.1", sc.port), 2)
+        st = sc.proc.wait(15)
+        t_exit = time.monotonic()
+        th.join(15)
+        r = res.get("r")
+        t.ok(waiting and refused, "%s: the listener closes at once" % desc)
+        if want_reply:
+            t.ok(r is not None and r.status == 200 and (r.json() or {}).get("ok")
+                 and res["t"] <= t_exit,
+                 "%s: the poll is answered before the sidecar exits" % desc)
+        else:
+            t.ok(t_exit - t0 < 4, "%s: the sidecar exits after the shutdown "
+                 "timeout (%.1f s)" % (desc, t_exit - t0))
+            t.ok(harness.wait_until(
+                lambda: si.stats()["waiting_polls"] == before, 3),
+                "%s: the upstream poll is closed too" % desc)
+        t.is_(st, 0, "%s: exit status 0" % desc)
         sc.stop()
-    sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, env=env,
-                 proxy="direct").start()
-    try:
-        t.ok(serves_getme(sc.port, secret), "-x direct overrides TGSIDECAR_PROXY")
-    finally:
-        st, killed = sc.stop()
-    t.ok(st == 0 and not killed, "-x direct sidecar exits 0 on SIGTERM")
 
 
 def check_sigint(t, wd, si, certs):
@@ -197,6 +274,7 @@ def main():
     for part, args in ((check_simple_cli, (t, wd, si, certs)),
                        (check_precedence, (t, wd, si, certs, secrets)),
                        (check_env_proxy, (t, wd, si, certs, secrets)),
+                       (check_drain, (t, wd, si, certs, secrets)),
                        (check_sigint, (t, wd, si, certs)),
                        (check_ipv6, (t, wd, si, certs, secrets))):
         try:
@@ -205,7 +283,8 @@ def main():
             t.fail_exception(part.__name__)
     logs = "".join(harness.read_text(os.path.join(wd, f))
                    for f in os.listdir(wd) if f.startswith("sidecar"))
-    t.ok(not [s for s in secrets if s in logs], "no token secret in any sidecar log")
+    t.ok(logs and not [s for s in secrets if s in logs],
+         "sidecar logs exist and hold no token secret")
     si.stop()
     return t.done()
 

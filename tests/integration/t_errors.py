@@ -136,6 +136,8 @@ def raw_request_cases(si, tok):
         ("malformed request line", b"THIS IS NOT HTTP\r\n\r\n", 400),
         ("request line without version", b"GET /bot%s/getMe\r\n\r\n" % tok.encode(),
          400),
+        ("HTTP/2.0 in an HTTP/1 request line",
+         b"GET /bot%s/getMe HTTP/2.0\r\nHost: x\r\n\r\n" % tok.encode(), 400),
         ("/bot<token>/../x", b"GET /bot123456:AAA/../x HTTP/1.1\r\nHost: x\r\n\r\n",
          400),
         ("/bot<token>/getMe/../../x",

@@ -33,7 +33,8 @@ UNICODE_TEXT = "Привет, мир ✓ — «ёлка» 🎄"
 # percent-encoding in the proxy URL.
 SOCKS_USER = "bot@user:1"
 SOCKS_PASS = "p@ss:w0rd/%x"
-HTTP_AUTH = ("tuser", "Tp@ss:w0rd%")
+# tinyproxy takes only [A-Za-z0-9._-] in BasicAuth passwords.
+HTTP_AUTH = ("tuser", "Tp.ss-w0rd_9")
 
 
 class Ctx:
@@ -441,10 +442,136 @@ def check_pipelining_bodies(c):
           "4 pipelined requests, 2 with bodies, get 4 responses in order")
 
 
+def read_response_head(s, timeout=10):
+    """Read from socket s until the end of the response head; returns
+    (head bytes, body bytes already read)."""
+    buf = b""
+    deadline = time.monotonic() + timeout
+    for _ in range(1000):
+        if b"\r\n\r\n" in buf or time.monotonic() > deadline:
+            break
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def check_slow_reader(c):
+    """A bot that stops reading a 20 MiB download: the sidecar holds back
+    instead of buffering the file, and resumes byte-exact."""
+    s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=20)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    try:
+        s.sendall(("GET /file/bot%s/big/20mb.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                   % c.tok).encode())
+        head, first = read_response_head(s)
+        base = harness.vm_rss_kib(c.sc.proc.pid)
+        # Observe for a bounded window while not reading.
+        peak = [base or 0]
+
+        def grown():
+            r = harness.vm_rss_kib(c.sc.proc.pid) or 0
+            peak[0] = max(peak[0], r)
+            return r - (base or 0) > 12 * 1024
+        harness.wait_until(grown, 1.5, 0.05)
+        growth = peak[0] - (base or 0)
+        c.ok(base is not None and growth <= 12 * 1024,
+             "a bot that stops reading a 20 MiB download does not make the "
+             "sidecar buffer it (RSS +%d KiB)" % growth)
+        h = hashlib.sha256(first)
+        n = len(first)
+        s.settimeout(30)
+        for _ in range(100000):
+            if n >= BIG_SIZE:
+                break
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            n += len(chunk)
+        c.ok(head.startswith(b"HTTP/1.1 200") and n == BIG_SIZE
+             and h.hexdigest() == c.upload["big_sha256"],
+             "the stalled download resumes and arrives byte-exact")
+    finally:
+        s.close()
+
+
+def check_hangup_download(c):
+    """A bot that hangs up in the middle of a download: the upstream
+    connection goes too, and the sidecar carries on."""
+    s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=20)
+    try:
+        s.sendall(("GET /file/bot%s/big/20mb.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                   % c.tok).encode())
+        head, first = read_response_head(s)
+        got = len(first)
+        for _ in range(1000):
+            if got >= 1 << 20:
+                break
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += len(chunk)
+        rec = c.last_request("file")
+        conn_id = rec["conn"] if rec else None
+        c.ok(head.startswith(b"HTTP/1.1 200") and conn_id is not None
+             and conn_id in c.si.stats()["open_conns"],
+             "a 20 MiB download is under way (%d bytes read)" % got)
+        t0 = time.monotonic()
+    finally:
+        s.close()
+    gone = harness.wait_until(lambda: conn_id not in c.si.stats()["open_conns"], 3)
+    c.ok(gone, "the bot hangs up mid-download -> the upstream connection is "
+         "closed (%.0f ms)" % ((time.monotonic() - t0) * 1000))
+    conn = c.sc.conn()
+    r = request(conn, "GET", c.path("getMe"))
+    conn.close()
+    c.is_(r.status, 200, "the sidecar serves the next request")
+
+
+def check_concurrent(c):
+    """20 bots at once, 5 requests each on their own kept-alive connection."""
+    before = c.si.connections()
+    results = []
+    lock = threading.Lock()
+
+    def bot(i):
+        conn = c.sc.conn()
+        try:
+            for j in range(5):
+                r = request(conn, "GET", c.path("sendMessage", {
+                    "chat_id": 5000 + i, "text": "bot %d msg %d" % (i, j)}))
+                with lock:
+                    results.append((r.status, (result(r) or {}).get("text")
+                                    == "bot %d msg %d" % (i, j)))
+        except Exception as e:
+            with lock:
+                results.append(("exception", repr(e)))
+        finally:
+            conn.close()
+    ths = [threading.Thread(target=bot, args=(i,), daemon=True) for i in range(20)]
+    t0 = time.monotonic()
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(60)
+    dt = time.monotonic() - t0
+    bad = [r for r in results if r != (200, True)]
+    c.ok(len(results) == 100 and not bad,
+         "20 concurrent bots x 5 sendMessage all answered right (%.2fs)" % dt)
+    if bad:
+        c.t.diag("bad results: %r" % bad[:5])
+    c.is_(c.si.connections() - before, 100,
+          "100 concurrent requests made 100 upstream connections")
+
+
 CHECKS = [check_getme, check_send_message, check_upload_download,
           check_chunked, check_chunked_request, check_expect_continue,
           check_keepalive_100, check_pipelining, check_pipelining_bodies,
-          check_upstream_errors]
+          check_upstream_errors, check_slow_reader, check_hangup_download,
+          check_concurrent]
 
 
 # ------------------------------------------------------------ cases
@@ -515,7 +642,8 @@ def run_case(t, name, factory, sidecar_opts, full, si, certs, upload, wd,
         sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                      name="sidecar-" + name.split()[0].replace("/", "_"), **opts)
         sc.start()
-        t.ok(True, "%s: sidecar started: %s" % (name, " ".join(sc.argv[1:])))
+        t.ok(sc.proc.alive(), "%s: sidecar started and listens" % name)
+        t.diag("argv: " + " ".join(sc.argv[1:]))
         c = Ctx(t, name, si, sc, token(secret), upload, wd)
         c.bad_tok = token(bad)
         lp = None

@@ -6,11 +6,11 @@ Every wait is bounded in time; nothing sleeps and hopes.
 """
 
 import atexit
-import contextlib
 import hashlib
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -202,9 +202,37 @@ def wait_port(host, port, timeout=10.0, proc=None):
     return r is True
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(host, port):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_port(host="127.0.0.1"):
-    """A port that is free right now on host. Binding without
-    SO_REUSEADDR and letting go leaves no TIME_WAIT behind."""
+    """A port that is free right now on host, below the ephemeral range so
+    that no outgoing connection takes it as its source port before the
+    daemon we give it to binds it."""
+    lo, _ = _ephemeral_range()
+    top = lo - 1 if lo > 12000 else 32767
+    for _ in range(200):
+        p = random.randint(10000, top)
+        if _bindable(host, p):
+            return p
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
     try:
@@ -339,6 +367,18 @@ class Proc:
 
     def log(self):
         return self.stderr()
+
+
+def vm_rss_kib(pid):
+    """Resident set size of pid in KiB (Linux /proc), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def read_text(path):

@@ -633,6 +633,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "tls_failures": S.tls_failures,
                  "tls_errors": list(S.tls_errors),
                  "queued_updates": len(S.updates),
+                 "open_conns": [k for k, v in S.conns.items()
+                                if v["close"] is None],
                  "requests": list(S.requests),
                  "now": time.monotonic()}
         self.reply(200, o)
