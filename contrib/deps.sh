@@ -4,8 +4,9 @@
 set -eu
 
 BUILD="build-essential autoconf automake pkg-config ca-certificates
- libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev"
-TEST="python3 openssl curl squid tinyproxy microsocks"
+ libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libjansson-dev"
+TEST="python3 openssl curl squid tinyproxy microsocks
+ python3-python-telegram-bot nodejs npm"
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"

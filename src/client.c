@@ -104,6 +104,7 @@ client_req_free(struct req *req, const char *why)
 	curl_slist_free_all(req->req_hdrs);
 	curl_slist_free_all(req->req_uphdrs);
 	free(req->req_connection);
+	free(req->req_up_connection);
 	free(req->req_url);
 	free(req);
 }

@@ -165,6 +165,7 @@ struct req {
 	int			 req_recv_paused;
 	int			 req_up_status;
 	struct evbuffer		*req_up_head;	/* filtered reply headers */
+	char			*req_up_connection;	/* its Connection: */
 	int64_t			 req_up_clen;	/* -1: unknown */
 	char			 req_errbuf[CURL_ERROR_SIZE];
 

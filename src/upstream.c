@@ -21,6 +21,32 @@ upstream_cfg(struct req *req)
 	return req->req_clt->clt_srv->srv_cfg;
 }
 
+/* Drop the reply headers that its Connection header names as hop-by-hop. */
+static int
+upstream_unlisted(struct req *req)
+{
+	struct evbuffer	*kept;
+	char		*line, *colon;
+	size_t		 len;
+
+	if (req->req_up_connection == NULL)
+		return 0;
+	if ((kept = evbuffer_new()) == NULL)
+		return -1;
+	while ((line = evbuffer_readln(req->req_up_head, &len,
+	    EVBUFFER_EOL_CRLF_STRICT)) != NULL) {
+		colon = strchr(line, ':');
+		if (colon == NULL || !header_listed(req->req_up_connection,
+		    line, colon - line))
+			evbuffer_add_printf(kept, "%s\r\n", line);
+		free(line);
+	}
+	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
+	evbuffer_add_buffer(req->req_up_head, kept);
+	evbuffer_free(kept);
+	return 0;
+}
+
 static size_t
 upstream_header(char *line, size_t size, size_t nitems, void *arg)
 {
@@ -40,6 +66,8 @@ upstream_header(char *line, size_t size, size_t nitems, void *arg)
 
 		req->req_up_status = sp != NULL ? atoi(sp + 1) : 0;
 		req->req_up_clen = -1;
+		free(req->req_up_connection);
+		req->req_up_connection = NULL;
 		evbuffer_drain(req->req_up_head,
 		    evbuffer_get_length(req->req_up_head));
 		return n;
@@ -47,6 +75,8 @@ upstream_header(char *line, size_t size, size_t nitems, void *arg)
 	if (len == 0) {
 		if (req->req_up_status < 200)
 			return n;
+		if (upstream_unlisted(req) == -1)
+			return 0;
 		if (reply_head(req, req->req_up_status, NULL,
 		    req->req_up_head, req->req_up_clen) == -1)
 			return 0;
@@ -58,6 +88,11 @@ upstream_header(char *line, size_t size, size_t nitems, void *arg)
 	if (header_is(line, nlen, "Transfer-Encoding")) {
 		/* libcurl decodes chunks; any length sent alongside is void */
 		req->req_up_clen = INT64_MIN;
+		return n;
+	}
+	if (header_is(line, nlen, "Connection")) {
+		free(req->req_up_connection);
+		req->req_up_connection = strndup(colon + 1, len - nlen - 1);
 		return n;
 	}
 	if (header_hop(line, nlen))

@@ -320,6 +320,31 @@ def check_chunked(c):
     conn.close()
 
 
+HOP_REQUEST = {"Connection": "keep-alive, X-Hop-Req", "X-Hop-Req": "1",
+               "Keep-Alive": "timeout=5", "Proxy-Authorization": "Basic eDp5",
+               "TE": "trailers", "Upgrade": "websocket", "X-End-Req": "yes"}
+HOP_REPLY = ["X-Hop-Resp", "Keep-Alive", "Proxy-Authenticate", "Trailer",
+             "Upgrade"]
+
+
+def check_hop_by_hop(c):
+    conn = c.sc.conn()
+    r = request(conn, "GET", c.path("getMe", "_hop=1"), headers=HOP_REQUEST)
+    c.is_(r.status, 200, "getMe with hop-by-hop headers both ways answers 200")
+    sent = {k.lower() for k, _ in (c.last_request("getMe") or {}).get("headers", [])}
+    c.is_(sorted(h for h in ("x-hop-req", "keep-alive", "proxy-authorization",
+                             "te", "upgrade") if h in sent), [],
+          "the bot's hop-by-hop headers do not reach the upstream")
+    c.ok("x-end-req" in sent, "the bot's end-to-end header reaches the upstream")
+    c.is_([h for h in HOP_REPLY if r.header(h) is not None], [],
+          "the upstream's hop-by-hop headers do not reach the bot")
+    c.is_(r.header("X-End-Resp"), "yes",
+          "the upstream's end-to-end header reaches the bot")
+    c.is_(r.header("Content-Length"), str(len(r.body)),
+          "a known Content-Length is passed through")
+    conn.close()
+
+
 def upstream_error_cases(c, bad_tok):
     """(description, path, status, exact JSON body)."""
     return [
@@ -570,7 +595,7 @@ def check_concurrent(c):
 CHECKS = [check_getme, check_send_message, check_upload_download,
           check_chunked, check_chunked_request, check_expect_continue,
           check_keepalive_100, check_pipelining, check_pipelining_bodies,
-          check_upstream_errors, check_slow_reader, check_hangup_download,
+          check_upstream_errors, check_hop_by_hop, check_slow_reader, check_hangup_download,
           check_concurrent]
 
 

@@ -393,10 +393,22 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
         if left > 0:
             raise ConnectionError("short body")
 
+    def send_hop_headers(self):
+        """With ?_hop=1: headers that must not cross a proxy, and one that must."""
+        if not getattr(self, "hop", False):
+            return
+        self.send_header("Connection", "X-Hop-Resp")
+        self.send_header("X-Hop-Resp", "1")
+        self.send_header("Keep-Alive", "timeout=5, max=100")
+        self.send_header("Proxy-Authenticate", "Basic realm=x")
+        self.send_header("Trailer", "X-Checksum")
+        self.send_header("X-End-Resp", "yes")
+
     def send_json(self, status, obj, chunked=False):
         data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_hop_headers()
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
@@ -450,7 +462,9 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
                "conn": self.conn_id, "time": time.monotonic(),
                "host": self.headers.get("Host"),
                "transfer_encoding": self.headers.get("Transfer-Encoding"),
-               "user_agent": self.headers.get("User-Agent")}
+               "user_agent": self.headers.get("User-Agent"),
+               "headers": [[k, v] for k, v in self.headers.items()]}
+        self.hop = q.get("_hop") == "1"
         parts = path.split("/")
         # /bot<token>/<method>  or  /file/bot<token>/<file_path...>
         if len(parts) >= 4 and parts[1] == "file" and parts[2].startswith("bot"):
@@ -487,6 +501,8 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
                 return self.send_json(*api_error(
                     400, "Bad Request: can't parse parameters: %s" % e), chunked)
             params.pop("_chunked", None)
+            params.pop("_hop", None)
+            rec["params"] = {k: str(v)[:200] for k, v in params.items()}
             try:
                 status, obj = fn(self, params, files, tok)
             except Hangup:
