@@ -6,10 +6,12 @@ set -eu
 BUILD="build-essential autoconf automake pkg-config ca-certificates
  libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libjansson-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks
- python3-python-telegram-bot nodejs npm"
+ python3-python-telegram-bot nodejs"
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"
+# Some nodejs builds ship npm inside and conflict with Debian's npm package.
+[ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1 && pkgs="$pkgs npm"
 
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
