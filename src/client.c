@@ -14,6 +14,7 @@
 #include "tgsidecar.h"
 
 #define CLIENT_PARSE_MAX	(64 * 1024)	/* bytes per parser call */
+#define CLIENT_POLL_BODY_MAX	4096	/* a getUpdates body we wait for */
 
 static int	client_on_begin(http_parser *);
 static int	client_on_url(http_parser *, const char *, size_t);
@@ -101,6 +102,10 @@ client_req_free(struct req *req, const char *why)
 		evbuffer_free(req->req_body);
 	if (req->req_up_head != NULL)
 		evbuffer_free(req->req_up_head);
+	if (req->req_replay != NULL)
+		evbuffer_free(req->req_replay);
+	if (req->req_retry_ev != NULL)
+		event_free(req->req_retry_ev);
 	curl_slist_free_all(req->req_hdrs);
 	curl_slist_free_all(req->req_uphdrs);
 	free(req->req_connection);
@@ -291,9 +296,19 @@ client_check(struct client *clt, int *status, const char **why)
 		*why = "CONNECT and protocol upgrades are not accepted";
 		return -1;
 	}
+	if (clt->clt_denied) {
+		*status = 403;
+		*why = "Forbidden: this address may not use the sidecar";
+		return -1;
+	}
 	if (route_parse(&req->req_route, target != NULL ? target : "", len,
 	    status, why) == -1)
 		return -1;
+	if (!acl_bot_allowed(client_cfg(clt), req->req_route.rt_bot)) {
+		*status = 403;
+		*why = "Forbidden: this bot may not use the sidecar";
+		return -1;
+	}
 	if (p->method != HTTP_GET && p->method != HTTP_POST) {
 		*status = 405;
 		*why = "Method Not Allowed: use GET or POST";
@@ -310,7 +325,53 @@ client_check(struct client *clt, int *status, const char **why)
 		*why = "Request Entity Too Large";
 		return -1;
 	}
+	if (clt->clt_srv->srv_inflight >= client_cfg(clt)->cfg_max_inflight) {
+		*status = 503;
+		*why = "Service Unavailable: too many requests in flight, "
+		    "retry after 1";
+		return -1;
+	}
 	return 0;
+}
+
+static int
+client_start(struct client *clt)
+{
+	if (upstream_start(clt->clt_req) == -1) {
+		client_fail(clt, 500, "Internal Server Error: cannot start the "
+		    "upstream transfer");
+		return -1;
+	}
+	client_timeouts(clt);
+	return 0;
+}
+
+/*
+ * A request refused at its head.  Without a body the connection stays in
+ * step and alive; with one we answer at once and close, unread.
+ */
+static void
+client_refuse(struct client *clt, int status, const char *why)
+{
+	struct req	*req = clt->clt_req;
+
+	if (req->req_has_body) {
+		client_fail(clt, status, why);
+		return;
+	}
+	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", why);
+	reply_error(clt, req, status, why);
+	req->req_refused = 1;
+}
+
+static long
+client_query_timeout(struct req *req)
+{
+	const char	*t = (const char *)evbuffer_pullup(req->req_target, -1);
+	size_t		 len = evbuffer_get_length(req->req_target);
+	const char	*q = memchr(t, '?', len);
+
+	return q != NULL ? route_timeout(q, len - (q - t)) : -1;
 }
 
 static int
@@ -337,17 +398,25 @@ client_on_headers(http_parser *p)
 		    (int64_t)p->content_length;
 	}
 	if (client_check(clt, &status, &why) == -1) {
-		client_fail(clt, status, why);
+		client_refuse(clt, status, why);
 		return 0;
 	}
-	if (upstream_start(req) == -1) {
-		client_fail(clt, 500, "Internal Server Error: cannot start the "
-		    "upstream transfer");
-		return 0;
+	req->req_poll_secs = -1;
+	if (req->req_route.rt_longpoll) {
+		req->req_poll_secs = client_query_timeout(req);
+		/* Its timeout may be in the (small) body: wait for it. */
+		if (req->req_has_body && req->req_clen >= 0 &&
+		    req->req_clen <= CLIENT_POLL_BODY_MAX) {
+			req->req_held = 1;
+			if (req->req_expect && req->req_http11)
+				reply_continue(req);
+			return 0;
+		}
 	}
+	if (client_start(clt) == -1)
+		return 0;
 	if (req->req_expect && req->req_has_body && req->req_http11)
 		reply_continue(req);
-	client_timeouts(clt);
 	return 0;
 }
 
@@ -377,6 +446,21 @@ client_on_complete(http_parser *p)
 	if (req == NULL)
 		return 0;
 	req->req_body_done = 1;
+	if (req->req_refused) {
+		client_req_done(req);
+		return 0;
+	}
+	if (req->req_held) {
+		/* A long poll held back for its body's timeout. */
+		long t = route_timeout((const char *)evbuffer_pullup(
+		    req->req_body, -1), evbuffer_get_length(req->req_body));
+
+		req->req_held = 0;
+		if (t >= 0)
+			req->req_poll_secs = t;
+		client_start(clt);
+		return 0;
+	}
 	client_timeouts(clt);
 	return 0;
 }
@@ -506,6 +590,8 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 		return NULL;
 	}
 	clt->clt_srv = srv;
+	clt->clt_denied = srv->srv_cfg->cfg_nallow > 0 &&
+	    !acl_match(srv->srv_cfg->cfg_allow, srv->srv_cfg->cfg_nallow, sa);
 	http_parser_init(&clt->clt_parser, HTTP_REQUEST);
 	clt->clt_parser.data = clt;
 	host[0] = '\0';

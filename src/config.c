@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,14 @@ static int	config_set_duration(struct config_load *,
 		    const struct config_key *, const char *, char *, size_t);
 static int	config_set_loglevel(struct config_load *,
 		    const struct config_key *, const char *, char *, size_t);
+static int	config_set_count(struct config_load *,
+		    const struct config_key *, const char *, char *, size_t);
+static int	config_set_allow(struct config_load *,
+		    const struct config_key *, const char *, char *, size_t);
+static int	config_set_bots(struct config_load *,
+		    const struct config_key *, const char *, char *, size_t);
+static int	config_set_runuser(struct config_load *,
+		    const struct config_key *, const char *, char *, size_t);
 
 #define CFG(f)	offsetof(struct config, f)
 
@@ -80,8 +89,8 @@ static const struct config_key config_keys[] = {
 	    "address to listen on (" TGS_DEFAULT_LISTEN ")" },
 	{ "upstream", 'u', config_set_upstream, 0, "URL",
 	    "Bot API server (" TGS_DEFAULT_UPSTREAM ")" },
-	{ "proxy", 'x', config_set_proxy, CFG(cfg_proxy), "URL",
-	    "proxy for upstream connections (direct)" },
+	{ "proxy", 'x', config_set_proxy, CFG(cfg_proxy), "URLS",
+	    "proxies for upstream connections, in failover order (direct)" },
 	{ "pre_proxy", 0, config_set_proxy, CFG(cfg_pre_proxy), "URL",
 	    "SOCKS proxy to reach the proxy through" },
 	{ "proxy_user", 0, config_set_user, 0, "USER",
@@ -111,6 +120,19 @@ static const struct config_key config_keys[] = {
 	{ "shutdown_timeout", 0, config_set_duration,
 	    CFG(cfg_shutdown_timeout_ms), "TIME",
 	    "drain time on SIGTERM (10s)" },
+	{ "proxy_fail_timeout", 0, config_set_duration,
+	    CFG(cfg_proxy_fail_timeout_ms), "TIME",
+	    "skip a failed proxy this long (30s)" },
+	{ "retries", 0, config_set_count, CFG(cfg_retries), "N",
+	    "retries of a failed upstream attempt (2)" },
+	{ "max_inflight", 0, config_set_count, CFG(cfg_max_inflight), "N",
+	    "upstream requests at once; 503 beyond (1024)" },
+	{ "allow", 0, config_set_allow, 0, "CIDRS",
+	    "peers allowed in (loopback only)" },
+	{ "allow_bots", 0, config_set_bots, 0, "IDS",
+	    "bot ids allowed (any)" },
+	{ "user", 0, config_set_runuser, 0, "NAME",
+	    "drop root to this user after binding" },
 	{ "log_level", 0, config_set_loglevel, 0, "LEVEL",
 	    "warn, info or debug (info)" },
 };
@@ -323,31 +345,68 @@ config_set_upstream(struct config_load *cl, const struct config_key *ck,
 	return (ret);
 }
 
+/* One proxy URL, or for "proxy" a comma-separated failover list. */
 static int
 config_set_proxy(struct config_load *cl, const struct config_key *ck,
     const char *val, char *err, size_t errlen)
 {
-	struct proxy	 px, *dst;
-	char		 msg[TGS_ERRLEN];
+	struct config	*cfg = cl->cl_cfg;
+	struct proxy	 px[CONFIG_PROXY_MAX];
+	char		 msg[TGS_ERRLEN], *one = NULL;
+	const char	*p = val, *e;
+	int		 n = 0, i, list = ck->ck_off == CFG(cfg_proxy);
 
-	dst = (struct proxy *)((char *)cl->cl_cfg + ck->ck_off);
-	if (proxy_parse(&px, val, msg, sizeof(msg)) == -1) {
+	memset(px, 0, sizeof(px));
+	do {
+		e = list ? strchr(p, ',') : NULL;
+		if (e == NULL)
+			e = p + strlen(p);
+		if (n == CONFIG_PROXY_MAX) {
+			snprintf(err, errlen, "bad value for %s: at most %d "
+			    "proxies", ck->ck_name, CONFIG_PROXY_MAX);
+			goto fail;
+		}
+		if ((one = strndup(p, e - p)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
 		/* The message never quotes the URL, which may hold secrets. */
-		snprintf(err, errlen, "bad value for %s: %s", ck->ck_name, msg);
-		return (-1);
-	}
-	if (dst == &cl->cl_cfg->cfg_pre_proxy && px.px_scheme != PROXY_NONE &&
-	    !proxy_is_socks(&px)) {
-		proxy_clear(&px);
+		if (proxy_parse(&px[n], one, msg, sizeof(msg)) == -1) {
+			snprintf(err, errlen, "bad value for %s: %s",
+			    ck->ck_name, msg);
+			goto fail;
+		}
+		config_secret_free(&one);
+		n++;
+		p = *e == ',' ? e + 1 : e;
+	} while (*p != '\0');
+	if (!list && px[0].px_scheme != PROXY_NONE && !proxy_is_socks(&px[0])) {
 		snprintf(err, errlen, "pre_proxy must be a SOCKS proxy "
 		    "(socks5://, socks5h:// or socks4a://)");
-		return (-1);
+		goto fail;
 	}
-	proxy_clear(dst);
-	*dst = px;
-	if (dst == &cl->cl_cfg->cfg_proxy)
-		cl->cl_proxy_set = 1;
+	for (i = 0; n > 1 && i < n; i++)
+		if (px[i].px_scheme == PROXY_NONE) {
+			snprintf(err, errlen, "bad value for %s: \"direct\" "
+			    "cannot be part of a proxy list", ck->ck_name);
+			goto fail;
+		}
+	if (!list) {
+		proxy_clear(&cfg->cfg_pre_proxy);
+		cfg->cfg_pre_proxy = px[0];
+		return (0);
+	}
+	for (i = 0; i < CONFIG_PROXY_MAX; i++)
+		proxy_clear(&cfg->cfg_proxy[i]);
+	memcpy(cfg->cfg_proxy, px, sizeof(px));
+	cfg->cfg_nproxy = n;
+	cl->cl_proxy_set = 1;
 	return (0);
+ fail:
+	config_secret_free(&one);
+	for (i = 0; i < CONFIG_PROXY_MAX; i++)
+		proxy_clear(&px[i]);
+	return (-1);
 }
 
 static int
@@ -582,6 +641,61 @@ config_set_loglevel(struct config_load *cl, const struct config_key *ck,
 	return (0);
 }
 
+static int
+config_set_count(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	const char	*p;
+	uint64_t	 v;
+
+	if ((p = config_number(val, &v)) == NULL || *p != '\0' ||
+	    v > 1000000)
+		return (config_bad(ck, val, "a whole number up to 1000000",
+		    err, errlen));
+	*(int *)((char *)cl->cl_cfg + ck->ck_off) = (int)v;
+	return (0);
+}
+
+static int
+config_set_allow(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	struct config	*cfg = cl->cl_cfg;
+
+	if (acl_parse(cfg->cfg_allow, CONFIG_ALLOW_MAX, &cfg->cfg_nallow,
+	    val) == -1) {
+		cfg->cfg_nallow = 0;
+		return (config_bad(ck, val, "addresses or CIDRs like "
+		    "10.0.0.0/8, comma-separated", err, errlen));
+	}
+	return (0);
+}
+
+static int
+config_set_bots(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	struct config	*cfg = cl->cl_cfg;
+
+	if (acl_bots_parse(cfg->cfg_bots, CONFIG_BOTS_MAX, &cfg->cfg_nbots,
+	    val) == -1) {
+		cfg->cfg_nbots = 0;
+		return (config_bad(ck, val, "bot ids (the digits before the "
+		    "token's colon), comma-separated", err, errlen));
+	}
+	return (0);
+}
+
+static int
+config_set_runuser(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	if (*val == '\0' || getpwnam(val) == NULL)
+		return (config_bad(ck, val, "an existing user name", err,
+		    errlen));
+	return (config_strset(&cl->cl_cfg->cfg_user, val, err, errlen));
+}
+
 /* Apply one value; prefix errors with where it came from. */
 static int
 config_apply(struct config_load *cl, const struct config_key *ck,
@@ -616,6 +730,10 @@ config_init(struct config *cfg)
 	/* Basic: curl's "any" costs a 407 round trip per fresh connection. */
 	cfg->cfg_proxy_auth = CURLAUTH_BASIC;
 	cfg->cfg_max_body = 50ULL << 20;
+	cfg->cfg_nproxy = 1;	/* [0] zeroed: direct */
+	cfg->cfg_proxy_fail_timeout_ms = 30 * 1000L;
+	cfg->cfg_retries = 2;
+	cfg->cfg_max_inflight = 1024;
 	cfg->cfg_connect_timeout_ms = 30 * 1000L;
 	cfg->cfg_upstream_timeout_ms = 120 * 1000L;
 	cfg->cfg_poll_timeout_ms = 60 * 1000L;
@@ -627,11 +745,15 @@ config_init(struct config *cfg)
 void
 config_free(struct config *cfg)
 {
+	int	 i;
+
 	free(cfg->cfg_listen);
 	free(cfg->cfg_upstream);
 	free(cfg->cfg_upstream_host);
-	proxy_clear(&cfg->cfg_proxy);
+	for (i = 0; i < CONFIG_PROXY_MAX; i++)
+		proxy_clear(&cfg->cfg_proxy[i]);
 	proxy_clear(&cfg->cfg_pre_proxy);
+	free(cfg->cfg_user);
 	free(cfg->cfg_noproxy);
 	free(cfg->cfg_ca_file);
 	memset(cfg, 0, sizeof(*cfg));
@@ -705,6 +827,23 @@ config_line(char *line, char **key, char **val)
 	return (NULL);
 }
 
+/* A password in a file others can read is worth a warning, not a stop. */
+static void
+config_file_mode(struct config_load *cl, FILE *fp, const char *path)
+{
+	struct stat	 st;
+	int		 i, secret = cl->cl_pass != NULL ||
+			    cl->cl_cfg->cfg_pre_proxy.px_pass != NULL;
+
+	for (i = 0; i < CONFIG_PROXY_MAX; i++)
+		if (cl->cl_cfg->cfg_proxy[i].px_pass != NULL)
+			secret = 1;
+	if (secret && fstat(fileno(fp), &st) == 0 && (st.st_mode & 077))
+		log_warnx("%s holds a proxy password but is readable by "
+		    "group or others (mode %03o): chmod 600 it", path,
+		    (unsigned)(st.st_mode & 0777));
+}
+
 static int
 config_file(struct config_load *cl, const char *path, char *err,
     size_t errlen)
@@ -748,6 +887,7 @@ config_file(struct config_load *cl, const char *path, char *err,
 		    strerror(errno));
 		goto done;
 	}
+	config_file_mode(cl, fp, path);
 	ret = 0;
  done:
 	if (line != NULL) {
@@ -938,10 +1078,12 @@ static int
 config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
 {
 	struct config	*cfg = cl->cl_cfg;
+	struct proxy	*px;
 	const char	*np;
+	int		 i;
 
 	if (!cl->cl_proxy_set &&
-	    proxy_from_env(&cfg->cfg_proxy, envp, err, errlen) == -1)
+	    proxy_from_env(&cfg->cfg_proxy[0], envp, err, errlen) == -1)
 		return (-1);
 	/* NO_PROXY belongs with the proxy variables; a configured proxy wins. */
 	if (!cl->cl_proxy_set &&
@@ -952,29 +1094,48 @@ config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
 	if (cl->cl_pwfile != NULL && config_read_pwfile(cl, err, errlen) == -1)
 		return (-1);
 
-	/* Credentials without a proxy (e.g. "direct") are simply unused. */
-	if (cfg->cfg_proxy.px_scheme != PROXY_NONE) {
+	/* Credentials apply to every proxy of the list; "direct" has none. */
+	for (i = 0; i < cfg->cfg_nproxy; i++) {
+		px = &cfg->cfg_proxy[i];
+		if (px->px_scheme == PROXY_NONE)
+			continue;
 		if (cl->cl_user != NULL) {
-			free(cfg->cfg_proxy.px_user);
-			cfg->cfg_proxy.px_user = cl->cl_user;
-			cl->cl_user = NULL;
+			free(px->px_user);
+			if ((px->px_user = strdup(cl->cl_user)) == NULL)
+				goto nomem;
 		}
 		if (cl->cl_pass != NULL) {
-			config_secret_free(&cfg->cfg_proxy.px_pass);
-			cfg->cfg_proxy.px_pass = cl->cl_pass;
-			cl->cl_pass = NULL;
+			config_secret_free(&px->px_pass);
+			if ((px->px_pass = strdup(cl->cl_pass)) == NULL)
+				goto nomem;
 		}
+		if (config_secret(px->px_pass, err, errlen) == -1)
+			return (-1);
 	}
 	if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE &&
-	    cfg->cfg_proxy.px_scheme == PROXY_NONE) {
+	    cfg->cfg_proxy[0].px_scheme == PROXY_NONE) {
 		snprintf(err, errlen, "pre_proxy is set but there is no proxy "
 		    "to chain it with");
 		return (-1);
 	}
-	if (config_secret(cfg->cfg_proxy.px_pass, err, errlen) == -1 ||
-	    config_secret(cfg->cfg_pre_proxy.px_pass, err, errlen) == -1)
+	if (config_secret(cfg->cfg_pre_proxy.px_pass, err, errlen) == -1)
 		return (-1);
+	if (cfg->cfg_max_inflight < 1) {
+		snprintf(err, errlen, "max_inflight must be at least 1");
+		return (-1);
+	}
+	/* No authentication of its own: strangers must be named, not guessed. */
+	if (cfg->cfg_nallow == 0 &&
+	    !acl_loopback((struct sockaddr *)&cfg->cfg_listen_ss)) {
+		snprintf(err, errlen, "listen %s is not a loopback address: "
+		    "set allow to the addresses or CIDRs that may use the "
+		    "sidecar (e.g. allow = 10.0.0.0/8)", cfg->cfg_listen);
+		return (-1);
+	}
 	return (0);
+ nomem:
+	snprintf(err, errlen, "out of memory");
+	return (-1);
 }
 
 /*

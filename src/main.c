@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tgsidecar.h"
 
@@ -46,6 +48,8 @@ main(int argc, char *argv[])
 		goto done;
 	}
 	log_init(cfg.cfg_log_level);
+	/* Only retry jitter uses it. */
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("curl_global_init failed");
 	if (server_init(&srv, &cfg) == 0) {

@@ -121,6 +121,8 @@ reply_error(struct client *clt, struct req *req, int status,
 	evbuffer_add_printf(hdrs, "Content-Type: application/json\r\n");
 	if (status == 405)
 		evbuffer_add_printf(hdrs, "Allow: GET, POST\r\n");
+	if (status == 503)
+		evbuffer_add_printf(hdrs, "Retry-After: 1\r\n");
 	rc = reply_head(req, status, NULL, hdrs, len);
 	evbuffer_free(hdrs);
 	if (rc == -1)

@@ -90,6 +90,8 @@ route_method(const char *p, size_t len, struct route *rt)
 	rt->rt_method[len] = '\0';
 	rt->rt_kind = ROUTE_METHOD;
 	rt->rt_longpoll = strcasecmp(rt->rt_method, "getUpdates") == 0;
+	/* Only get* methods may be sent twice: a duplicate send* is worse. */
+	rt->rt_readonly = strncasecmp(rt->rt_method, "get", 3) == 0;
 	return (0);
 }
 
@@ -109,6 +111,7 @@ route_file(const char *p, size_t len, struct route *rt)
 			return (-1);
 	}
 	rt->rt_kind = ROUTE_FILE;
+	rt->rt_readonly = 1;
 	memcpy(rt->rt_method, "file", sizeof("file"));
 	return (0);
 }
@@ -155,4 +158,38 @@ route_parse(struct route *rt, const char *target, size_t len, int *status,
 	}
 	memset(rt, 0, sizeof(*rt));
 	return (route_fail(status, why, 404, ROUTE_NOT_FOUND));
+}
+
+/*
+ * The "timeout" of a getUpdates, from a query string, an urlencoded body
+ * or a JSON body: the digits after timeout= or "timeout":.  -1 if absent.
+ */
+long
+route_timeout(const char *p, size_t len)
+{
+	size_t	 i, k = sizeof("timeout") - 1;
+	long	 v;
+
+	for (i = 0; i + k < len; i++) {
+		if (strncmp(p + i, "timeout", k) != 0)
+			continue;
+		if (i > 0 && (isalnum((unsigned char)p[i - 1]) ||
+		    p[i - 1] == '_'))
+			continue;
+		i += k;
+		if (i < len && p[i] == '"')
+			i++;
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i >= len || (p[i] != '=' && p[i] != ':'))
+			continue;
+		for (i++; i < len && (p[i] == ' ' || p[i] == '"'); i++)
+			;
+		for (v = 0; i < len && isdigit((unsigned char)p[i]) &&
+		    v < 100000; i++)
+			v = v * 10 + (p[i] - '0');
+		if (i > 0 && isdigit((unsigned char)p[i - 1]))
+			return (v);
+	}
+	return (-1);
 }

@@ -4,9 +4,14 @@
  */
 #include "config.h"
 
+#include <sys/types.h>
+
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tgsidecar.h"
 
@@ -89,6 +94,34 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(srv->srv_drain_timer, &tv);
 }
 
+/* Bound and trusted: nothing needs root from here on. */
+static int
+server_privdrop(const char *name)
+{
+	struct passwd	*pw;
+
+	if ((pw = getpwnam(name)) == NULL) {
+		log_warnx("user %s: no such user", name);
+		return -1;
+	}
+	if (geteuid() != 0) {
+		log_warnx("user = %s needs tgsidecar to start as root", name);
+		return -1;
+	}
+	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		log_warn("cannot drop privileges to %s", name);
+		return -1;
+	}
+	/* Make sure there is no way back. */
+	if (pw->pw_uid != 0 && setuid(0) == 0) {
+		log_warnx("privileges to %s were not dropped", name);
+		return -1;
+	}
+	log_info("running as %s", name);
+	return 0;
+}
+
 /* Called by client_close(): the last connection ends a drain. */
 void
 server_client_gone(struct server *srv)
@@ -131,6 +164,8 @@ server_init(struct server *srv, const struct config *cfg)
 		goto fail;
 	}
 	evconnlistener_set_error_cb(srv->srv_listener, server_accept_error_cb);
+	if (cfg->cfg_user != NULL && server_privdrop(cfg->cfg_user) == -1)
+		goto fail;
 	return 0;
  fail:
 	server_free(srv);
@@ -140,14 +175,23 @@ server_init(struct server *srv, const struct config *cfg)
 int
 server_run(struct server *srv)
 {
+	const struct config	*cfg = srv->srv_cfg;
+	char			 via[1024];
+	size_t			 off = 0;
+	int			 i;
+
+	via[0] = '\0';
+	for (i = 0; i < cfg->cfg_nproxy && off < sizeof(via); i++)
+		off += snprintf(via + off, sizeof(via) - off, "%s%s",
+		    i > 0 ? ", " : "",
+		    cfg->cfg_proxy[i].px_scheme == PROXY_NONE ? "direct" :
+		    cfg->cfg_proxy[i].px_url);
 	log_info("listening on %s, upstream %s, proxy %s%s%s",
-	    srv->srv_cfg->cfg_listen, srv->srv_cfg->cfg_upstream,
-	    srv->srv_cfg->cfg_proxy.px_scheme == PROXY_NONE ? "direct" :
-	    srv->srv_cfg->cfg_proxy.px_url,
-	    srv->srv_cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :
+	    cfg->cfg_listen, cfg->cfg_upstream, via,
+	    cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :
 	    " via pre_proxy ",
-	    srv->srv_cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :
-	    srv->srv_cfg->cfg_pre_proxy.px_url);
+	    cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :
+	    cfg->cfg_pre_proxy.px_url);
 	if (event_base_dispatch(srv->srv_base) == -1) {
 		log_warnx("event loop failed");
 		return -1;

@@ -64,14 +64,34 @@ int	 proxy_is_socks(const struct proxy *);
 void	 proxy_clear(struct proxy *);
 int	 proxy_from_env(struct proxy *, char **, char *, size_t);
 
+/* acl.c */
+struct acl_net {
+	int		 an_family;
+	int		 an_bits;
+	unsigned char	 an_addr[16];
+};
+
 /* config.c */
+#define CONFIG_PROXY_MAX	8
+#define CONFIG_ALLOW_MAX	32
+#define CONFIG_BOTS_MAX		64
+
 struct config {
 	struct sockaddr_storage	 cfg_listen_ss;
 	int			 cfg_listen_sslen;
 	char			*cfg_listen;	/* as given */
 	char			*cfg_upstream;	/* scheme://host[:port], no slash */
 	char			*cfg_upstream_host;
-	struct proxy		 cfg_proxy;	/* PROXY_NONE: direct */
+	struct proxy		 cfg_proxy[CONFIG_PROXY_MAX];	/* failover order */
+	int			 cfg_nproxy;	/* [0] PROXY_NONE: direct */
+	long			 cfg_proxy_fail_timeout_ms;
+	int			 cfg_retries;
+	int			 cfg_max_inflight;
+	struct acl_net		 cfg_allow[CONFIG_ALLOW_MAX];
+	int			 cfg_nallow;	/* 0: loopback only */
+	char			 cfg_bots[CONFIG_BOTS_MAX][24];
+	int			 cfg_nbots;	/* 0: any bot */
+	char			*cfg_user;	/* drop root to this user */
 	struct proxy		 cfg_pre_proxy;	/* PROXY_NONE: no pre-proxy */
 	char			*cfg_noproxy;	/* from NO_PROXY, or NULL */
 	long			 cfg_proxy_auth;	/* CURLAUTH_* mask */
@@ -97,6 +117,18 @@ int	 config_load(struct config *, struct config_cli *, int, char **,
 void	 config_free(struct config *);
 void	 config_usage(FILE *);
 
+int	 acl_parse(struct acl_net *, int, int *, const char *);
+int	 acl_match(const struct acl_net *, int, const struct sockaddr *);
+int	 acl_loopback(const struct sockaddr *);
+int	 acl_bots_parse(char [][24], int, int *, const char *);
+int	 acl_bot_allowed(const struct config *, const char *);
+
+/* failover.c */
+int	 failover_pick(const struct config *);
+void	 failover_fail(const struct config *, int, const char *);
+void	 failover_ok(const struct config *, int);
+void	 failover_reset(void);
+
 /* route.c */
 enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
 
@@ -105,10 +137,12 @@ struct route {
 	char	 rt_bot[24];		/* digits before the colon */
 	char	 rt_method[64];		/* Bot API method, or "file" */
 	int	 rt_longpoll;		/* getUpdates */
+	int	 rt_readonly;		/* get*: safe to send twice */
 };
 
 int	 route_parse(struct route *, const char *, size_t, int *,
 	    const char **);
+long	 route_timeout(const char *, size_t);
 
 /* apierror.c */
 int	 apierror_body(char *, size_t, int, const char *);
@@ -145,6 +179,8 @@ struct req {
 	size_t			 req_hdrlen;
 	char			*req_connection;	/* Connection: value */
 	int			 req_has_ctype;
+	int			 req_refused;	/* answered at its head */
+	int			 req_held;	/* long poll waits for its body */
 	int			 req_expect;	/* Expect: 100-continue */
 	int			 req_method;	/* enum http_method */
 	int			 req_http11;
@@ -159,6 +195,11 @@ struct req {
 
 	/* upstream.c */
 	CURL			*req_easy;
+	int			 req_proxy;	/* index in cfg_proxy */
+	int			 req_attempt;
+	struct event		*req_retry_ev;
+	struct evbuffer		*req_replay;	/* body sent, for a retry */
+	long			 req_poll_secs;	/* getUpdates timeout, -1 */
 	struct curl_slist	*req_uphdrs;
 	char			*req_url;
 	int			 req_send_paused;
@@ -189,6 +230,7 @@ struct client {
 	int			 clt_perr;	/* status for a parser error */
 	int			 clt_paused;	/* parser held at a message end */
 	int			 clt_closing;	/* close once output is flushed */
+	int			 clt_denied;	/* peer not in allow */
 };
 
 struct client	*client_new(struct server *, evutil_socket_t,

@@ -14,6 +14,9 @@
 #include "tgsidecar.h"
 
 #define UPSTREAM_BUFSIZE	(64 * 1024)
+#define UPSTREAM_REPLAY_MAX	(64 * 1024)
+#define UPSTREAM_BACKOFF_MS	50
+#define UPSTREAM_BACKOFF_MAX_MS	2000
 
 static const struct config *
 upstream_cfg(struct req *req)
@@ -138,6 +141,15 @@ upstream_read(char *buf, size_t size, size_t nitems, void *arg)
 	int		 n;
 
 	n = evbuffer_remove(req->req_body, buf, size * nitems);
+	if (n > 0 && req->req_replay != NULL) {
+		/* Keep what a read-only retry would have to send again. */
+		if (evbuffer_get_length(req->req_replay) + n >
+		    UPSTREAM_REPLAY_MAX) {
+			evbuffer_free(req->req_replay);
+			req->req_replay = NULL;
+		} else
+			evbuffer_add(req->req_replay, buf, n);
+	}
 	if (n > 0) {
 		/* Room again: let the bot send more. */
 		if (evbuffer_get_length(req->req_body) < CLIENT_BODY_HIGH / 2)
@@ -225,7 +237,7 @@ static int
 upstream_proxy(struct req *req, CURL *e)
 {
 	const struct config	*cfg = upstream_cfg(req);
-	const struct proxy	*px = &cfg->cfg_proxy;
+	const struct proxy	*px = &cfg->cfg_proxy[req->req_proxy];
 	char			*pre;
 	int			 rc;
 
@@ -272,24 +284,43 @@ upstream_body(struct req *req, CURL *e)
 	return 0;
 }
 
-int
-upstream_start(struct req *req)
+/* Per-attempt state goes back to how a fresh request has it. */
+static void
+upstream_reset(struct req *req)
+{
+	req->req_up_status = 0;
+	req->req_up_clen = -1;
+	req->req_send_paused = req->req_recv_paused = 0;
+	req->req_errbuf[0] = '\0';
+	free(req->req_up_connection);
+	req->req_up_connection = NULL;
+	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
+	if (req->req_replay != NULL)
+		evbuffer_prepend_buffer(req->req_body, req->req_replay);
+}
+
+static long
+upstream_timeout_ms(struct req *req)
+{
+	const struct config	*cfg = upstream_cfg(req);
+
+	if (!req->req_route.rt_longpoll)
+		return cfg->cfg_upstream_timeout_ms;
+	/* A long poll is held by design: its own timeout, plus a margin. */
+	if (req->req_poll_secs >= 0)
+		return req->req_poll_secs * 1000L + cfg->cfg_poll_timeout_ms;
+	return cfg->cfg_upstream_timeout_ms + cfg->cfg_poll_timeout_ms;
+}
+
+/* One attempt: a new easy handle, so a new connection, every time. */
+static int
+upstream_attempt(struct req *req)
 {
 	const struct config	*cfg = upstream_cfg(req);
 	CURL			*e = NULL;
-	long			 timeout;
 
-	if ((req->req_up_head = evbuffer_new()) == NULL)
-		goto fail;
-	req->req_up_clen = -1;
-	if (asprintf(&req->req_url, "%s%.*s", cfg->cfg_upstream,
-	    (int)evbuffer_get_length(req->req_target),
-	    (char *)evbuffer_pullup(req->req_target, -1)) == -1) {
-		req->req_url = NULL;
-		goto fail;
-	}
-	if (upstream_headers(req) == -1)
-		goto fail;
+	upstream_reset(req);
+	req->req_proxy = failover_pick(cfg);
 	if ((e = curl_easy_init()) == NULL)
 		goto fail;
 	req->req_easy = e;
@@ -319,10 +350,7 @@ upstream_start(struct req *req)
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    cfg->cfg_connect_timeout_ms);
-	timeout = cfg->cfg_upstream_timeout_ms;
-	if (req->req_route.rt_longpoll)
-		timeout += cfg->cfg_poll_timeout_ms;
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, upstream_timeout_ms(req));
 	if (upstream_proxy(req, e) == -1 || upstream_body(req, e) == -1)
 		goto fail;
 	if (multi_add(e) == -1)
@@ -335,6 +363,27 @@ upstream_start(struct req *req)
 		curl_easy_cleanup(e);
 	req->req_easy = NULL;
 	return -1;
+}
+
+int
+upstream_start(struct req *req)
+{
+	const struct config	*cfg = upstream_cfg(req);
+
+	if ((req->req_up_head = evbuffer_new()) == NULL)
+		return -1;
+	if (req->req_route.rt_readonly &&
+	    (req->req_replay = evbuffer_new()) == NULL)
+		return -1;
+	if (asprintf(&req->req_url, "%s%.*s", cfg->cfg_upstream,
+	    (int)evbuffer_get_length(req->req_target),
+	    (char *)evbuffer_pullup(req->req_target, -1)) == -1) {
+		req->req_url = NULL;
+		return -1;
+	}
+	if (upstream_headers(req) == -1)
+		return -1;
+	return upstream_attempt(req);
 }
 
 /* Release the transfer; with FORBID_REUSE this closes its connection. */
@@ -351,10 +400,10 @@ upstream_release(struct req *req)
 
 /* The SOCKS hop is the proxy itself, or the pre-proxy in a chain. */
 static const struct proxy *
-upstream_socks_hop(const struct config *cfg)
+upstream_socks_hop(const struct config *cfg, int i)
 {
-	if (proxy_is_socks(&cfg->cfg_proxy))
-		return &cfg->cfg_proxy;
+	if (proxy_is_socks(&cfg->cfg_proxy[i]))
+		return &cfg->cfg_proxy[i];
 	return &cfg->cfg_pre_proxy;
 }
 
@@ -363,7 +412,8 @@ static int
 upstream_error(struct req *req, CURLcode rc, char *desc, size_t len)
 {
 	const struct config	*cfg = upstream_cfg(req);
-	const char		*px = cfg->cfg_proxy.px_url;
+	const struct proxy	*proxy = &cfg->cfg_proxy[req->req_proxy];
+	const char		*px = proxy->px_url;
 	const char		*host = cfg->cfg_upstream_host;
 	const char		*why = req->req_errbuf;
 	long			 connectcode = 0;
@@ -388,7 +438,7 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len)
 		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE)
 			snprintf(desc, len, "pre_proxy %s: connect failed: %s",
 			    cfg->cfg_pre_proxy.px_url, why);
-		else if (cfg->cfg_proxy.px_scheme != PROXY_NONE)
+		else if (proxy->px_scheme != PROXY_NONE)
 			snprintf(desc, len, "proxy %s: connect failed: %s",
 			    px, why);
 		else
@@ -397,7 +447,7 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len)
 		return 502;
 	case CURLE_PROXY:
 		snprintf(desc, len, "proxy %s: SOCKS handshake failed: %s",
-		    upstream_socks_hop(cfg)->px_url, why);
+		    upstream_socks_hop(cfg, req->req_proxy)->px_url, why);
 		return 502;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CACERT_BADFILE:
@@ -416,44 +466,152 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len)
 	}
 }
 
+/* Did this failure come from the proxy hop, as failover counts it? */
+static int
+upstream_proxy_fault(struct req *req, CURLcode rc)
+{
+	const struct config	*cfg = upstream_cfg(req);
+	long			 code = 0;
+
+	if (cfg->cfg_proxy[req->req_proxy].px_scheme == PROXY_NONE)
+		return 0;
+	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE, &code);
+	if (code == 407 || code >= 500)
+		return 1;
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_PROXY:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Nothing of the request can have reached the Bot API before the request
+ * began (pretransfer), so any method may go again.  After that only a
+ * read-only one may, and only for a broken connection, never a timeout.
+ */
+static int
+upstream_retryable(struct req *req, CURLcode rc)
+{
+	curl_off_t	 pre = 0;
+
+	if (req->req_attempt >= upstream_cfg(req)->cfg_retries ||
+	    req->req_head_sent || rc == CURLE_WRITE_ERROR ||
+	    rc == CURLE_READ_ERROR || rc == CURLE_ABORTED_BY_CALLBACK ||
+	    rc == CURLE_OUT_OF_MEMORY)
+		return 0;
+	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	if (pre == 0)
+		return 1;
+	if (!req->req_route.rt_readonly || req->req_replay == NULL)
+		return 0;
+	switch (rc) {
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_PARTIAL_FILE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+upstream_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct req	*req = arg;
+
+	(void)fd;
+	(void)what;
+	if (upstream_attempt(req) == 0)
+		return;
+	reply_error(req->req_clt, req, 500, "Internal Server Error: cannot "
+	    "start the upstream transfer");
+	client_req_done(req);
+}
+
+/* Try again after a jittered, growing pause; 0 if the retry is set. */
+static int
+upstream_retry(struct req *req, const char *why)
+{
+	struct timeval	 tv;
+	long		 ms;
+
+	if (req->req_retry_ev == NULL &&
+	    (req->req_retry_ev = evtimer_new(req->req_clt->clt_srv->srv_base,
+	    upstream_retry_cb, req)) == NULL)
+		return -1;
+	ms = UPSTREAM_BACKOFF_MS << req->req_attempt;
+	if (ms > UPSTREAM_BACKOFF_MAX_MS)
+		ms = UPSTREAM_BACKOFF_MAX_MS;
+	ms = ms / 2 + random() % (ms / 2 + 1);
+	req->req_attempt++;
+	log_info("retry %d/%d of %s for bot %s in %ld ms: %s",
+	    req->req_attempt, upstream_cfg(req)->cfg_retries,
+	    req->req_route.rt_method, req->req_route.rt_bot, ms, why);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return evtimer_add(req->req_retry_ev, &tv);
+}
+
+/* A failed attempt: count it against the proxy, then retry or answer. */
+static void
+upstream_failed(struct req *req, CURLcode rc)
+{
+	const struct config	*cfg = upstream_cfg(req);
+	int			 status, retry;
+
+	status = upstream_error(req, rc, req->req_errdesc,
+	    sizeof(req->req_errdesc));
+	if (upstream_proxy_fault(req, rc))
+		failover_fail(cfg, req->req_proxy, req->req_errdesc);
+	retry = upstream_retryable(req, rc);
+	upstream_release(req);
+	if (retry && upstream_retry(req, req->req_errdesc) == 0)
+		return;
+	if (req->req_head_sent) {
+		/* Too late for a status: a cut reply tells the bot instead. */
+		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
+		    "upstream reply cut: %s", *req->req_errbuf != '\0' ?
+		    req->req_errbuf : curl_easy_strerror(rc));
+		req->req_keepalive = 0;
+	} else
+		reply_error(req->req_clt, req, status, req->req_errdesc);
+	client_req_done(req);
+}
+
 /* From multi.c, for every finished transfer. */
 void
 upstream_done(CURL *e, CURLcode rc)
 {
 	struct req	*req = NULL;
-	int		 status;
 
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&req);
 	if (req == NULL)
 		return;
-	if (rc == CURLE_OK && !req->req_head_sent &&
-	    req->req_up_status >= 200) {
-		/* A reply with headers only: its end came with no body. */
+	if (rc != CURLE_OK) {
+		upstream_failed(req, rc);
+		return;
+	}
+	failover_ok(upstream_cfg(req), req->req_proxy);
+	/* A reply with headers only: its end came with no body. */
+	if (!req->req_head_sent && req->req_up_status >= 200)
 		reply_head(req, req->req_up_status, NULL, req->req_up_head,
 		    req->req_up_clen);
-	}
-	if (rc == CURLE_OK && !req->req_head_sent) {
+	if (!req->req_head_sent) {
 		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
 		    "upstream %s sent no reply",
 		    upstream_cfg(req)->cfg_upstream_host);
 		upstream_release(req);
 		reply_error(req->req_clt, req, 502, req->req_errdesc);
-	} else if (rc == CURLE_OK) {
+	} else {
 		upstream_release(req);
 		reply_end(req);
-	} else if (!req->req_head_sent) {
-		status = upstream_error(req, rc, req->req_errdesc,
-		    sizeof(req->req_errdesc));
-		upstream_release(req);
-		reply_error(req->req_clt, req, status, req->req_errdesc);
-	} else {
-		/* Too late for a status: a cut reply tells the bot instead. */
-		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
-		    "upstream reply cut: %s", *req->req_errbuf != '\0' ?
-		    req->req_errbuf : curl_easy_strerror(rc));
-		upstream_release(req);
-		req->req_keepalive = 0;
-		req->req_chunked = 0;
 	}
 	client_req_done(req);
 }

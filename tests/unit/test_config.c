@@ -533,10 +533,10 @@ field(const struct config *cfg, const struct config_cli *cli,
 	STR("listen", cfg->cfg_listen)
 	STR("upstream", cfg->cfg_upstream)
 	STR("upstream_host", cfg->cfg_upstream_host)
-	STR("proxy", cfg->cfg_proxy.px_scheme == PROXY_NONE ? "direct" :
-	    cfg->cfg_proxy.px_url)
-	STR("proxy_user", cfg->cfg_proxy.px_user)
-	STR("proxy_pass", cfg->cfg_proxy.px_pass)
+	STR("proxy", cfg->cfg_proxy[0].px_scheme == PROXY_NONE ? "direct" :
+	    cfg->cfg_proxy[0].px_url)
+	STR("proxy_user", cfg->cfg_proxy[0].px_user)
+	STR("proxy_pass", cfg->cfg_proxy[0].px_pass)
 	STR("pre_proxy", cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ?
 	    "direct" : cfg->cfg_pre_proxy.px_url)
 	STR("noproxy", cfg->cfg_noproxy)

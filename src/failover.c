@@ -1,0 +1,69 @@
+/*
+ * Which proxy of the list the next fresh connection goes through.  A
+ * proxy that failed is skipped for proxy_fail_timeout; when all of them
+ * are failing, the one that failed longest ago gets the next try.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "tgsidecar.h"
+
+static struct timespec	 failover_failed[CONFIG_PROXY_MAX];
+
+static long
+failover_age_ms(const struct timespec *then, const struct timespec *now)
+{
+	return (now->tv_sec - then->tv_sec) * 1000L +
+	    (now->tv_nsec - then->tv_nsec) / 1000000L;
+}
+
+static int
+failover_is_failed(int i)
+{
+	return failover_failed[i].tv_sec != 0 || failover_failed[i].tv_nsec != 0;
+}
+
+int
+failover_pick(const struct config *cfg)
+{
+	struct timespec	 now;
+	int		 i, oldest = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (i = 0; i < cfg->cfg_nproxy; i++) {
+		if (!failover_is_failed(i) || failover_age_ms(
+		    &failover_failed[i], &now) >= cfg->cfg_proxy_fail_timeout_ms)
+			return i;
+		if (failover_age_ms(&failover_failed[i], &now) >
+		    failover_age_ms(&failover_failed[oldest], &now))
+			oldest = i;
+	}
+	return oldest;
+}
+
+void
+failover_fail(const struct config *cfg, int i, const char *why)
+{
+	if (cfg->cfg_nproxy > 1 && !failover_is_failed(i))
+		log_warnx("proxy %s failed, skipping it for %ld ms: %s",
+		    cfg->cfg_proxy[i].px_url, cfg->cfg_proxy_fail_timeout_ms,
+		    why);
+	clock_gettime(CLOCK_MONOTONIC, &failover_failed[i]);
+}
+
+void
+failover_ok(const struct config *cfg, int i)
+{
+	if (!failover_is_failed(i))
+		return;
+	if (cfg->cfg_nproxy > 1)
+		log_info("proxy %s works again", cfg->cfg_proxy[i].px_url);
+	memset(&failover_failed[i], 0, sizeof(failover_failed[i]));
+}
+
+void
+failover_reset(void)
+{
+	memset(failover_failed, 0, sizeof(failover_failed));
+}
