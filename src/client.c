@@ -68,13 +68,14 @@ client_log(struct req *req, const char *why)
 	if (status == 0)
 		status = 499;	/* the bot left before any reply */
 	log_info("access %s %s %s bot=%s status=%d in=%" PRIu64
-	    " out=%" PRIu64 " ms=%.1f%s%s%s",
+	    " out=%" PRIu64 " ms=%.1f retries=%d%s%s%s",
 	    req->req_clt->clt_peer, req->req_method >= 0 ?
 	    http_method_str(req->req_method) : "-",
 	    req->req_route.rt_method[0] != '\0' ?
 	    req->req_route.rt_method : "-",
 	    req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot : "-",
 	    status, req->req_bytes_in, req->req_bytes_out, ms,
+	    req->req_attempt,
 	    why != NULL || req->req_errdesc[0] != '\0' ? " error=\"" : "",
 	    req->req_errdesc[0] != '\0' ? req->req_errdesc :
 	    why != NULL ? why : "",

@@ -292,6 +292,7 @@ upstream_reset(struct req *req)
 	req->req_up_clen = -1;
 	req->req_send_paused = req->req_recv_paused = 0;
 	req->req_errbuf[0] = '\0';
+	req->req_errdesc[0] = '\0';
 	free(req->req_up_connection);
 	req->req_up_connection = NULL;
 	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
