@@ -116,6 +116,49 @@ route_file(const char *p, size_t len, struct route *rt)
 	return (0);
 }
 
+static int
+route_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/*
+ * Decode the path into out.  Libraries escape the token's colon (%3A),
+ * so escapes of unreserved characters and ':' are undone; any other one
+ * (a slash, a NUL, a '%') could smuggle a different URL and is refused.
+ * The decoded path is what goes upstream.
+ */
+static int
+route_decode(const char *p, size_t len, char *out, size_t outlen)
+{
+	size_t	 i, o = 0;
+	int	 hi, lo, c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)p[i];
+		if (c == '%') {
+			if (i + 2 >= len || (hi = route_hex(p[i + 1])) == -1 ||
+			    (lo = route_hex(p[i + 2])) == -1)
+				return (-1);
+			c = hi * 16 + lo;
+			if (!route_is(c, ":._~-"))
+				return (-1);
+			i += 2;
+		}
+		if (o + 1 >= outlen)
+			return (-2);	/* longer than any route */
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return (0);
+}
+
 int
 route_parse(struct route *rt, const char *target, size_t len, int *status,
     const char **why)
@@ -142,8 +185,16 @@ route_parse(struct route *rt, const char *target, size_t len, int *status,
 
 	q = memchr(target, '?', len);
 	plen = q != NULL ? (size_t)(q - target) : len;
-	if (memchr(target, '%', plen) != NULL ||
-	    memchr(target, '\\', plen) != NULL ||
+	switch (route_decode(target, plen, rt->rt_path, sizeof(rt->rt_path))) {
+	case -1:
+		return (route_fail(status, why, 400, "path not allowed"));
+	case -2:
+		memset(rt, 0, sizeof(*rt));
+		return (route_fail(status, why, 404, ROUTE_NOT_FOUND));
+	}
+	target = rt->rt_path;
+	plen = strlen(rt->rt_path);
+	if (memchr(target, '\\', plen) != NULL ||
 	    route_dotsegment(target, plen))
 		return (route_fail(status, why, 400, "path not allowed"));
 

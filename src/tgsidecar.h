@@ -138,6 +138,7 @@ struct route {
 	char	 rt_method[64];		/* Bot API method, or "file" */
 	int	 rt_longpoll;		/* getUpdates */
 	int	 rt_readonly;		/* get*: safe to send twice */
+	char	 rt_path[1280];		/* decoded path, sent upstream */
 };
 
 int	 route_parse(struct route *, const char *, size_t, int *,

@@ -370,15 +370,21 @@ int
 upstream_start(struct req *req)
 {
 	const struct config	*cfg = upstream_cfg(req);
+	const char		*t, *q;
+	size_t			 len;
 
 	if ((req->req_up_head = evbuffer_new()) == NULL)
 		return -1;
 	if (req->req_route.rt_readonly &&
 	    (req->req_replay = evbuffer_new()) == NULL)
 		return -1;
-	if (asprintf(&req->req_url, "%s%.*s", cfg->cfg_upstream,
-	    (int)evbuffer_get_length(req->req_target),
-	    (char *)evbuffer_pullup(req->req_target, -1)) == -1) {
+	/* The checked, decoded path, and the query exactly as it came. */
+	t = (const char *)evbuffer_pullup(req->req_target, -1);
+	len = evbuffer_get_length(req->req_target);
+	q = memchr(t, '?', len);
+	if (asprintf(&req->req_url, "%s%s%.*s", cfg->cfg_upstream,
+	    req->req_route.rt_path, q != NULL ? (int)(len - (q - t)) : 0,
+	    q != NULL ? q : "") == -1) {
 		req->req_url = NULL;
 		return -1;
 	}

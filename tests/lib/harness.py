@@ -308,7 +308,9 @@ class Proc:
         try:
             self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                       stdout=out, stderr=err, env=self.env,
-                                      cwd=self.cwd, close_fds=True)
+                                      cwd=self.cwd, close_fds=True,
+                                      preexec_fn=getattr(self, "preexec",
+                                                         None))
         finally:
             out.close()
             err.close()
@@ -533,11 +535,60 @@ class StandIn:
     def reset(self):
         return self._control("POST", "/_reset", {})
 
+    def fault(self, method, mode, count=1):
+        """The next count requests for method ("file" for downloads) get
+        mode: reset, close, partial or stall (see standin.py FAULTS)."""
+        return self._control("POST", "/_fault", {"method": method,
+                                                 "mode": mode, "count": count})
+
     def connections(self):
         return self.stats()["connections"]
 
 
 # ---------------------------------------------------------------- sidecar
+
+def wrapper_argv():
+    """$TGSIDECAR_WRAPPER split like a shell would (e.g. "valgrind -q ..."):
+    what Sidecar puts in front of the daemon's argv. Empty if unset."""
+    import shlex
+    return shlex.split(os.environ.get("TGSIDECAR_WRAPPER", ""))
+
+
+def time_scale():
+    """How much longer the daemon may take to start and stop: 1, or
+    $TGSIDECAR_TIME_SCALE (default 10) under a TGSIDECAR_WRAPPER."""
+    if not wrapper_argv():
+        return 1.0
+    try:
+        return max(1.0, float(os.environ.get("TGSIDECAR_TIME_SCALE") or 10))
+    except ValueError:
+        return 10.0
+
+
+def nofile_limit(n):
+    """A preexec_fn setting RLIMIT_NOFILE to n (soft and hard). Raising it
+    above the hard limit needs privilege; then the soft limit goes as high
+    as the hard one allows."""
+    def limit():
+        import resource
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        except (ValueError, OSError):
+            _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+    return limit
+
+
+def raise_own_nofile(n):
+    """Raise this process's soft RLIMIT_NOFILE to n (bounded by the hard
+    limit); returns the soft limit now in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n if hard == resource.RLIM_INFINITY else min(n, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
 
 def sidecar_bin():
     b = os.environ.get("TGSIDECAR_BIN")
@@ -555,7 +606,8 @@ class Sidecar:
 
     def __init__(self, workdir, upstream=None, ca_file=None, proxy=None,
                  pre_proxy=None, extra_args=(), env=None, listen=None,
-                 name=None, host="127.0.0.1", port=None, pass_listen=True):
+                 name=None, host="127.0.0.1", port=None, pass_listen=True,
+                 nofile=None):
         Sidecar._seq += 1
         self.host = host
         self.port = port if port is not None else alloc_port(host)
@@ -574,14 +626,20 @@ class Sidecar:
             argv += ["--pre-proxy", pre_proxy]
         argv += list(extra_args)
         self.argv = argv
-        self.proc = Proc(argv, workdir, name or "sidecar%d" % Sidecar._seq,
+        # Under $TGSIDECAR_WRAPPER (valgrind) the pid is still the daemon's.
+        self.proc = Proc(wrapper_argv() + argv, workdir,
+                         name or "sidecar%d" % Sidecar._seq,
                          env=scrubbed_env(env))
+        if nofile is not None:
+            # RLIMIT_NOFILE of the daemon, as `ulimit -n nofile` would set
+            self.proc.preexec = nofile_limit(nofile)
 
     @property
     def log_path(self):
         return self.proc.stderr_path
 
     def start(self, timeout=10.0):
+        timeout *= time_scale()
         self.proc.start()
         if not wait_port(self.host, self.port, timeout, self.proc):
             st, _ = self.proc.stop(timeout=2)
@@ -593,7 +651,7 @@ class Sidecar:
 
     def stop(self, timeout=10.0):
         """SIGTERM; returns (exit status, killed)."""
-        return self.proc.stop(timeout=timeout)
+        return self.proc.stop(timeout=timeout * time_scale())
 
     def log(self):
         return self.proc.stderr()

@@ -14,6 +14,9 @@ Plain-HTTP control port C (127.0.0.1):
   POST /_inject  queue an update for getUpdates: a full update object, or
                  {"text": "...", "from_id": N}
   POST /_reset   forget requests, updates, files and counters
+  POST /_fault   {"method": M, "mode": MODE, "count": N}: the next N requests
+                 for method M ("file" for downloads) are read in full and
+                 recorded, then get MODE instead of an answer (see FAULTS)
 Prints "standin ready" on stdout once both ports listen.
 """
 
@@ -214,16 +217,23 @@ def m_sendmessage(h, p, f, tok):
         chat_v = int(chat)
     except (TypeError, ValueError):
         chat_v = chat
-    return api_ok({"message_id": mid, "chat": {"id": chat_v},
+    # "type" and "date" as Telegram sends them: python-telegram-bot 13
+    # refuses a Chat without a type.
+    return api_ok({"message_id": mid, "chat": {"id": chat_v, "type": "private"},
                    "date": int(time.time()), "text": str(text)})
 
 
 def m_senddocument(h, p, f, tok):
     if p.get("chat_id") in (None, ""):
         return api_error(400, "Bad Request: chat_id is empty")
-    if "document" not in f:
+    doc = f.get("document")
+    ref = str(p.get("document") or "")
+    if doc is None and ref.startswith("attach://"):
+        # grammY names the file part freely and refers to it like this.
+        doc = f.get(ref[len("attach://"):])
+    if doc is None:
         return api_error(400, "Bad Request: there is no document in the request")
-    filename, data = f["document"]
+    filename, data = doc
     digest = hashlib.sha256(data).hexdigest()
     with S.lock:
         S.file_seq += 1
@@ -231,10 +241,18 @@ def m_senddocument(h, p, f, tok):
         n, mid = S.file_seq, S.message_seq
         fid = "DOC%06d%s" % (n, digest[:12])
         S.files[fid] = ("documents/file_%d.bin" % n, data)
-    return api_ok({"message_id": mid,
-                   "document": {"file_id": fid, "file_unique_id": fid,
-                                "file_size": len(data), "file_name": filename},
-                   "sha256": digest})
+    try:
+        chat_v = int(p.get("chat_id"))
+    except (TypeError, ValueError):
+        chat_v = p.get("chat_id")
+    res = {"message_id": mid, "date": int(time.time()),
+           "chat": {"id": chat_v, "type": "private"},
+           "document": {"file_id": fid, "file_unique_id": fid,
+                        "file_size": len(data), "file_name": filename},
+           "sha256": digest}
+    if p.get("caption"):
+        res["caption"] = str(p["caption"])
+    return api_ok(res)
 
 
 def m_getfile(h, p, f, tok):
@@ -332,12 +350,77 @@ def m_getupdates(h, p, f, tok):
                 del S.polls[tok]
 
 
+def m_deletewebhook(h, p, f, tok):
+    # grammY, telegraf and python-telegram-bot call it before polling.
+    return api_ok(True)
+
+
+# ------------------------------------------------------------ faults
+# Set by POST /_fault {"method": M, "mode": MODE, "count": N} (count 0
+# removes M's fault). The next N requests for Bot API method M (matched
+# case-insensitively; "file" for /file/ downloads) are read in full and
+# recorded, then, instead of an answer:
+#   reset    the TCP connection is reset (RST), nothing sent
+#   close    the connection is closed (FIN, no TLS close_notify), nothing sent
+#   partial  "200, Content-Length: 100000" and 50000 bytes of body, then
+#            closed like "close"
+#   stall    nothing, until the peer hangs up (at most HOLD_CAP seconds)
+FAULT_MODES = ("reset", "close", "partial", "stall")
+FAULTS = {}
+FAULTS_LOCK = threading.Lock()
+FAULT_PARTIAL_LEN = 100000
+
+
+class Faulted(ConnectionError):
+    """Unwinds a faulted request; _make_handler then closes the socket."""
+
+
+def fault_take(method):
+    if not method:
+        return None
+    with FAULTS_LOCK:
+        f = FAULTS.get(method.lower())
+        if f is None:
+            return None
+        f["count"] -= 1
+        if f["count"] <= 0:
+            del FAULTS[method.lower()]
+        return f["mode"]
+
+
+def fault_apply(h, mode):
+    sock = h.connection
+    log("conn %d: fault %s" % (h.conn_id, mode))
+    if mode == "reset":
+        # linger 0: the close that follows sends RST, not FIN
+        import struct
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        struct.pack("ii", 1, 0))
+    elif mode == "partial":
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % FAULT_PARTIAL_LEN +
+                     b"{" + b" " * (FAULT_PARTIAL_LEN // 2 - 1))
+    elif mode == "stall":
+        for _ in range(int(HOLD_CAP / 0.05) + 10):
+            r, _, _ = select.select([sock], [], [], 0.05)
+            if r and client_gone(sock):
+                break
+    if mode != "reset":
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    h.close_connection = True
+    raise Faulted("fault " + mode)
+
+
 METHODS = {
     "getme": m_getme,
     "sendmessage": m_sendmessage,
     "senddocument": m_senddocument,
     "getfile": m_getfile,
     "getupdates": m_getupdates,
+    "deletewebhook": m_deletewebhook,
 }
 
 
@@ -503,6 +586,9 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             params.pop("_chunked", None)
             params.pop("_hop", None)
             rec["params"] = {k: str(v)[:200] for k, v in params.items()}
+            rec["files"] = {k: {"filename": fn, "size": len(d),
+                                "sha256": hashlib.sha256(d).hexdigest()}
+                            for k, (fn, d) in files.items()}
             try:
                 status, obj = fn(self, params, files, tok)
             except Hangup:
@@ -515,6 +601,9 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
     def record(self, rec):
         with S.lock:
             S.requests.append(rec)
+        mode = fault_take(rec.get("method"))
+        if mode is not None:
+            fault_apply(self, mode)     # raises Faulted
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
 
@@ -668,6 +757,22 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 S.updates.append(u)
                 S.cond.notify_all()
             return self.reply(200, {"ok": True, "update": u})
+        if self.path == "/_fault":
+            try:
+                o = json.loads(body.decode("utf-8") or "{}")
+                m, mode = str(o["method"]).lower(), o.get("mode", "reset")
+                n = int(o.get("count", 1))
+                if mode not in FAULT_MODES:
+                    raise ValueError("mode must be one of %s" % (FAULT_MODES,))
+            except (ValueError, KeyError, TypeError) as e:
+                return self.reply(400, {"error": str(e)})
+            with FAULTS_LOCK:
+                if n > 0:
+                    FAULTS[m] = {"mode": mode, "count": n}
+                else:
+                    FAULTS.pop(m, None)
+                table = dict(FAULTS)
+            return self.reply(200, {"ok": True, "faults": table})
         if self.path == "/_reset":
             with S.lock:
                 S.reset()
