@@ -73,6 +73,8 @@ static int	config_set_duration(struct config_load *,
 		    const struct config_key *, const char *, char *, size_t);
 static int	config_set_loglevel(struct config_load *,
 		    const struct config_key *, const char *, char *, size_t);
+static int	config_set_bool(struct config_load *,
+		    const struct config_key *, const char *, char *, size_t);
 static int	config_set_count(struct config_load *,
 		    const struct config_key *, const char *, char *, size_t);
 static int	config_set_allow(struct config_load *,
@@ -103,6 +105,9 @@ static const struct config_key config_keys[] = {
 	    "basic,digest,ntlm,negotiate,any (basic)" },
 	{ "ca_file", 0, config_set_cafile, 0, "FILE",
 	    "extra CA certificates (PEM)" },
+	{ "tls_session_resume", 0, config_set_bool,
+	    CFG(cfg_tls_session_resume), "yes|no",
+	    "resume TLS sessions on fresh connections (yes)" },
 	{ "max_body", 0, config_set_size, 0, "SIZE",
 	    "largest request body (50M)" },
 	{ "connect_timeout", 0, config_set_duration,
@@ -642,6 +647,23 @@ config_set_loglevel(struct config_load *cl, const struct config_key *ck,
 }
 
 static int
+config_set_bool(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	int	*dst = (int *)((char *)cl->cl_cfg + ck->ck_off);
+
+	if (strcasecmp(val, "yes") == 0 || strcasecmp(val, "on") == 0 ||
+	    strcasecmp(val, "true") == 0 || strcmp(val, "1") == 0)
+		*dst = 1;
+	else if (strcasecmp(val, "no") == 0 || strcasecmp(val, "off") == 0 ||
+	    strcasecmp(val, "false") == 0 || strcmp(val, "0") == 0)
+		*dst = 0;
+	else
+		return (config_bad(ck, val, "yes or no", err, errlen));
+	return (0);
+}
+
+static int
 config_set_count(struct config_load *cl, const struct config_key *ck,
     const char *val, char *err, size_t errlen)
 {
@@ -734,6 +756,7 @@ config_init(struct config *cfg)
 	cfg->cfg_proxy_fail_timeout_ms = 30 * 1000L;
 	cfg->cfg_retries = 2;
 	cfg->cfg_max_inflight = 1024;
+	cfg->cfg_tls_session_resume = 1;
 	cfg->cfg_connect_timeout_ms = 30 * 1000L;
 	cfg->cfg_upstream_timeout_ms = 120 * 1000L;
 	cfg->cfg_poll_timeout_ms = 60 * 1000L;

@@ -96,6 +96,7 @@ struct config {
 	char			*cfg_noproxy;	/* from NO_PROXY, or NULL */
 	long			 cfg_proxy_auth;	/* CURLAUTH_* mask */
 	char			*cfg_ca_file;	/* extra trust, or NULL */
+	int			 cfg_tls_session_resume;
 	uint64_t		 cfg_max_body;	/* bytes */
 	long			 cfg_connect_timeout_ms;
 	long			 cfg_upstream_timeout_ms;
@@ -153,6 +154,7 @@ const char *apierror_reason(int);
 int	 tls_init(const struct config *);
 void	 tls_free(void);
 CURLcode tls_ctx_cb(CURL *, void *, void *);
+CURLSH	*tls_sessions(void);
 
 /* multi.c: libcurl multi_socket driven by the libevent loop */
 int	 multi_init(struct event_base *);

@@ -14,6 +14,7 @@
 #include "tgsidecar.h"
 
 static X509_STORE	*tls_store;
+static CURLSH		*tls_share;
 
 /*
  * The system CAs are looked up by hash in the CA directory, lazily and
@@ -57,6 +58,18 @@ tls_init(const struct config *cfg)
 	ERR_clear_error();
 	tls_free();
 	tls_store = store;
+	/*
+	 * Each request is still a new TCP connection and a new tunnel; only
+	 * the TLS session is resumed, which saves the full handshake.
+	 */
+	if (cfg->cfg_tls_session_resume) {
+		if ((tls_share = curl_share_init()) == NULL ||
+		    curl_share_setopt(tls_share, CURLSHOPT_SHARE,
+		    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+			log_warnx("tls: cannot set up the session cache");
+			return -1;
+		}
+	}
 	return 0;
  fail:
 	ERR_clear_error();
@@ -69,6 +82,16 @@ tls_free(void)
 {
 	X509_STORE_free(tls_store);
 	tls_store = NULL;
+	if (tls_share != NULL)
+		curl_share_cleanup(tls_share);
+	tls_share = NULL;
+}
+
+/* The TLS session cache shared by all transfers, or NULL. */
+CURLSH *
+tls_sessions(void)
+{
+	return tls_share;
 }
 
 /* CURLOPT_SSL_CTX_FUNCTION: runs after libcurl set up its own (empty) trust. */

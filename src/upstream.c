@@ -340,6 +340,8 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
 	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_ctx_cb);
+	if (tls_sessions() != NULL)
+		curl_easy_setopt(e, CURLOPT_SHARE, tls_sessions());
 	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->req_uphdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header);

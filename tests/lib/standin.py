@@ -63,6 +63,7 @@ class State:
         self.polls = {}                 # token -> object of running poll
         self.conflicts = 0
         self.tls_failures = 0
+        self.tls_resumed = 0
         self.tls_errors = collections.deque(maxlen=20)
         self.files = {}                 # file_id -> (path, bytes)
         self.file_seq = 0
@@ -652,6 +653,9 @@ class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                     S.tls_errors.append(str(e))
                 log("conn %d: TLS handshake failed: %s" % (cid, e))
                 return
+            if tls.session_reused:
+                with S.lock:
+                    S.tls_resumed += 1
             tls.settimeout(BotHandler.timeout)
             handler = _make_handler(tls, client_address, self, cid)
         except Exception as e:  # noqa: keep the server alive
@@ -736,6 +740,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "waiting_polls": S.waiting_polls,
                  "conflicts": S.conflicts,
                  "tls_failures": S.tls_failures,
+                 "tls_resumed": S.tls_resumed,
                  "tls_errors": list(S.tls_errors),
                  "queued_updates": len(S.updates),
                  "open_conns": [k for k, v in S.conns.items()
