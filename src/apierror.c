@@ -127,6 +127,25 @@ apierror_body(char *buf, size_t size, int code, const char *desc)
 	return ((int)ab.ab_len);
 }
 
+/* A JSON string literal, quotes included, for other JSON we write. */
+int
+apierror_string(char *buf, size_t size, const char *s)
+{
+	struct apierror_buf	 ab = { buf, size, 0, 0 };
+
+	if (size == 0)
+		return (-1);
+	APIERROR_PUTS(&ab, "\"");
+	apierror_escape(&ab, s);
+	APIERROR_PUTS(&ab, "\"");
+	if (ab.ab_full || ab.ab_len > INT_MAX) {
+		buf[0] = '\0';
+		return (-1);
+	}
+	buf[ab.ab_len] = '\0';
+	return ((int)ab.ab_len);
+}
+
 const char *
 apierror_reason(int code)
 {

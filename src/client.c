@@ -59,27 +59,46 @@ static void
 client_log(struct req *req, const char *why)
 {
 	struct timespec	 now;
+	char		 text[1536], fields[2048], err[1024];
+	const char	*method, *api, *bot, *error;
 	double		 ms;
 	int		 status = req->req_status;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	ms = (now.tv_sec - req->req_start.tv_sec) * 1e3 +
 	    (now.tv_nsec - req->req_start.tv_nsec) / 1e6;
-	if (status == 0)
+	if (status == 0) {
 		status = 499;	/* the bot left before any reply */
-	log_info("access %s %s %s bot=%s status=%d in=%" PRIu64
-	    " out=%" PRIu64 " ms=%.1f retries=%d%s%s%s",
-	    req->req_clt->clt_peer, req->req_method >= 0 ?
-	    http_method_str(req->req_method) : "-",
-	    req->req_route.rt_method[0] != '\0' ?
-	    req->req_route.rt_method : "-",
-	    req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot : "-",
-	    status, req->req_bytes_in, req->req_bytes_out, ms,
-	    req->req_attempt,
-	    why != NULL || req->req_errdesc[0] != '\0' ? " error=\"" : "",
-	    req->req_errdesc[0] != '\0' ? req->req_errdesc :
-	    why != NULL ? why : "",
-	    why != NULL || req->req_errdesc[0] != '\0' ? "\"" : "");
+		metrics_error("client_abort");
+	}
+	metrics_request(req, status, req->req_admin);
+	method = req->req_method >= 0 ? http_method_str(req->req_method) : "-";
+	api = req->req_route.rt_method[0] != '\0' ? req->req_route.rt_method :
+	    "-";
+	bot = req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot : "-";
+	error = req->req_errdesc[0] != '\0' ? req->req_errdesc :
+	    why != NULL ? why : NULL;
+	snprintf(text, sizeof(text), "access %s %s %s bot=%s status=%d "
+	    "in=%" PRIu64 " out=%" PRIu64 " ms=%.1f connect=%.1f tls=%.1f "
+	    "ttfb=%.1f retries=%d%s%s%s", req->req_clt->clt_peer, method, api,
+	    bot, status, req->req_bytes_in, req->req_bytes_out, ms,
+	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
+	    req->req_attempt, error != NULL ? " error=\"" : "",
+	    error != NULL ? error : "", error != NULL ? "\"" : "");
+	if (error == NULL || apierror_string(err, sizeof(err), error) == -1)
+		snprintf(err, sizeof(err), "null");
+	snprintf(fields, sizeof(fields), "\"msg\":\"access\",\"peer\":\"%s\","
+	    "\"http_method\":\"%s\",\"method\":\"%s\",\"bot\":\"%s\","
+	    "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+	    ",\"ms\":%.1f,\"connect_ms\":%.1f,\"tls_ms\":%.1f,"
+	    "\"ttfb_ms\":%.1f,\"retries\":%d%s%s",
+	    req->req_clt->clt_peer, method, api, bot, status,
+	    req->req_bytes_in, req->req_bytes_out, ms, req->req_t_connect,
+	    req->req_t_tls, req->req_t_ttfb, req->req_attempt,
+	    error != NULL ? ",\"error\":" : "", error != NULL ? err : "");
+	/* Probes come every few seconds: keep them out of the way. */
+	log_access(req->req_admin ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, text,
+	    fields);
 }
 
 /* The one destructor of a request. */
@@ -112,6 +131,7 @@ client_req_free(struct req *req, const char *why)
 	free(req->req_connection);
 	free(req->req_up_connection);
 	free(req->req_url);
+	config_unref(req->req_cfg);
 	free(req);
 }
 
@@ -178,6 +198,7 @@ client_on_begin(http_parser *p)
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		return -1;
 	req->req_clt = clt;
+	req->req_cfg = config_ref(clt->clt_srv->srv_cfg);
 	req->req_method = -1;
 	clt->clt_req = req;
 	clock_gettime(CLOCK_MONOTONIC, &req->req_start);
@@ -375,6 +396,36 @@ client_query_timeout(struct req *req)
 	return q != NULL ? route_timeout(q, len - (q - t)) : -1;
 }
 
+/*
+ * /healthz, /readyz and /metrics: on admin_listen when it is set, on the
+ * one listener otherwise.  Returns 1 if the request was taken.
+ */
+static int
+client_admin(struct client *clt)
+{
+	struct req	*req = clt->clt_req;
+	const char	*t = (const char *)evbuffer_pullup(req->req_target, -1);
+	size_t		 len = evbuffer_get_length(req->req_target);
+	int		 which = t != NULL ? health_route(t, len) : 0;
+
+	if (clt->clt_denied)
+		return 0;	/* client_check() refuses it */
+	if (which == 0 || (client_cfg(clt)->cfg_admin_listen != NULL &&
+	    !clt->clt_admin)) {
+		if (!clt->clt_admin)
+			return 0;
+		client_refuse(clt, 404, "Not Found: this is the admin listener");
+		return 1;
+	}
+	if (req->req_method != HTTP_GET)
+		client_refuse(clt, 405, "Method Not Allowed: use GET");
+	else if (req->req_has_body)
+		client_fail(clt, 400, "Bad Request: no body expected");
+	else
+		health_serve(req, which);
+	return 1;
+}
+
 static int
 client_on_headers(http_parser *p)
 {
@@ -398,6 +449,8 @@ client_on_headers(http_parser *p)
 		req->req_clen = p->content_length > INT64_MAX ? INT64_MAX :
 		    (int64_t)p->content_length;
 	}
+	if (client_admin(clt))
+		return 0;
 	if (client_check(clt, &status, &why) == -1) {
 		client_refuse(clt, status, why);
 		return 0;
@@ -578,7 +631,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 struct client *
 client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
-    int salen)
+    int salen, int admin)
 {
 	struct client	*clt;
 	char		 host[INET6_ADDRSTRLEN];
@@ -591,6 +644,7 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 		return NULL;
 	}
 	clt->clt_srv = srv;
+	clt->clt_admin = admin;
 	clt->clt_denied = srv->srv_cfg->cfg_nallow > 0 &&
 	    !acl_match(srv->srv_cfg->cfg_allow, srv->srv_cfg->cfg_nallow, sa);
 	http_parser_init(&clt->clt_parser, HTTP_REQUEST);
@@ -671,12 +725,30 @@ client_drain(struct server *srv)
 {
 	struct client	*clt, *next;
 
+	static const char	 empty[] = "{\"ok\":true,\"result\":[]}";
+	struct req		*req;
+
 	for (clt = srv->srv_head; clt != NULL; clt = next) {
 		next = clt->clt_next;
 		clt->clt_closing = 1;
-		if (clt->clt_req == NULL && reply_pending(clt) == 0)
-			client_close(clt, NULL);
-		else if (clt->clt_req != NULL)
-			clt->clt_req->req_keepalive = 0;
+		if ((req = clt->clt_req) == NULL) {
+			if (reply_pending(clt) == 0)
+				client_close(clt, NULL);
+			continue;
+		}
+		req->req_keepalive = 0;
+		/*
+		 * A long poll would hold the drain for up to 50 s.  An empty
+		 * result loses nothing (updates are confirmed by the next
+		 * offset), and the bot simply polls again after the restart.
+		 */
+		if (req->req_route.rt_longpoll && !req->req_head_sent &&
+		    req->req_body_done && (req->req_easy != NULL ||
+		    req->req_retry_ev != NULL)) {
+			upstream_stop(req);
+			reply_full(req, 200, "application/json", empty,
+			    sizeof(empty) - 1);
+			client_req_done(req);
+		}
 	}
 }

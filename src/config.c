@@ -73,6 +73,8 @@ static int	config_set_duration(struct config_load *,
 		    const struct config_key *, const char *, char *, size_t);
 static int	config_set_loglevel(struct config_load *,
 		    const struct config_key *, const char *, char *, size_t);
+static int	config_set_logfmt(struct config_load *,
+		    const struct config_key *, const char *, char *, size_t);
 static int	config_set_bool(struct config_load *,
 		    const struct config_key *, const char *, char *, size_t);
 static int	config_set_count(struct config_load *,
@@ -138,6 +140,12 @@ static const struct config_key config_keys[] = {
 	    "bot ids allowed (any)" },
 	{ "user", 0, config_set_runuser, 0, "NAME",
 	    "drop root to this user after binding" },
+	{ "admin_listen", 0, config_set_listen, CFG(cfg_admin_listen),
+	    "ADDR:PORT", "serve /healthz, /readyz, /metrics here only" },
+	{ "log_format", 0, config_set_logfmt, 0, "text|json",
+	    "access and other log lines (text)" },
+	{ "syslog", 0, config_set_bool, CFG(cfg_syslog), "yes|no",
+	    "log to syslog instead of stderr (no)" },
 	{ "log_level", 0, config_set_loglevel, 0, "LEVEL",
 	    "warn, info or debug (info)" },
 };
@@ -241,10 +249,31 @@ config_set_listen(struct config_load *cl, const struct config_key *ck,
 	if (port == 0)
 		return (config_bad(ck, val, "ADDRESS:PORT, e.g. "
 		    "127.0.0.1:8081 or [::1]:8081", err, errlen));
+	if (ck->ck_off == CFG(cfg_admin_listen)) {
+		if (config_strset(&cfg->cfg_admin_listen, val, err,
+		    errlen) == -1)
+			return (-1);
+		cfg->cfg_admin_ss = ss;
+		cfg->cfg_admin_sslen = len;
+		return (0);
+	}
 	if (config_strset(&cfg->cfg_listen, val, err, errlen) == -1)
 		return (-1);
 	cfg->cfg_listen_ss = ss;
 	cfg->cfg_listen_sslen = len;
+	return (0);
+}
+
+static int
+config_set_logfmt(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	if (strcasecmp(val, "text") == 0)
+		cl->cl_cfg->cfg_log_json = 0;
+	else if (strcasecmp(val, "json") == 0)
+		cl->cl_cfg->cfg_log_json = 1;
+	else
+		return (config_bad(ck, val, "text or json", err, errlen));
 	return (0);
 }
 
@@ -740,8 +769,10 @@ config_init(struct config *cfg)
 {
 	struct config_load	 cl;
 	char			 err[TGS_ERRLEN];
+	int			 refs = cfg->cfg_refs;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->cfg_refs = refs;	/* a config_new() one keeps its owner */
 	memset(&cl, 0, sizeof(cl));
 	cl.cl_cfg = cfg;
 	/* On allocation failure these stay NULL; config_load() checks. */
@@ -765,12 +796,42 @@ config_init(struct config *cfg)
 	cfg->cfg_log_level = LOG_LEVEL_INFO;
 }
 
+/* A heap config with one reference, for the server and reloads. */
+struct config *
+config_new(void)
+{
+	struct config	*cfg;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return (NULL);
+	cfg->cfg_refs = 1;
+	return (cfg);
+}
+
+struct config *
+config_ref(struct config *cfg)
+{
+	cfg->cfg_refs++;
+	return (cfg);
+}
+
+/* The last user of a replaced config frees it. */
+void
+config_unref(struct config *cfg)
+{
+	if (cfg == NULL || --cfg->cfg_refs > 0)
+		return;
+	config_free(cfg);
+	free(cfg);
+}
+
 void
 config_free(struct config *cfg)
 {
 	int	 i;
 
 	free(cfg->cfg_listen);
+	free(cfg->cfg_admin_listen);
 	free(cfg->cfg_upstream);
 	free(cfg->cfg_upstream_host);
 	for (i = 0; i < CONFIG_PROXY_MAX; i++)
@@ -1148,6 +1209,13 @@ config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
 		return (-1);
 	}
 	/* No authentication of its own: strangers must be named, not guessed. */
+	if (cfg->cfg_nallow == 0 && cfg->cfg_admin_listen != NULL &&
+	    !acl_loopback((struct sockaddr *)&cfg->cfg_admin_ss)) {
+		snprintf(err, errlen, "admin_listen %s is not a loopback "
+		    "address: set allow to the addresses or CIDRs that may use "
+		    "it (e.g. allow = 10.0.0.0/8)", cfg->cfg_admin_listen);
+		return (-1);
+	}
 	if (cfg->cfg_nallow == 0 &&
 	    !acl_loopback((struct sockaddr *)&cfg->cfg_listen_ss)) {
 		snprintf(err, errlen, "listen %s is not a loopback address: "

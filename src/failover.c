@@ -10,6 +10,7 @@
 #include "tgsidecar.h"
 
 static struct timespec	 failover_failed[CONFIG_PROXY_MAX];
+static struct timespec	 failover_reached[CONFIG_PROXY_MAX];
 
 static long
 failover_age_ms(const struct timespec *then, const struct timespec *now)
@@ -45,16 +46,44 @@ failover_pick(const struct config *cfg)
 void
 failover_fail(const struct config *cfg, int i, const char *why)
 {
-	if (cfg->cfg_nproxy > 1 && !failover_is_failed(i))
-		log_warnx("proxy %s failed, skipping it for %ld ms: %s",
-		    cfg->cfg_proxy[i].px_url, cfg->cfg_proxy_fail_timeout_ms,
-		    why);
+	if (!failover_is_failed(i)) {
+		metrics_failover();
+		if (cfg->cfg_nproxy > 1)
+			log_warnx("proxy %s failed, skipping it for %ld ms: %s",
+			    cfg->cfg_proxy[i].px_url,
+			    cfg->cfg_proxy_fail_timeout_ms, why);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &failover_failed[i]);
+	memset(&failover_reached[i], 0, sizeof(failover_reached[i]));
+}
+
+/* The proxy (or, direct, the upstream) answered: for /readyz. */
+void
+failover_reached_now(int i)
+{
+	clock_gettime(CLOCK_MONOTONIC, &failover_reached[i]);
+}
+
+/* A proxy reached within window_ms and not failed since, or -1. */
+int
+failover_ready(const struct config *cfg, long window_ms)
+{
+	struct timespec	 now;
+	int		 i;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (i = 0; i < cfg->cfg_nproxy; i++)
+		if ((failover_reached[i].tv_sec != 0 ||
+		    failover_reached[i].tv_nsec != 0) &&
+		    failover_age_ms(&failover_reached[i], &now) < window_ms)
+			return i;
+	return -1;
 }
 
 void
 failover_ok(const struct config *cfg, int i)
 {
+	failover_reached_now(i);
 	if (!failover_is_failed(i))
 		return;
 	if (cfg->cfg_nproxy > 1)
@@ -66,4 +95,5 @@ void
 failover_reset(void)
 {
 	memset(failover_failed, 0, sizeof(failover_failed));
+	memset(failover_reached, 0, sizeof(failover_reached));
 }

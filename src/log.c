@@ -9,15 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "tgsidecar.h"
 
 #define LOG_LINE_MAX	2048
-#define LOG_MASK	"***"
+#define LOG_REDACTED	"***"
 #define LOG_TOKEN_MIN	20	/* secret part of a bare "digits:secret" */
 
 static int	  log_level = LOG_LEVEL_INFO;
+static int	  log_json;
+static int	  log_syslog;
 static char	**log_secrets;	/* longest first, so no partial leaks */
 static size_t	  log_nsecrets;
 
@@ -124,9 +127,9 @@ log_token_at(const char *buf, size_t len, size_t r, int botprefix,
 static size_t
 log_mask(char *buf, size_t w, size_t n)
 {
-	size_t	 m = n < strlen(LOG_MASK) ? n : strlen(LOG_MASK);
+	size_t	 m = n < strlen(LOG_REDACTED) ? n : strlen(LOG_REDACTED);
 
-	memcpy(buf + w, LOG_MASK, m);
+	memcpy(buf + w, LOG_REDACTED, m);
 	return (w + m);
 }
 
@@ -188,43 +191,111 @@ log_redact(char *buf, size_t len)
 	return (n);
 }
 
-static void
-log_vwrite(const char *level, const char *fmt, int errnum, va_list ap)
+/* JSON string contents: quotes, backslashes and controls escaped. */
+static size_t
+log_json_escape(char *out, size_t size, const char *s)
 {
-	char		 line[LOG_LINE_MAX + 1];	/* + newline */
-	struct timespec	 ts;
+	size_t	 o = 0;
+	int	 rv;
+
+	for (; *s != '\0' && o + 7 < size; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = c;
+		} else if (c < 0x20) {
+			rv = snprintf(out + o, size - o, "\\u%04x", c);
+			o += rv > 0 ? (size_t)rv : 0;
+		} else
+			out[o++] = c;
+	}
+	out[o] = '\0';
+	return (o);
+}
+
+/*
+ * One line out: "TS level msg" as text, or a JSON object.  With fields,
+ * msg is already the inside of a JSON object (structured access lines).
+ */
+static void
+log_emit(const char *level, const char *msg, int fields)
+{
+	char		 line[LOG_LINE_MAX * 2 + 64], esc[LOG_LINE_MAX * 2];
+	char		 ts[40];
+	struct timespec	 now;
 	struct tm	 tm;
 	size_t		 len, n;
 	int		 rv;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	len = strftime(line, LOG_LINE_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
-	rv = snprintf(line + len, LOG_LINE_MAX - len, ".%03ldZ %s ",
-	    ts.tv_nsec / 1000000, level);
-	if (rv > 0)
-		len += (size_t)rv;
-	if (len >= LOG_LINE_MAX)
-		len = LOG_LINE_MAX - 1;
-
-	rv = vsnprintf(line + len, LOG_LINE_MAX - len, fmt, ap);
-	if (rv > 0)
-		len += (size_t)rv;
-	if (len >= LOG_LINE_MAX)
-		len = LOG_LINE_MAX - 1;
-	if (errnum != 0) {
-		rv = snprintf(line + len, LOG_LINE_MAX - len, ": %s",
-		    strerror(errnum));
-		if (rv > 0)
-			len += (size_t)rv;
-		if (len >= LOG_LINE_MAX)
-			len = LOG_LINE_MAX - 1;
+	if (log_syslog) {
+		n = strlen(msg) < sizeof(esc) ? strlen(msg) : sizeof(esc) - 1;
+		memcpy(esc, msg, n);
+		esc[log_redact(esc, n)] = '\0';
+		syslog(level[0] == 'd' ? LOG_DEBUG : level[0] == 'i' ?
+		    LOG_INFO : level[0] == 'w' ? LOG_WARNING : LOG_ERR, "%s",
+		    esc);
+		return;
 	}
-
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	len = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + len, sizeof(ts) - len, ".%03ldZ", now.tv_nsec / 1000000);
+	if (!log_json)
+		rv = snprintf(line, sizeof(line), "%s %s %s", ts, level, msg);
+	else if (fields)
+		rv = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":"
+		    "\"%s\",%s}", ts, level, msg);
+	else {
+		log_json_escape(esc, sizeof(esc), msg);
+		rv = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":"
+		    "\"%s\",\"msg\":\"%s\"}", ts, level, esc);
+	}
+	len = rv < 0 ? 0 : (size_t)rv;
+	/* One line, bounded; JSON gets room for its escapes. */
+	if (!log_json && len > LOG_LINE_MAX - 1)
+		len = LOG_LINE_MAX - 1;
+	if (len > sizeof(line) - 2)
+		len = sizeof(line) - 2;
 	n = log_redact(line, len);
 	line[n++] = '\n';
 	fwrite(line, 1, n, stderr);
 	fflush(stderr);
+}
+
+static void
+log_vwrite(const char *level, const char *fmt, int errnum, va_list ap)
+{
+	char	 msg[LOG_LINE_MAX];
+	size_t	 len;
+	int	 rv;
+
+	rv = vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = rv < 0 ? 0 : (size_t)rv >= sizeof(msg) ? sizeof(msg) - 1 :
+	    (size_t)rv;
+	if (errnum != 0)
+		snprintf(msg + len, sizeof(msg) - len, ": %s",
+		    strerror(errnum));
+	log_emit(level, msg, 0);
+}
+
+/* An access line: text for people, or JSON fields for a collector. */
+void
+log_access(int level, const char *text, const char *fields)
+{
+	if (log_level < level)
+		return;
+	log_emit(level == LOG_LEVEL_DEBUG ? "debug" : "info",
+	    log_json ? fields : text, log_json);
+}
+
+void
+log_format(int json, int use_syslog)
+{
+	log_json = json;
+	if (use_syslog && !log_syslog)
+		openlog("tgsidecar", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_syslog = use_syslog;
 }
 
 void

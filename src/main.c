@@ -16,19 +16,21 @@ extern char **environ;
 int
 main(int argc, char *argv[])
 {
-	struct config		 cfg;
+	struct config		*cfg;
 	struct config_cli	 cli = { 0 };
 	struct server		 srv;
 	char			 err[TGS_ERRLEN * 2];
 	int			 rc = 1;
 
 	log_init(LOG_LEVEL_INFO);
-	if (config_load(&cfg, &cli, argc, argv, environ, err,
+	if ((cfg = config_new()) == NULL)
+		fatal("config_new");
+	if (config_load(cfg, &cli, argc, argv, environ, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "tgsidecar: %s\n", err);
 		if (cli.cli_check)
 			fprintf(stderr, "configuration failed\n");
-		config_free(&cfg);
+		config_unref(cfg);
 		return 2;
 	}
 	if (cli.cli_help) {
@@ -47,18 +49,19 @@ main(int argc, char *argv[])
 		rc = 0;
 		goto done;
 	}
-	log_init(cfg.cfg_log_level);
+	log_init(cfg->cfg_log_level);
+	log_format(cfg->cfg_log_json, cfg->cfg_syslog);
 	/* Only retry jitter uses it. */
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("curl_global_init failed");
-	if (server_init(&srv, &cfg) == 0) {
+	if (server_init(&srv, cfg, argc, argv) == 0) {
 		rc = server_run(&srv) == 0 ? 0 : 1;
 		server_free(&srv);
 	}
 	curl_global_cleanup();
  done:
-	config_free(&cfg);
+	config_unref(cfg);
 	log_secrets_clear();
 	return rc;
 }

@@ -101,9 +101,9 @@ int
 reply_error(struct client *clt, struct req *req, int status,
     const char *desc)
 {
-	struct evbuffer	*out = reply_out(clt), *hdrs;
+	struct evbuffer	*out = reply_out(clt);
 	char		 body[1024];
-	int		 len, rc;
+	int		 len;
 
 	if ((len = apierror_body(body, sizeof(body), status, desc)) == -1)
 		len = apierror_body(body, sizeof(body), status,
@@ -116,19 +116,30 @@ reply_error(struct client *clt, struct req *req, int status,
 		    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
 		    status, apierror_reason(status), len, body) == -1 ? -1 : 0;
 	}
+	return reply_full(req, status, "application/json", body, len);
+}
+
+/* A whole reply of the sidecar's own, with a known length. */
+int
+reply_full(struct req *req, int status, const char *ctype, const char *data,
+    size_t len)
+{
+	struct evbuffer	*hdrs;
+	int		 rc;
+
 	if ((hdrs = evbuffer_new()) == NULL)
 		return -1;
-	evbuffer_add_printf(hdrs, "Content-Type: application/json\r\n");
+	evbuffer_add_printf(hdrs, "Content-Type: %s\r\n", ctype);
 	if (status == 405)
 		evbuffer_add_printf(hdrs, "Allow: GET, POST\r\n");
 	if (status == 503)
 		evbuffer_add_printf(hdrs, "Retry-After: 1\r\n");
-	rc = reply_head(req, status, NULL, hdrs, len);
+	rc = reply_head(req, status, NULL, hdrs, (int64_t)len);
 	evbuffer_free(hdrs);
 	if (rc == -1)
 		return -1;
 	req->req_bytes_out += len;
-	return evbuffer_add(out, body, len);
+	return evbuffer_add(reply_out(req->req_clt), data, len);
 }
 
 size_t

@@ -16,6 +16,8 @@
 #include "tgsidecar.h"
 
 #define SERVER_BACKLOG		511
+
+extern char **environ;
 #define SERVER_ACCEPT_PAUSE_MS	100
 
 static void
@@ -24,9 +26,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct server	*srv = arg;
 
-	(void)l;
 	evutil_make_socket_nonblocking(fd);
-	client_new(srv, fd, sa, salen);
+	client_new(srv, fd, sa, salen, l == srv->srv_admin);
 }
 
 static void
@@ -84,6 +85,8 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	    srv->srv_clients);
 	srv->srv_draining = 1;
 	evconnlistener_disable(srv->srv_listener);
+	if (srv->srv_admin != NULL)
+		evconnlistener_disable(srv->srv_admin);
 	client_drain(srv);
 	if (srv->srv_clients == 0) {
 		event_base_loopbreak(srv->srv_base);
@@ -122,6 +125,48 @@ server_privdrop(const char *name)
 	return 0;
 }
 
+/*
+ * SIGHUP: parse the configuration anew into a fresh struct and swap it in
+ * only if it is valid.  Requests in flight keep the one they started with.
+ */
+static void
+server_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*srv = arg;
+	struct config	*cfg;
+	struct config_cli cli;
+	char		 err[TGS_ERRLEN * 2];
+
+	(void)sig;
+	(void)what;
+	if ((cfg = config_new()) == NULL) {
+		log_warn("reload: config_new");
+		return;
+	}
+	if (config_load(cfg, &cli, srv->srv_argc, srv->srv_argv, environ,
+	    err, sizeof(err)) == -1) {
+		log_warnx("reload failed, the old configuration stays: %s", err);
+		config_unref(cfg);
+		return;
+	}
+	if (strcmp(cfg->cfg_listen, srv->srv_cfg->cfg_listen) != 0)
+		log_warnx("reload: listen %s takes a restart; still on %s",
+		    cfg->cfg_listen, srv->srv_cfg->cfg_listen);
+	if (tls_init(cfg) == -1) {
+		log_warnx("reload failed, the old configuration stays");
+		config_unref(cfg);
+		return;
+	}
+	log_init(cfg->cfg_log_level);
+	log_format(cfg->cfg_log_json, cfg->cfg_syslog);
+	failover_reset();
+	config_unref(srv->srv_cfg);
+	srv->srv_cfg = cfg;
+	log_info("configuration reloaded: upstream %s, proxy %s",
+	    cfg->cfg_upstream, cfg->cfg_proxy[0].px_scheme == PROXY_NONE ?
+	    "direct" : cfg->cfg_proxy[0].px_url);
+}
+
 /* Called by client_close(): the last connection ends a drain. */
 void
 server_client_gone(struct server *srv)
@@ -131,10 +176,12 @@ server_client_gone(struct server *srv)
 }
 
 int
-server_init(struct server *srv, const struct config *cfg)
+server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 {
 	memset(srv, 0, sizeof(*srv));
-	srv->srv_cfg = cfg;
+	srv->srv_cfg = config_ref(cfg);
+	srv->srv_argc = argc;
+	srv->srv_argv = argv;
 	/* A bot that hangs up must cost us an EPIPE, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 	if ((srv->srv_base = event_base_new()) == NULL) {
@@ -147,11 +194,14 @@ server_init(struct server *srv, const struct config *cfg)
 	    server_signal_cb, srv);
 	srv->srv_sigterm = evsignal_new(srv->srv_base, SIGTERM,
 	    server_signal_cb, srv);
+	srv->srv_sighup = evsignal_new(srv->srv_base, SIGHUP,
+	    server_reload_cb, srv);
 	srv->srv_drain_timer = evtimer_new(srv->srv_base, server_stop_cb, srv);
 	if (srv->srv_sigint == NULL || srv->srv_sigterm == NULL ||
-	    srv->srv_drain_timer == NULL ||
+	    srv->srv_sighup == NULL || srv->srv_drain_timer == NULL ||
 	    evsignal_add(srv->srv_sigint, NULL) == -1 ||
-	    evsignal_add(srv->srv_sigterm, NULL) == -1) {
+	    evsignal_add(srv->srv_sigterm, NULL) == -1 ||
+	    evsignal_add(srv->srv_sighup, NULL) == -1) {
 		log_warnx("cannot set up signal handling");
 		goto fail;
 	}
@@ -164,6 +214,19 @@ server_init(struct server *srv, const struct config *cfg)
 		goto fail;
 	}
 	evconnlistener_set_error_cb(srv->srv_listener, server_accept_error_cb);
+	if (cfg->cfg_admin_listen != NULL) {
+		srv->srv_admin = evconnlistener_new_bind(srv->srv_base,
+		    server_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, SERVER_BACKLOG,
+		    (struct sockaddr *)&cfg->cfg_admin_ss, cfg->cfg_admin_sslen);
+		if (srv->srv_admin == NULL) {
+			log_warn("cannot listen on admin_listen %s",
+			    cfg->cfg_admin_listen);
+			goto fail;
+		}
+		evconnlistener_set_error_cb(srv->srv_admin,
+		    server_accept_error_cb);
+	}
 	if (cfg->cfg_user != NULL && server_privdrop(cfg->cfg_user) == -1)
 		goto fail;
 	return 0;
@@ -207,15 +270,20 @@ server_free(struct server *srv)
 		client_close(srv->srv_head, "sidecar shutting down");
 	if (srv->srv_listener != NULL)
 		evconnlistener_free(srv->srv_listener);
+	if (srv->srv_admin != NULL)
+		evconnlistener_free(srv->srv_admin);
 	if (srv->srv_sigint != NULL)
 		event_free(srv->srv_sigint);
 	if (srv->srv_sigterm != NULL)
 		event_free(srv->srv_sigterm);
+	if (srv->srv_sighup != NULL)
+		event_free(srv->srv_sighup);
 	if (srv->srv_drain_timer != NULL)
 		event_free(srv->srv_drain_timer);
 	multi_free();
 	tls_free();
 	if (srv->srv_base != NULL)
 		event_base_free(srv->srv_base);
+	config_unref(srv->srv_cfg);
 	memset(srv, 0, sizeof(*srv));
 }

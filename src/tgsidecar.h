@@ -31,6 +31,8 @@ int	 log_getlevel(void);
 void	 log_secret(const char *secret);
 void	 log_secrets_clear(void);
 size_t	 log_redact(char *buf, size_t len);
+void	 log_access(int, const char *, const char *);
+void	 log_format(int, int);
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -80,6 +82,11 @@ struct config {
 	struct sockaddr_storage	 cfg_listen_ss;
 	int			 cfg_listen_sslen;
 	char			*cfg_listen;	/* as given */
+	struct sockaddr_storage	 cfg_admin_ss;
+	int			 cfg_admin_sslen;
+	char			*cfg_admin_listen;	/* or NULL: on listen */
+	int			 cfg_log_json;
+	int			 cfg_syslog;
 	char			*cfg_upstream;	/* scheme://host[:port], no slash */
 	char			*cfg_upstream_host;
 	struct proxy		 cfg_proxy[CONFIG_PROXY_MAX];	/* failover order */
@@ -104,6 +111,7 @@ struct config {
 	long			 cfg_idle_timeout_ms;	/* idle bot connection */
 	long			 cfg_shutdown_timeout_ms;
 	int			 cfg_log_level;
+	int			 cfg_refs;	/* server and requests using it */
 };
 
 struct config_cli {
@@ -113,6 +121,9 @@ struct config_cli {
 };
 
 void	 config_init(struct config *);
+struct config	*config_new(void);
+struct config	*config_ref(struct config *);
+void	 config_unref(struct config *);
 int	 config_load(struct config *, struct config_cli *, int, char **,
 	    char **, char *, size_t);
 void	 config_free(struct config *);
@@ -124,11 +135,28 @@ int	 acl_loopback(const struct sockaddr *);
 int	 acl_bots_parse(char [][24], int, int *, const char *);
 int	 acl_bot_allowed(const struct config *, const char *);
 
+struct req;
+
 /* failover.c */
 int	 failover_pick(const struct config *);
 void	 failover_fail(const struct config *, int, const char *);
 void	 failover_ok(const struct config *, int);
 void	 failover_reset(void);
+void	 failover_reached_now(int);
+int	 failover_ready(const struct config *, long);
+
+/* metrics.c */
+void	 metrics_request(const struct req *, int, int);
+void	 metrics_error(const char *);
+void	 metrics_failover(void);
+void	 metrics_retry(void);
+void	 metrics_phases(CURL *, int);
+int	 metrics_render(struct evbuffer *, int, int);
+
+/* health.c: /healthz, /readyz and /metrics */
+int	 health_route(const char *, size_t);
+void	 health_serve(struct req *, int);
+void	 health_done(struct req *, CURLcode);
 
 /* route.c */
 enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
@@ -149,6 +177,7 @@ long	 route_timeout(const char *, size_t);
 /* apierror.c */
 int	 apierror_body(char *, size_t, int, const char *);
 const char *apierror_reason(int);
+int	 apierror_string(char *, size_t, const char *);
 
 /* tls.c */
 int	 tls_init(const struct config *);
@@ -174,6 +203,7 @@ struct server;
 
 struct req {
 	struct client		*req_clt;
+	struct config		*req_cfg;	/* a reference, see config_ref */
 	struct route		 req_route;
 	struct evbuffer		*req_target;	/* raw request-target */
 	struct evbuffer		*req_hname;	/* header being parsed */
@@ -183,6 +213,8 @@ struct req {
 	char			*req_connection;	/* Connection: value */
 	int			 req_has_ctype;
 	int			 req_refused;	/* answered at its head */
+	int			 req_admin;	/* a health or metrics request */
+	int			 req_probe;	/* req_easy is a /readyz probe */
 	int			 req_held;	/* long poll waits for its body */
 	int			 req_expect;	/* Expect: 100-continue */
 	int			 req_method;	/* enum http_method */
@@ -208,6 +240,9 @@ struct req {
 	int			 req_send_paused;
 	int			 req_recv_paused;
 	int			 req_up_status;
+	double			 req_t_connect;	/* ms, for the access log */
+	double			 req_t_tls;
+	double			 req_t_ttfb;
 	struct evbuffer		*req_up_head;	/* filtered reply headers */
 	char			*req_up_connection;	/* its Connection: */
 	int64_t			 req_up_clen;	/* -1: unknown */
@@ -234,10 +269,11 @@ struct client {
 	int			 clt_paused;	/* parser held at a message end */
 	int			 clt_closing;	/* close once output is flushed */
 	int			 clt_denied;	/* peer not in allow */
+	int			 clt_admin;	/* came in on admin_listen */
 };
 
 struct client	*client_new(struct server *, evutil_socket_t,
-		    struct sockaddr *, int);
+		    struct sockaddr *, int, int);
 void		 client_close(struct client *, const char *);
 void		 client_schedule(struct client *);
 void		 client_req_done(struct req *);
@@ -254,6 +290,7 @@ int	 reply_head(struct req *, int, const char *, struct evbuffer *,
 int	 reply_body(struct req *, const char *, size_t);
 int	 reply_end(struct req *);
 int	 reply_error(struct client *, struct req *, int, const char *);
+int	 reply_full(struct req *, int, const char *, const char *, size_t);
 int	 reply_continue(struct req *);
 size_t	 reply_pending(struct client *);
 
@@ -267,18 +304,22 @@ void	 upstream_resume(struct req *);
 struct server {
 	struct event_base	*srv_base;
 	struct evconnlistener	*srv_listener;
+	struct evconnlistener	*srv_admin;
 	struct event		*srv_sigint;
 	struct event		*srv_sigterm;
 	struct event		*srv_sigpipe;
 	struct event		*srv_drain_timer;
-	const struct config	*srv_cfg;
+	struct config		*srv_cfg;	/* current; requests hold refs */
+	int			 srv_argc;	/* for a reload */
+	char			**srv_argv;
+	struct event		*srv_sighup;
 	int			 srv_clients;	/* open bot connections */
 	int			 srv_inflight;	/* upstream transfers */
 	int			 srv_draining;
 	struct client		*srv_head;	/* all clients, for drain */
 };
 
-int	 server_init(struct server *, const struct config *);
+int	 server_init(struct server *, struct config *, int, char **);
 int	 server_run(struct server *);
 void	 server_free(struct server *);
 void	 server_client_gone(struct server *);

@@ -56,19 +56,20 @@ tls_init(const struct config *cfg)
 		goto fail;
 	}
 	ERR_clear_error();
-	tls_free();
+	/* Handshakes in flight hold their own reference to the old store. */
+	X509_STORE_free(tls_store);
 	tls_store = store;
 	/*
 	 * Each request is still a new TCP connection and a new tunnel; only
-	 * the TLS session is resumed, which saves the full handshake.
+	 * the TLS session is resumed, which saves the full handshake.  The
+	 * cache outlives reloads: transfers in flight may be using it.
 	 */
-	if (cfg->cfg_tls_session_resume) {
-		if ((tls_share = curl_share_init()) == NULL ||
-		    curl_share_setopt(tls_share, CURLSHOPT_SHARE,
-		    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
-			log_warnx("tls: cannot set up the session cache");
-			return -1;
-		}
+	if (tls_share == NULL &&
+	    ((tls_share = curl_share_init()) == NULL ||
+	    curl_share_setopt(tls_share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)) {
+		log_warnx("tls: cannot set up the session cache");
+		return -1;
 	}
 	return 0;
  fail:

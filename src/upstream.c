@@ -18,10 +18,11 @@
 #define UPSTREAM_BACKOFF_MS	50
 #define UPSTREAM_BACKOFF_MAX_MS	2000
 
+/* The configuration the request started with, even across a reload. */
 static const struct config *
 upstream_cfg(struct req *req)
 {
-	return req->req_clt->clt_srv->srv_cfg;
+	return req->req_cfg;
 }
 
 /* Drop the reply headers that its Connection header names as hop-by-hop. */
@@ -340,7 +341,7 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
 	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_ctx_cb);
-	if (tls_sessions() != NULL)
+	if (cfg->cfg_tls_session_resume)
 		curl_easy_setopt(e, CURLOPT_SHARE, tls_sessions());
 	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->req_uphdrs);
@@ -418,7 +419,8 @@ upstream_socks_hop(const struct config *cfg, int i)
 
 /* Name the stage that failed and why, for a bot to read. */
 static int
-upstream_error(struct req *req, CURLcode rc, char *desc, size_t len)
+upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
+    const char **stage)
 {
 	const struct config	*cfg = upstream_cfg(req);
 	const struct proxy	*proxy = &cfg->cfg_proxy[req->req_proxy];
@@ -431,19 +433,25 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len)
 		why = curl_easy_strerror(rc);
 	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE,
 	    &connectcode);
+	*stage = "upstream";
 	if (connectcode >= 300) {
+		*stage = "proxy_handshake";
 		snprintf(desc, len, "proxy %s answered %ld to CONNECT", px,
 		    connectcode);
 		return 502;
 	}
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
+		*stage = "timeout";
 		snprintf(desc, len, "upstream timeout: %s", why);
 		return 504;
 	case CURLE_COULDNT_RESOLVE_PROXY:
+		*stage = "proxy_connect";
 		snprintf(desc, len, "proxy %s: %s", px, why);
 		return 502;
 	case CURLE_COULDNT_CONNECT:
+		*stage = proxy->px_scheme != PROXY_NONE ? "proxy_connect" :
+		    "upstream";
 		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE)
 			snprintf(desc, len, "pre_proxy %s: connect failed: %s",
 			    cfg->cfg_pre_proxy.px_url, why);
@@ -455,6 +463,7 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len)
 			    host, why);
 		return 502;
 	case CURLE_PROXY:
+		*stage = "proxy_handshake";
 		snprintf(desc, len, "proxy %s: SOCKS handshake failed: %s",
 		    upstream_socks_hop(cfg, req->req_proxy)->px_url, why);
 		return 502;
@@ -462,10 +471,12 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len)
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_ISSUER_ERROR:
+		*stage = "tls";
 		snprintf(desc, len, "TLS: certificate verify failed for %s: %s",
 		    host, why);
 		return 502;
 	case CURLE_SSL_CONNECT_ERROR:
+		*stage = "tls";
 		snprintf(desc, len, "TLS: handshake with %s failed: %s", host,
 		    why);
 		return 502;
@@ -560,6 +571,7 @@ upstream_retry(struct req *req, const char *why)
 		ms = UPSTREAM_BACKOFF_MAX_MS;
 	ms = ms / 2 + random() % (ms / 2 + 1);
 	req->req_attempt++;
+	metrics_retry();
 	log_info("retry %d/%d of %s for bot %s in %ld ms: %s",
 	    req->req_attempt, upstream_cfg(req)->cfg_retries,
 	    req->req_route.rt_method, req->req_route.rt_bot, ms, why);
@@ -573,10 +585,13 @@ static void
 upstream_failed(struct req *req, CURLcode rc)
 {
 	const struct config	*cfg = upstream_cfg(req);
+	const char		*stage;
 	int			 status, retry;
 
 	status = upstream_error(req, rc, req->req_errdesc,
-	    sizeof(req->req_errdesc));
+	    sizeof(req->req_errdesc), &stage);
+	if (rc != CURLE_WRITE_ERROR && rc != CURLE_ABORTED_BY_CALLBACK)
+		metrics_error(stage);
 	if (upstream_proxy_fault(req, rc))
 		failover_fail(cfg, req->req_proxy, req->req_errdesc);
 	retry = upstream_retryable(req, rc);
@@ -594,6 +609,22 @@ upstream_failed(struct req *req, CURLcode rc)
 	client_req_done(req);
 }
 
+/* Phase times for the access log and /metrics, before the handle goes. */
+static void
+upstream_times(struct req *req)
+{
+	curl_off_t	 conn = 0, app = 0, ttfb = 0;
+
+	curl_easy_getinfo(req->req_easy, CURLINFO_CONNECT_TIME_T, &conn);
+	curl_easy_getinfo(req->req_easy, CURLINFO_APPCONNECT_TIME_T, &app);
+	curl_easy_getinfo(req->req_easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
+	req->req_t_connect = conn / 1000.0;
+	req->req_t_tls = app > conn ? (app - conn) / 1000.0 : 0;
+	req->req_t_ttfb = ttfb / 1000.0;
+	metrics_phases(req->req_easy, upstream_cfg(req)->cfg_proxy[
+	    req->req_proxy].px_scheme != PROXY_NONE);
+}
+
 /* From multi.c, for every finished transfer. */
 void
 upstream_done(CURL *e, CURLcode rc)
@@ -603,6 +634,11 @@ upstream_done(CURL *e, CURLcode rc)
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&req);
 	if (req == NULL)
 		return;
+	if (req->req_probe) {
+		health_done(req, rc);
+		return;
+	}
+	upstream_times(req);
 	if (rc != CURLE_OK) {
 		upstream_failed(req, rc);
 		return;
