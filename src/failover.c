@@ -46,14 +46,19 @@ failover_pick(const struct config *cfg)
 void
 failover_fail(const struct config *cfg, int i, const char *why)
 {
-	if (!failover_is_failed(i)) {
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* Log when it starts being skipped, not at every probe of it. */
+	if (!failover_is_failed(i) || failover_age_ms(&failover_failed[i],
+	    &now) >= cfg->cfg_proxy_fail_timeout_ms) {
 		metrics_failover();
 		if (cfg->cfg_nproxy > 1)
 			log_warnx("proxy %s failed, skipping it for %ld ms: %s",
 			    cfg->cfg_proxy[i].px_url,
 			    cfg->cfg_proxy_fail_timeout_ms, why);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &failover_failed[i]);
+	failover_failed[i] = now;
 	memset(&failover_reached[i], 0, sizeof(failover_reached[i]));
 }
 

@@ -417,6 +417,51 @@ upstream_socks_hop(const struct config *cfg, int i)
 	return &cfg->cfg_pre_proxy;
 }
 
+/* Creating our own socket failed: no proxy or upstream is to blame. */
+static int
+upstream_local_fds(struct req *req)
+{
+	long	 oserr = 0;
+
+	curl_easy_getinfo(req->req_easy, CURLINFO_OS_ERRNO, &oserr);
+	return oserr == EMFILE || oserr == ENFILE;
+}
+
+/*
+ * The proxy was reached (a failed TCP connect has its own code) but the
+ * tunnel never came up: no CONNECT answer (or no SOCKS success) and no
+ * TLS yet.  TLS failures have codes of their own and are told apart.
+ */
+static int
+upstream_in_tunnel_setup(struct req *req, CURLcode rc)
+{
+	const struct proxy	*px = &upstream_cfg(req)->cfg_proxy[
+				    req->req_proxy];
+	curl_off_t		 app = 0, pre = 0;
+	long			 code = 0;
+
+	if (px->px_scheme == PROXY_NONE || px->px_scheme == PROXY_HTTPS)
+		return 0;
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return 0;
+	default:
+		break;
+	}
+	curl_easy_getinfo(req->req_easy, CURLINFO_APPCONNECT_TIME_T, &app);
+	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE, &code);
+	if (app != 0 || pre != 0)
+		return 0;
+	return proxy_is_socks(px) ? rc != CURLE_PROXY : code == 0;
+}
+
 /* Name the stage that failed and why, for a bot to read. */
 static int
 upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
@@ -439,6 +484,18 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
 		snprintf(desc, len, "proxy %s answered %ld to CONNECT", px,
 		    connectcode);
 		return 502;
+	}
+	if (upstream_local_fds(req)) {
+		snprintf(desc, len, "Service Unavailable: the sidecar is out of "
+		    "file descriptors, retry after 1");
+		return 503;
+	}
+	if (upstream_in_tunnel_setup(req, rc)) {
+		/* The proxy hung up on, or never answered, its handshake. */
+		*stage = "proxy_handshake";
+		snprintf(desc, len, "proxy %s: %s failed: %s", px,
+		    proxy_is_socks(proxy) ? "SOCKS handshake" : "CONNECT", why);
+		return rc == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
 	}
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
@@ -497,6 +554,10 @@ upstream_proxy_fault(struct req *req, CURLcode rc)
 		return 0;
 	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE, &code);
 	if (code == 407 || code >= 500)
+		return 1;
+	if (upstream_local_fds(req))
+		return 0;
+	if (upstream_in_tunnel_setup(req, rc))
 		return 1;
 	switch (rc) {
 	case CURLE_COULDNT_CONNECT:

@@ -13,7 +13,7 @@ Plain-HTTP control port C (127.0.0.1):
   GET  /_stats   counters and the last requests, as JSON
   POST /_inject  queue an update for getUpdates: a full update object, or
                  {"text": "...", "from_id": N}
-  POST /_reset   forget requests, updates, files and counters
+  POST /_reset   forget requests, updates, files, counters and faults
   POST /_fault   {"method": M, "mode": MODE, "count": N}: the next N requests
                  for method M ("file" for downloads) are read in full and
                  recorded, then get MODE instead of an answer (see FAULTS)
@@ -781,6 +781,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
         if self.path == "/_reset":
             with S.lock:
                 S.reset()
+            with FAULTS_LOCK:
+                FAULTS.clear()
             return self.reply(200, {"ok": True})
         return self.reply(404, {"error": "not found"})
 
