@@ -4,7 +4,8 @@
 set -eu
 
 BUILD="build-essential autoconf automake pkg-config ca-certificates
- libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libjansson-dev"
+ libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libjansson-dev
+ libsystemd-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks
  python3-python-telegram-bot nodejs"
 

@@ -15,6 +15,13 @@
 
 #include "tgsidecar.h"
 
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#define server_notify(state)	sd_notify(0, (state))
+#else
+#define server_notify(state)	((void)0)
+#endif
+
 #define SERVER_BACKLOG		511
 
 extern char **environ;
@@ -83,6 +90,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		return;
 	log_info("%s: draining %d connection(s)", strsignal(sig),
 	    srv->srv_clients);
+	server_notify("STOPPING=1");
 	srv->srv_draining = 1;
 	evconnlistener_disable(srv->srv_listener);
 	if (srv->srv_admin != NULL)
@@ -129,16 +137,27 @@ server_privdrop(const char *name)
  * SIGHUP: parse the configuration anew into a fresh struct and swap it in
  * only if it is valid.  Requests in flight keep the one they started with.
  */
+static void	server_reload(struct server *);
+
 static void
 server_reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server	*srv = arg;
+
+	(void)sig;
+	(void)what;
+	server_notify("RELOADING=1");
+	server_reload(srv);
+	server_notify("READY=1");
+}
+
+static void
+server_reload(struct server *srv)
+{
 	struct config	*cfg;
 	struct config_cli cli;
 	char		 err[TGS_ERRLEN * 2];
 
-	(void)sig;
-	(void)what;
 	if ((cfg = config_new()) == NULL) {
 		log_warn("reload: config_new");
 		return;
@@ -255,6 +274,7 @@ server_run(struct server *srv)
 	    " via pre_proxy ",
 	    cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :
 	    cfg->cfg_pre_proxy.px_url);
+	server_notify("READY=1");
 	if (event_base_dispatch(srv->srv_base) == -1) {
 		log_warnx("event loop failed");
 		return -1;
