@@ -7,7 +7,8 @@ BUILD="build-essential autoconf automake pkg-config ca-certificates
  libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libjansson-dev
  libsystemd-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks
- python3-python-telegram-bot nodejs"
+ python3-python-telegram-bot nodejs
+ python3-yaml systemd groff-base mandoc man-db"
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"

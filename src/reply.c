@@ -138,6 +138,8 @@ reply_full(struct req *req, int status, const char *ctype, const char *data,
 	evbuffer_free(hdrs);
 	if (rc == -1)
 		return -1;
+	if (req->req_method == HTTP_HEAD)
+		return 0;	/* the length, never the body */
 	req->req_bytes_out += len;
 	return evbuffer_add(reply_out(req->req_clt), data, len);
 }

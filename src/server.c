@@ -44,8 +44,11 @@ server_resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!srv->srv_draining)
-		evconnlistener_enable(srv->srv_listener);
+	if (srv->srv_draining)
+		return;
+	evconnlistener_enable(srv->srv_listener);
+	if (srv->srv_admin != NULL)
+		evconnlistener_enable(srv->srv_admin);
 }
 
 /*
@@ -92,9 +95,12 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	    srv->srv_clients);
 	server_notify("STOPPING=1");
 	srv->srv_draining = 1;
-	evconnlistener_disable(srv->srv_listener);
+	/* Closed, not disabled: new bots must be refused, not left hanging. */
+	evconnlistener_free(srv->srv_listener);
+	srv->srv_listener = NULL;
 	if (srv->srv_admin != NULL)
-		evconnlistener_disable(srv->srv_admin);
+		evconnlistener_free(srv->srv_admin);
+	srv->srv_admin = NULL;
 	client_drain(srv);
 	if (srv->srv_clients == 0) {
 		event_base_loopbreak(srv->srv_base);

@@ -1,0 +1,630 @@
+#!/usr/bin/python3
+"""Packaging: contrib/docker/build.sh (the container image's build stage)
+run into a scratch DESTDIR and what it installs; the Dockerfile, its
+health check (run for real against the daemon), the Compose and
+Kubernetes files (their settings checked by "tgsidecar -t"); the systemd
+unit (systemd-analyze verify); the man pages (groff and mandoc lint, every
+flag and key documented). TAP output.
+
+Tools it uses when present, and skips without: python3-yaml (the YAML
+files), systemd (systemd-analyze), groff-base, mandoc, dpkg."""
+
+import http.server
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR") or
+                                os.path.dirname(os.path.dirname(
+                                    os.path.abspath(__file__))), "lib"))
+
+import harness  # noqa: E402
+from harness import Tap, Sidecar, run  # noqa: E402
+
+try:
+    import yaml
+except ImportError:  # python3-yaml
+    yaml = None
+
+TESTS = os.environ.get("TESTS_SRCDIR") or os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))
+TOP = os.path.dirname(os.path.abspath(TESTS))
+CONTRIB = os.path.join(TOP, "contrib")
+BIN = harness.sidecar_bin()
+BOT_BIN = os.environ.get("TGSIDECAR_BOT_BIN") or os.path.join(
+    os.path.dirname(BIN), "tgsidecar-bot")
+BUILD_TIMEOUT = 900
+
+# Libraries the runtime image may take from debian:bookworm-slim itself.
+BASE_IMAGE_PKGS = {"libc6", "libsystemd0", "libgcc-s1", "zlib1g"}
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def man_text(src):
+    """A man page's source as plain words: escapes for dashes and fonts
+    undone, so flags can be looked for."""
+    s = src.replace("\\-", "-").replace("\\&", "").replace("\\e", "\\")
+    s = re.sub(r"\\f(\[[^]]*\]|\(..|.)", "", s)
+    return s
+
+
+# ---------------------------------------------------------------- Dockerfile
+
+def dockerfile_lines(path):
+    """Instructions with continuation lines joined, comments dropped."""
+    out, cur = [], ""
+    for line in read(path).splitlines():
+        if not cur and (line.lstrip().startswith("#") or not line.strip()):
+            continue
+        if line.rstrip().endswith("\\"):
+            cur += line.rstrip()[:-1] + " "
+            continue
+        out.append((cur + line).strip())
+        cur = ""
+    if cur:
+        out.append(cur.strip())
+    return out
+
+
+def healthcheck_cmd(lines):
+    """The shell-form command of HEALTHCHECK ... CMD <command>."""
+    for ln in lines:
+        if ln.upper().startswith("HEALTHCHECK "):
+            m = re.search(r"\bCMD\s+(.*)$", ln)
+            if m:
+                return m.group(1)
+    return None
+
+
+def runtime_packages(lines):
+    """Packages the last stage installs with apt-get."""
+    stages, cur = [], []
+    for ln in lines:
+        if ln.upper().startswith("FROM "):
+            cur = []
+            stages.append(cur)
+        cur.append(ln)
+    pkgs = set()
+    for ln in stages[-1] if stages else []:
+        for m in re.finditer(r"apt-get install ((?:[^&;|])*)", ln):
+            pkgs |= {w for w in m.group(1).split()
+                     if not w.startswith("-") and "=" not in w}
+    return pkgs
+
+
+def dockerfile_env(lines):
+    env = {}
+    for ln in lines:
+        if ln.upper().startswith("ENV "):
+            for w in shlex.split(ln[4:]):
+                k, _, v = w.partition("=")
+                env[k] = v
+    return env
+
+
+def check_dockerfile(t):
+    path = os.path.join(CONTRIB, "docker", "Dockerfile")
+    lines = dockerfile_lines(path)
+    froms = [ln for ln in lines if ln.upper().startswith("FROM ")]
+    t.ok(len(froms) >= 2 and all("debian:bookworm-slim" in f for f in froms),
+         "Dockerfile: multi-stage, every stage FROM debian:bookworm-slim")
+    t.ok(any(re.search(r"\bRUN\b.*contrib/docker/build\.sh", ln)
+             for ln in lines),
+         "Dockerfile: the build stage runs contrib/docker/build.sh")
+    users = [ln.split(None, 1)[1] for ln in lines
+             if ln.upper().startswith("USER ")]
+    user = users[-1].split(":")[0] if users else "root"
+    t.ok(user not in ("root", "0"), "Dockerfile: runs as a non-root USER (%s)"
+         % user)
+    t.ok(any(re.match(r"EXPOSE\s+8081(/tcp)?\b", ln) for ln in lines),
+         "Dockerfile: EXPOSE 8081")
+    cmd = healthcheck_cmd(lines)
+    t.ok(cmd is not None and "/healthz" in cmd,
+         "Dockerfile: a HEALTHCHECK that asks /healthz")
+    env = dockerfile_env(lines)
+    t.is_(env.get("TGSIDECAR_LISTEN"), "0.0.0.0:8081",
+          "Dockerfile: TGSIDECAR_LISTEN=0.0.0.0:8081")
+    t.ok(bool(env.get("TGSIDECAR_ALLOW")),
+         "Dockerfile: a default TGSIDECAR_ALLOW (%s)" %
+         env.get("TGSIDECAR_ALLOW"))
+    pkgs = runtime_packages(lines)
+    want = {"libevent-2.1-7", "libcurl4", "libssl3", "libhttp-parser2.9",
+            "libjansson4", "ca-certificates"}
+    t.ok(want <= pkgs and not any(p.endswith("-dev") for p in pkgs),
+         "Dockerfile: the runtime stage installs the runtime libraries only")
+    if not want <= pkgs:
+        t.diag("missing: %s" % sorted(want - pkgs))
+    return lines, cmd, env, pkgs
+
+
+# ---------------------------------------------------------------- health check
+
+class _Stub(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):
+        code = self.server.status if self.path == "/healthz" else 404
+        body = b"stub\n"
+        try:
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the check hangs up after the status line
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+class _StubServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass
+
+
+def stub_server(status):
+    srv = _StubServer(("127.0.0.1", 0), _Stub)
+    srv.status = status
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    harness.on_cleanup(srv.shutdown)
+    return srv
+
+
+def healthcheck(cmd, env):
+    """Run the HEALTHCHECK command as Docker does (/bin/sh -c, shell form);
+    True if it reports healthy."""
+    e = harness.scrubbed_env(env)
+    try:
+        r = subprocess.run(["/bin/sh", "-c", cmd], env=e, timeout=15,
+                           stdin=subprocess.DEVNULL, capture_output=True)
+    except subprocess.TimeoutExpired:
+        return False
+    return r.returncode == 0
+
+
+def check_healthcheck(t, wd, cmd):
+    if cmd is None:
+        t.skip("HEALTHCHECK runs", "no HEALTHCHECK CMD")
+        return
+    ok200 = stub_server(200)
+    bad503 = stub_server(503)
+    t.ok(healthcheck(cmd, {"TGSIDECAR_LISTEN":
+                           "0.0.0.0:%d" % ok200.server_port}),
+         "HEALTHCHECK: healthy when /healthz answers 200 (listen 0.0.0.0)")
+    t.ok(not healthcheck(cmd, {"TGSIDECAR_LISTEN":
+                               "127.0.0.1:%d" % bad503.server_port}),
+         "HEALTHCHECK: unhealthy when /healthz answers 503")
+    t.ok(not healthcheck(cmd, {"TGSIDECAR_LISTEN":
+                               "127.0.0.1:%d" % harness.closed_port()}),
+         "HEALTHCHECK: unhealthy when nothing listens")
+    t.ok(healthcheck(cmd, {"TGSIDECAR_LISTEN": "0.0.0.0:%d" %
+                           harness.closed_port(),
+                           "TGSIDECAR_ADMIN_LISTEN": "127.0.0.1:%d" %
+                           ok200.server_port}),
+         "HEALTHCHECK: asks TGSIDECAR_ADMIN_LISTEN when it is set")
+
+    st, out, _ = run([BIN, "-h"])
+    if "--admin-listen" not in out:
+        t.skip("HEALTHCHECK against the daemon", "this tgsidecar has no "
+               "/healthz yet")
+        t.skip("HEALTHCHECK against the daemon's admin_listen",
+               "this tgsidecar has no admin_listen yet")
+        return
+    sc = Sidecar(wd, proxy="direct", name="health").start()
+    t.ok(healthcheck(cmd, {"TGSIDECAR_LISTEN": "0.0.0.0:%d" % sc.port}),
+         "HEALTHCHECK: healthy against the daemon itself")
+    sc.stop()
+    admin = harness.alloc_port()
+    sc = Sidecar(wd, proxy="direct", name="health-admin",
+                 extra_args=["--admin-listen", "127.0.0.1:%d" % admin]).start()
+    harness.wait_port("127.0.0.1", admin, 10, sc.proc)
+    t.ok(healthcheck(cmd, {"TGSIDECAR_LISTEN": "0.0.0.0:%d" % sc.port,
+                           "TGSIDECAR_ADMIN_LISTEN": "127.0.0.1:%d" % admin}),
+         "HEALTHCHECK: healthy against the daemon's admin_listen")
+    sc.stop()
+
+
+def config_accepted(t, env, desc):
+    """tgsidecar -t with this environment (and nothing else)."""
+    st, out, err = run([BIN, "-t"], env=harness.scrubbed_env(env))
+    t.ok(st == 0 and "configuration OK" in out + err,
+         "%s: tgsidecar -t accepts its settings (exit %d)" % (desc, st))
+    if st != 0:
+        t.diag((out + err).strip())
+
+
+# ---------------------------------------------------------------- YAML
+
+def k8s_docs(name):
+    with open(os.path.join(CONTRIB, "kubernetes", name)) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def probe_path(c, kind):
+    return ((c.get(kind) or {}).get("httpGet") or {}).get("path")
+
+
+def check_sidecar_container(t, name, c, configmaps, secrets):
+    """The tgsidecar container of a pod: config, secrets, probes,
+    resources. Returns the environment it would run with."""
+    env = {}
+    cms = [e["configMapRef"]["name"] for e in c.get("envFrom", [])
+           if "configMapRef" in e]
+    t.ok(cms and all(n in configmaps for n in cms),
+         "%s: tgsidecar takes its settings from a ConfigMap (envFrom)" % name)
+    for n in cms:
+        env.update({k: str(v) for k, v in
+                    (configmaps.get(n, {}).get("data") or {}).items()})
+    refs = {}
+    for e in c.get("env", []):
+        if "value" in e:
+            env[e["name"]] = str(e["value"])
+        ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+        if ref:
+            refs[e["name"]] = ref
+            sec = secrets.get(ref["name"], {})
+            val = (sec.get("stringData") or {}).get(ref["key"])
+            if val is not None:
+                env[e["name"]] = str(val)
+    t.ok(all(k in refs and refs[k]["name"] in secrets and
+             ref_has_key(secrets[refs[k]["name"]], refs[k]["key"])
+             for k in ("TGSIDECAR_PROXY_USER", "TGSIDECAR_PROXY_PASSWORD")),
+         "%s: proxy credentials from a Secret (secretKeyRef)" % name)
+    t.is_(probe_path(c, "livenessProbe"), "/healthz",
+          "%s: liveness probe on /healthz" % name)
+    t.is_(probe_path(c, "readinessProbe"), "/readyz",
+          "%s: readiness probe on /readyz" % name)
+    ports = {p.get("name"): p.get("containerPort") for p in c.get("ports", [])}
+    pport = ((c.get("livenessProbe") or {}).get("httpGet") or {}).get("port")
+    pport = ports.get(pport, pport)
+    admin = env.get("TGSIDECAR_ADMIN_LISTEN") or env.get("TGSIDECAR_LISTEN",
+                                                         "")
+    t.ok(admin.startswith("0.0.0.0:") and admin.endswith(":%s" % pport),
+         "%s: probes go to the port it serves health on off loopback "
+         "(%s, probe port %s)" % (name, admin, pport))
+    res = c.get("resources") or {}
+    t.ok(all(k in (res.get("requests") or {}) for k in ("cpu", "memory")) and
+         "memory" in (res.get("limits") or {}),
+         "%s: resource requests (cpu, memory) and a memory limit" % name)
+    return env
+
+
+def ref_has_key(secret, key):
+    return key in (secret.get("stringData") or {}) or \
+        key in (secret.get("data") or {})
+
+
+def check_k8s_file(t, fname, native):
+    docs = k8s_docs(fname)
+    configmaps = {d["metadata"]["name"]: d for d in docs
+                  if d.get("kind") == "ConfigMap"}
+    secrets = {d["metadata"]["name"]: d for d in docs
+               if d.get("kind") == "Secret"}
+    deps = [d for d in docs if d.get("kind") == "Deployment"]
+    if not t.ok(len(deps) == 1, "%s: one Deployment" % fname):
+        return
+    spec = deps[0]["spec"]["template"]["spec"]
+    mains = spec.get("containers", [])
+    inits = spec.get("initContainers", [])
+    if native:
+        side = [c for c in inits if c.get("name") == "tgsidecar"]
+        t.ok(len(side) == 1 and side[0].get("restartPolicy") == "Always",
+             "%s: tgsidecar is an initContainer with restartPolicy: Always"
+             % fname)
+    else:
+        side = [c for c in mains if c.get("name") == "tgsidecar"]
+        t.ok(len(side) == 1, "%s: tgsidecar is a container beside the bot"
+             % fname)
+    bots = [c for c in mains if c.get("name") != "tgsidecar"]
+    botenv = {e["name"]: e.get("value") for e in
+              (bots[0].get("env", []) if bots else [])}
+    t.ok(len(bots) == 1 and
+         botenv.get("TGSIDECAR_URL", "").startswith("http://127.0.0.1:"),
+         "%s: the bot reaches the sidecar on loopback" % fname)
+    if not side:
+        return
+    env = check_sidecar_container(t, fname, side[0], configmaps, secrets)
+    listen = env.get("TGSIDECAR_LISTEN", "")
+    bot_port = botenv.get("TGSIDECAR_URL", "").rsplit(":", 1)[-1]
+    t.is_(listen, "127.0.0.1:%s" % bot_port,
+          "%s: the Bot API listener stays on loopback, where the bot looks"
+          % fname)
+    config_accepted(t, env, fname)
+
+
+def check_compose(t, env_image):
+    with open(os.path.join(CONTRIB, "docker-compose.yml")) as f:
+        doc = yaml.safe_load(f)
+    svcs = doc.get("services") or {}
+    t.ok(len(svcs) == 3 and "tgsidecar" in svcs and "bot" in svcs,
+         "compose: three services, tgsidecar, bot and a proxy (%s)" %
+         ", ".join(sorted(svcs)))
+    bot = svcs.get("bot", {})
+    benv = bot.get("environment") or {}
+    t.is_(benv.get("TGSIDECAR_URL"), "http://tgsidecar:8081",
+          "compose: the bot's TGSIDECAR_URL is the sidecar service")
+    envfiles = bot.get("env_file") or []
+    envfiles = [envfiles] if isinstance(envfiles, str) else envfiles
+    ex = [os.path.join(CONTRIB, e + ".example") for e in envfiles]
+    t.ok(envfiles and all(os.path.exists(p) and "TELEGRAM_BOT_TOKEN"
+                          in read(p) for p in ex),
+         "compose: the bot's token comes from an env file (with an example)")
+    side = svcs.get("tgsidecar", {})
+    senv = dict(env_image)
+    senv.update({k: str(v) for k, v in (side.get("environment") or {}).items()})
+    proxy = senv.get("TGSIDECAR_PROXY", "")
+    m = re.match(r"socks5h?://([^:/]+):", proxy)
+    t.ok(m is not None and m.group(1) in svcs,
+         "compose: the sidecar's proxy is the SOCKS5 service (%s)" % proxy)
+    for name, s in svcs.items():
+        b = s.get("build")
+        if isinstance(b, dict):
+            ctx = os.path.normpath(os.path.join(CONTRIB, b.get("context", ".")))
+            df = os.path.join(ctx, b.get("dockerfile", "Dockerfile"))
+            t.ok(os.path.exists(df), "compose: %s builds from %s" %
+                 (name, os.path.relpath(df, TOP)))
+    config_accepted(t, senv, "compose")
+
+
+# ---------------------------------------------------------------- build.sh
+
+def check_build(t, wd):
+    dest = os.path.join(wd, "out")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DESTDIR")
+           and not k.startswith("TGSIDECAR_")}
+    env["CONFIGURE_FLAGS"] = "--with-systemdsystemunitdir=/lib/systemd/system"
+    env.setdefault("JOBS", "2")
+    log = os.path.join(wd, "build.log")
+    with open(log, "wb") as f:
+        try:
+            st = subprocess.run(["/bin/sh",
+                                 os.path.join(CONTRIB, "docker", "build.sh"),
+                                 dest], env=env, stdout=f, stderr=f,
+                                stdin=subprocess.DEVNULL,
+                                timeout=BUILD_TIMEOUT).returncode
+        except subprocess.TimeoutExpired:
+            st = None
+    if not t.ok(st == 0, "build.sh builds and installs into a DESTDIR "
+                "(exit %r)" % st):
+        t.diag(harness.read_text(log)[-4000:])
+        return None
+    usr = os.path.join(dest, "usr")
+    for b in ("tgsidecar", "tgsidecar-bot"):
+        p = os.path.join(usr, "bin", b)
+        st, out, err = run([p, "-V"]) if os.path.exists(p) else (None, "", "")
+        t.ok(st == 0 and out.startswith(b + " "),
+             "installed %s -V runs (%r)" % (b, out.strip()[:60]))
+    conf = os.path.join(dest, "etc", "tgsidecar.conf")
+    t.ok(os.path.exists(conf) and read(conf) ==
+         read(os.path.join(TOP, "etc", "tgsidecar.conf")),
+         "the example config is installed into sysconfdir (/etc)")
+    st, out, err = run([os.path.join(usr, "bin", "tgsidecar"), "-t", "-c",
+                        conf])
+    t.ok(st == 0 and "configuration OK" in out + err,
+         "the installed tgsidecar accepts the installed example config")
+    pages = {"man8/tgsidecar.8": "tgsidecar.8.in",
+             "man5/tgsidecar.conf.5": "tgsidecar.conf.5.in",
+             "man1/tgsidecar-bot.1": "tgsidecar-bot.1"}
+    for rel in pages:
+        p = os.path.join(usr, "share", "man", rel)
+        text = read(p) if os.path.exists(p) else ""
+        t.ok(text and not re.search(r"@[A-Za-z_]+@", text),
+             "man page %s is installed, placeholders filled in" % rel)
+    t.like(read(os.path.join(usr, "share", "man", "man8", "tgsidecar.8")),
+           "/etc/tgsidecar.conf", "tgsidecar.8 names the installed config")
+    unit = os.path.join(dest, "lib", "systemd", "system", "tgsidecar.service")
+    utext = read(unit) if os.path.exists(unit) else ""
+    t.ok("ExecStart=/usr/bin/tgsidecar -c /etc/tgsidecar.conf\n" in utext and
+         not re.search(r"@[A-Za-z_]+@", utext),
+         "--with-systemdsystemunitdir installs the unit, paths filled in")
+    return dest
+
+
+def check_libs(t, dest, image_pkgs):
+    """Every library the binaries link directly comes from a package the
+    runtime image installs (or the base image has)."""
+    if not shutil.which("dpkg") or not shutil.which("ldd"):
+        t.skip("runtime libraries are in the image", "no dpkg or ldd")
+        return
+    missing = set()
+    for b in ("tgsidecar", "tgsidecar-bot"):
+        p = os.path.join(dest, "usr", "bin", b)
+        st, out, _ = run(["objdump", "-p", p]) if shutil.which("objdump") \
+            else (1, "", "")
+        needed = set(re.findall(r"NEEDED\s+(\S+)", out)) if st == 0 else None
+        st, out, _ = run(["ldd", p])
+        for m in re.finditer(r"^\s*(\S+) => (/\S+)", out, re.M):
+            if needed is not None and m.group(1) not in needed:
+                continue
+            st2, o2, _ = run(["dpkg", "-S", os.path.realpath(m.group(2))])
+            if st2 != 0:
+                st2, o2, _ = run(["dpkg", "-S", m.group(2)])
+            pkg = o2.split(":")[0] if st2 == 0 else "?" + m.group(1)
+            if pkg not in image_pkgs and pkg not in BASE_IMAGE_PKGS:
+                missing.add(pkg)
+    t.ok(not missing, "every library the binaries need is in the runtime "
+         "image (missing: %s)" % (", ".join(sorted(missing)) or "none"))
+
+
+# ---------------------------------------------------------------- systemd
+
+def check_systemd(t, wd, dest):
+    sa = shutil.which("systemd-analyze")
+    unit_in = os.path.join(CONTRIB, "systemd", "tgsidecar.service.in")
+    src = read(unit_in)
+    for key in ("DynamicUser=yes", "ProtectSystem=strict", "ProtectHome=yes",
+                "PrivateTmp=yes", "PrivateDevices=yes", "NoNewPrivileges=yes",
+                "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+                "CapabilityBoundingSet=\n",
+                "SystemCallFilter=@system-service",
+                "MemoryDenyWriteExecute=yes", "LockPersonality=yes",
+                "RestrictNamespaces=yes", "RestrictRealtime=yes",
+                "ProtectKernelTunables=yes", "ProtectKernelModules=yes",
+                "ProtectKernelLogs=yes", "ProtectControlGroups=yes",
+                "ProtectClock=yes", "ProtectHostname=yes", "UMask=077",
+                "EnvironmentFile=-/etc/default/tgsidecar",
+                "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure"):
+        if key not in src:
+            t.ok(False, "unit: %s" % key.strip())
+            break
+    else:
+        t.ok(True, "unit: every hardening setting asked for is there")
+    if dest is not None:
+        # The installed unit, its /usr and /etc moved under DESTDIR.
+        text = read(os.path.join(dest, "lib", "systemd", "system",
+                                 "tgsidecar.service"))
+        text = text.replace("/usr/bin/", dest + "/usr/bin/").replace(
+            "/etc/tgsidecar.conf", dest + "/etc/tgsidecar.conf")
+        manpath = os.path.join(dest, "usr", "share", "man")
+    else:
+        text = src.replace("@bindir@", os.path.dirname(os.path.abspath(BIN)))
+        text = text.replace("@sysconfdir@", os.path.join(TOP, "etc"))
+        text = text.replace("@SYSTEMD_SERVICE_TYPE@", "simple")
+        manpath = None
+    d = os.path.join(wd, "unit")
+    os.makedirs(d, exist_ok=True)
+    unit = os.path.join(d, "tgsidecar.service")
+    with open(unit, "w") as f:
+        f.write(text)
+    if not sa:
+        t.skip("systemd-analyze verify", "systemd-analyze not installed")
+        t.skip("systemd-analyze security", "systemd-analyze not installed")
+        return
+    env = harness.scrubbed_env()
+    argv = [sa, "verify"]
+    if manpath:
+        env["MANPATH"] = manpath + ":"
+    if not manpath or not shutil.which("man"):
+        argv.append("--man=no")
+    st, out, err = run(argv + [unit], env=env, timeout=60)
+    t.ok(st == 0 and not err.strip(),
+         "systemd-analyze verify passes%s" %
+         (" (man: links too)" if "--man=no" not in argv else ""))
+    if st != 0 or err.strip():
+        t.diag((out + err).strip())
+    st, out, err = run([sa, "security", "--offline=yes", unit], env=env,
+                       timeout=60)
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out + err)
+    if m is None:
+        t.skip("systemd-analyze security", "no --offline here")
+    else:
+        t.ok(float(m.group(1)) <= 2.5,
+             "systemd-analyze security: exposure %s (at most 2.5)" %
+             m.group(1))
+
+
+# ---------------------------------------------------------------- man pages
+
+def man_sources(wd):
+    """The pages as make would generate them, from the sources."""
+    out = {}
+    for name in ("tgsidecar.8", "tgsidecar.conf.5", "tgsidecar-bot.1"):
+        p = os.path.join(TOP, "man", name)
+        src = read(p + ".in") if os.path.exists(p + ".in") else read(p)
+        src = src.replace("@sysconfdir@", "/etc").replace(
+            "@PACKAGE_VERSION@", "0").replace("@bindir@", "/usr/bin")
+        q = os.path.join(wd, name)
+        with open(q, "w") as f:
+            f.write(src)
+        out[name] = q
+    return out
+
+
+def flags_of(help_text):
+    """The long flags of a usage text's option lines."""
+    return sorted(set(re.findall(r"^\s+(?:-[a-zA-Z], )?(--[a-z][a-z0-9-]+)",
+                                 help_text, re.M)))
+
+
+def check_man(t, wd):
+    pages = man_sources(wd)
+    groff = shutil.which("groff")
+    mandoc = shutil.which("mandoc")
+    for name, p in sorted(pages.items()):
+        if groff:
+            st, out, err = run([groff, "-man", "-ww", "-z", p])
+            t.ok(st == 0 and not err.strip(),
+                 "%s: groff -man -ww finds nothing to warn about" % name)
+            if err.strip():
+                t.diag(err.strip())
+        else:
+            t.skip("%s: groff lint" % name, "groff not installed")
+        if mandoc:
+            st, out, err = run([mandoc, "-Tlint", "-Wwarning", p])
+            t.ok(st == 0 and not (out + err).strip(),
+                 "%s: mandoc -Tlint finds no warning" % name)
+            if (out + err).strip():
+                t.diag((out + err).strip())
+        else:
+            t.skip("%s: mandoc lint" % name, "mandoc not installed")
+
+    text8 = man_text(read(pages["tgsidecar.8"]))
+    text5 = man_text(read(pages["tgsidecar.conf.5"]))
+    st, help_text, _ = run([BIN, "-h"])
+    flags = flags_of(help_text)
+    shorts = re.findall(r"^\s+(-[a-zA-Z]),", help_text, re.M)
+    missing = [f for f in flags + shorts if f not in text8 and f not in text5]
+    t.ok(flags and not missing, "every flag of tgsidecar -h (%d) is in "
+         "tgsidecar.8 or tgsidecar.conf.5 (missing: %s)" %
+         (len(flags) + len(shorts), ", ".join(missing) or "none"))
+    cli_only = {"--config", "--check-config", "--version", "--help"}
+    keys = [f[2:].replace("-", "_") for f in flags if f not in cli_only]
+    undoc = [k for k in keys if not re.search(
+        r'^\.BI "%s = "' % re.escape(k), read(pages["tgsidecar.conf.5"]),
+        re.M)]
+    t.ok(keys and not undoc, "tgsidecar.conf.5 has an entry for every key "
+         "(%d; missing: %s)" % (len(keys), ", ".join(undoc) or "none"))
+    conf_keys = re.findall(r"^#?([a-z_]+) = ", read(os.path.join(
+        TOP, "etc", "tgsidecar.conf")), re.M)
+    undoc = sorted({k for k in conf_keys} - set(keys))
+    t.ok(not undoc, "every key of etc/tgsidecar.conf is a flag and "
+         "documented (unknown: %s)" % (", ".join(undoc) or "none"))
+
+    textb = man_text(read(pages["tgsidecar-bot.1"]))
+    if os.path.exists(BOT_BIN):
+        st, bhelp, _ = run([BOT_BIN, "-h"])
+        bflags = flags_of(bhelp) + re.findall(r"^\s+(-[a-zA-Z]),", bhelp,
+                                               re.M)
+        bvars = re.findall(r"env ([A-Z_]+)", bhelp)
+        missing = [f for f in bflags + bvars if f not in textb]
+        t.ok(bflags and not missing, "every flag and variable of "
+             "tgsidecar-bot -h is in tgsidecar-bot.1 (missing: %s)" %
+             (", ".join(missing) or "none"))
+    else:
+        t.skip("tgsidecar-bot.1 covers tgsidecar-bot -h", "no tgsidecar-bot")
+
+
+def main():
+    t = Tap()
+    wd = harness.make_tempdir("tgsidecar-packaging-")
+    try:
+        lines, cmd, image_env, image_pkgs = check_dockerfile(t)
+        config_accepted(t, image_env, "Dockerfile ENV")
+        check_healthcheck(t, wd, cmd)
+        if yaml is None:
+            t.skip("Kubernetes and Compose files", "python3-yaml not installed")
+        else:
+            check_k8s_file(t, "tgsidecar.yaml", native=False)
+            check_k8s_file(t, "tgsidecar-native-sidecar.yaml", native=True)
+            check_compose(t, image_env)
+        check_man(t, wd)
+        dest = check_build(t, wd)
+        if dest is not None:
+            check_libs(t, dest, image_pkgs)
+        check_systemd(t, wd, dest)
+    except Exception:
+        t.fail_exception("packaging checks")
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
