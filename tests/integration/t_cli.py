@@ -213,14 +213,16 @@ def check_drain(t, wd, si, certs, secrets):
         before = si.stats()["waiting_polls"]
         th = threading.Thread(target=poll, daemon=True)
         th.start()
-        waiting = harness.wait_until(lambda: si.stats()["waiting_polls"] > before, 5)
+        ts = harness.time_scale()   # > 1 under TGSIDECAR_WRAPPER (valgrind)
+        waiting = harness.wait_until(lambda: si.stats()["waiting_polls"] > before,
+                                     5 * ts)
         t0 = time.monotonic()
         sc.proc.send_signal(signal.SIGTERM)
         refused = harness.wait_until(
-            lambda: not harness.port_accepts("127.0.0.1", sc.port), 2)
-        st = sc.proc.wait(15)
+            lambda: not harness.port_accepts("127.0.0.1", sc.port), 2 * ts)
+        st = sc.proc.wait(15 * ts)
         t_exit = time.monotonic()
-        th.join(15)
+        th.join(15 * ts)
         r = res.get("r")
         t.ok(waiting and refused, "%s: the listener closes at once" % desc)
         if want_reply:
@@ -228,10 +230,10 @@ def check_drain(t, wd, si, certs, secrets):
                  and res["t"] <= t_exit,
                  "%s: the poll is answered before the sidecar exits" % desc)
         else:
-            t.ok(t_exit - t0 < 4, "%s: the sidecar exits after the shutdown "
+            t.ok(t_exit - t0 < 4 * ts, "%s: the sidecar exits after the shutdown "
                  "timeout (%.1f s)" % (desc, t_exit - t0))
             t.ok(harness.wait_until(
-                lambda: si.stats()["waiting_polls"] == before, 3),
+                lambda: si.stats()["waiting_polls"] == before, 3 * ts),
                 "%s: the upstream poll is closed too" % desc)
         t.is_(st, 0, "%s: exit status 0" % desc)
         sc.stop()
