@@ -8,7 +8,7 @@ BUILD="build-essential autoconf automake pkg-config ca-certificates
  libsystemd-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks
  python3-python-telegram-bot nodejs
- python3-yaml systemd groff-base mandoc man-db"
+ python3-yaml systemd groff-base mandoc man-db nginx-light gnuplot-nox valgrind"
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"

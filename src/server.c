@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #endif
 
 #define SERVER_BACKLOG		511
+#define SERVER_TRIM_SECS	2
 
 extern char **environ;
 #define SERVER_ACCEPT_PAUSE_MS	100
@@ -192,6 +194,31 @@ server_reload(struct server *srv)
 	    "direct" : cfg->cfg_proxy[0].px_url);
 }
 
+static void
+server_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	if (srv->srv_inflight == 0)
+		malloc_trim(0);
+}
+
+/*
+ * Nothing in flight: a while later, hand freed memory back to the system,
+ * so a burst of thousands of long polls does not stay in RSS for good.
+ */
+void
+server_idle(struct server *srv)
+{
+	struct timeval	 tv = { SERVER_TRIM_SECS, 0 };
+
+	if (srv->srv_trim_timer != NULL &&
+	    !evtimer_pending(srv->srv_trim_timer, NULL))
+		evtimer_add(srv->srv_trim_timer, &tv);
+}
+
 /* Called by client_close(): the last connection ends a drain. */
 void
 server_client_gone(struct server *srv)
@@ -222,7 +249,9 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	srv->srv_sighup = evsignal_new(srv->srv_base, SIGHUP,
 	    server_reload_cb, srv);
 	srv->srv_drain_timer = evtimer_new(srv->srv_base, server_stop_cb, srv);
-	if (srv->srv_sigint == NULL || srv->srv_sigterm == NULL ||
+	srv->srv_trim_timer = evtimer_new(srv->srv_base, server_trim_cb, srv);
+	if (srv->srv_trim_timer == NULL ||
+	    srv->srv_sigint == NULL || srv->srv_sigterm == NULL ||
 	    srv->srv_sighup == NULL || srv->srv_drain_timer == NULL ||
 	    evsignal_add(srv->srv_sigint, NULL) == -1 ||
 	    evsignal_add(srv->srv_sigterm, NULL) == -1 ||
@@ -306,6 +335,8 @@ server_free(struct server *srv)
 		event_free(srv->srv_sighup);
 	if (srv->srv_drain_timer != NULL)
 		event_free(srv->srv_drain_timer);
+	if (srv->srv_trim_timer != NULL)
+		event_free(srv->srv_trim_timer);
 	multi_free();
 	tls_free();
 	if (srv->srv_base != NULL)

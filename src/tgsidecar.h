@@ -309,6 +309,7 @@ struct server {
 	struct event		*srv_sigterm;
 	struct event		*srv_sigpipe;
 	struct event		*srv_drain_timer;
+	struct event		*srv_trim_timer;
 	struct config		*srv_cfg;	/* current; requests hold refs */
 	int			 srv_argc;	/* for a reload */
 	char			**srv_argv;
@@ -323,5 +324,6 @@ int	 server_init(struct server *, struct config *, int, char **);
 int	 server_run(struct server *);
 void	 server_free(struct server *);
 void	 server_client_gone(struct server *);
+void	 server_idle(struct server *);
 
 #endif /* TGSIDECAR_H */

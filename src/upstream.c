@@ -405,7 +405,8 @@ upstream_release(struct req *req)
 	multi_remove(req->req_easy);
 	curl_easy_cleanup(req->req_easy);
 	req->req_easy = NULL;
-	req->req_clt->clt_srv->srv_inflight--;
+	if (--req->req_clt->clt_srv->srv_inflight == 0)
+		server_idle(req->req_clt->clt_srv);
 }
 
 /* The SOCKS hop is the proxy itself, or the pre-proxy in a chain. */
