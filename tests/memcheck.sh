@@ -69,12 +69,16 @@ copy_tree() {
 	fi
 }
 
-# Configure and build a copy; $2 CFLAGS, $3 LDFLAGS.
+# Configure and build a copy in $1, its sources in $1-src (a VPATH build,
+# so that contrib/docker/build.sh can still copy them); $2 CFLAGS, $3 LDFLAGS.
 build_tree() {
 	local dir=$1 cflags=$2 ldflags=$3
-	cp -a "$WORK/src" "$dir"
-	(cd "$dir" && autoreconf -fi >autoreconf.log 2>&1 &&
-	    ./configure CFLAGS="$cflags" LDFLAGS="$ldflags" >configure.out 2>&1 &&
+	cp -a "$WORK/src" "$dir-src"
+	mkdir -p "$dir"
+	(cd "$dir-src" && autoreconf -fi >"$dir/autoreconf.log" 2>&1) &&
+	(cd "$dir" &&
+	    "$dir-src/configure" CFLAGS="$cflags" LDFLAGS="$ldflags" \
+	    >configure.out 2>&1 &&
 	    make -j"$JOBS" >make.out 2>&1) || {
 		say "build in $dir failed:"
 		tail -n 40 "$dir"/configure.out "$dir"/make.out 2>/dev/null || true
@@ -139,13 +143,14 @@ run_valgrind() {
 	export TGSIDECAR_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full \
 --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 --num-callers=30 --vgdb=no --log-file=$logs/vg.%p.log"
-	export TGSIDECAR_BIN=$dir/tgsidecar TESTS_SRCDIR=$dir/tests
+	export TGSIDECAR_BIN=$dir/tgsidecar TESTS_SRCDIR=$dir-src/tests
 	export PYTHONDONTWRITEBYTECODE=1
 	for test in "${VG_TESTS[@]}"; do
 		name=$(basename "$test" .py)
 		t1=$(date +%s)
 		st=0
-		(cd "$dir" && timeout 1200 $PY "tests/$test" >"$logs/$name.tap" 2>&1) || st=$?
+		(cd "$dir" && timeout 1200 $PY "$dir-src/tests/$test" \
+		    >"$logs/$name.tap" 2>&1) || st=$?
 		TIMES[vg:$name]=$(( $(date +%s) - t1 ))
 		local nok
 		nok=$(grep -c '^not ok' "$logs/$name.tap" || true)
