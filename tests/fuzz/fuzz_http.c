@@ -1,7 +1,8 @@
 /*
  * libFuzzer harness for client.c: the bytes a bot sends, fed through a
  * socketpair into a real client on a real event_base, with reply.c,
- * route.c and header.c linked in and upstream.c replaced by a stand-in.
+ * route.c, header.c, acl.c, health.c and friends linked in, and
+ * upstream.c, multi.c, tls.c and server.c replaced by stand-ins here.
  *
  * Input: 8 control bytes, then the byte stream the bot sends.
  *
@@ -23,8 +24,8 @@
  *
  * What comes back is parsed as HTTP responses, and must be well-framed
  * (a reply to HEAD has no body), and must stop after a "Connection:
- * close" reply.  Environment: FUZZ_HTTP_DUMP=1 copies the replies to
- * stderr; FUZZ_HTTP_ALLOW_HEAD_BODY=1 lets a reply to HEAD carry a body.
+ * close" reply.  FUZZ_HTTP_DUMP=1 in the environment copies the
+ * replies to stderr.
  */
 #include "config.h"
 
@@ -78,7 +79,6 @@ static struct {
 	int			 rp_closed;	/* a close-reply was completed */
 	int			 rp_bad;
 	int			 dump;		/* FUZZ_HTTP_DUMP: show replies */
-	int			 head_lax;	/* FUZZ_HTTP_ALLOW_HEAD_BODY */
 	int			 meth[FUZZ_METHODS];	/* of each request sent */
 	size_t			 nmeth;
 	size_t			 rp_next;	/* the request a reply is for */
@@ -288,7 +288,7 @@ rp_headers(http_parser *p)
 		return 0;
 	m = fz.rp_next < fz.nmeth ? fz.meth[fz.rp_next] : HTTP_GET;
 	fz.rp_next++;
-	return m == HTTP_HEAD && !fz.head_lax ? 1 : 0;
+	return m == HTTP_HEAD ? 1 : 0;
 }
 
 static int
@@ -375,7 +375,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	config_init(fz.cfg);
 	memset(fz.big, 'x', sizeof(fz.big));
 	fz.dump = getenv("FUZZ_HTTP_DUMP") != NULL;
-	fz.head_lax = getenv("FUZZ_HTTP_ALLOW_HEAD_BODY") != NULL;
 	return 0;
 }
 

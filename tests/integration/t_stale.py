@@ -159,6 +159,74 @@ def with_sidecar(wd, si, certs, t):
         sp.stop()
 
 
+# ------------------------------------------------------------ 2b. load
+
+LOAD_BOTS = 8
+LOAD_CALLS = 125            # per bot: 1,000 in all
+LOAD_LONG_GAPS = 2          # per bot, each longer than IDLE
+
+
+def thousand(wd, si, certs, R):
+    """1,000 requests on kept-alive bot connections, with random gaps, a
+    few of them longer than the proxy's idle limit: 0 failures."""
+    import random
+    # A stand-in of its own: the others' checks read the last requests.
+    si = StandIn(wd, certs, name="standin-load").start()
+    sp = StaleProxy(wd, IDLE, name="staleproxy-load").start()
+    sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy=sp.url,
+                 name="sidecar-load").start()
+    tok = token(harness.unique_secret("load"))
+    failures = []
+    lock = threading.Lock()
+
+    def bot(n):
+        rnd = random.Random(n)
+        long_at = set(rnd.sample(range(1, LOAD_CALLS), LOAD_LONG_GAPS))
+        conn = sc.conn(timeout=20)
+        for i in range(LOAD_CALLS):
+            time.sleep(IDLE + 0.3 if i in long_at else rnd.uniform(0, 0.02))
+            if i % 2:
+                path = "/bot%s/sendMessage?chat_id=%d&text=n%d-%d" % (
+                    tok, n + 1, n, i)
+            else:
+                path = "/bot%s/getMe" % tok
+            try:
+                r = harness.request(conn, "GET", path)
+                ok = r.status == 200 and (r.json() or {}).get("ok") is True
+                why = r
+            except Exception as e:  # noqa: a failure is what we count
+                ok, why = False, e
+                conn.close()
+                conn = sc.conn(timeout=20)
+            if not ok:
+                with lock:
+                    failures.append("bot %d call %d: %r" % (n, i, why))
+        conn.close()
+
+    try:
+        threads = [threading.Thread(target=bot, args=(n,), daemon=True)
+                   for n in range(LOAD_BOTS)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(180)
+        R.ok(not any(th.is_alive() for th in threads),
+             "1,000 requests with random gaps finished in time")
+        R.ok(not failures, "1,000 requests with random gaps through the "
+             "stale-tunnel proxy: 0 failures (%d failed)" % len(failures),
+             "\n".join(failures[:20]))
+        s = sp.stats()
+        R.ok(s["tunnels"] == LOAD_BOTS * LOAD_CALLS,
+             "1,000 requests made 1,000 fresh tunnels (%r)" % s["tunnels"])
+        R.ok(s["stale"] == 0, "no tunnel of those went stale (%r)" % s["stale"])
+        st, killed = sc.stop()
+        R.ok(st == 0 and not killed, "load: sidecar exits 0")
+    finally:
+        sc.stop()
+        sp.stop()
+        si.stop()
+
+
 # ------------------------------------------------------------ 3. the bot
 
 def bundled_bot(wd, si, certs, R):
@@ -246,9 +314,10 @@ def main():
     wd = harness.make_tempdir()
     certs = Certs(wd)
     si = StandIn(wd, certs).start()
-    side = {"direct": Results(), "bot": Results()}
+    side = {"direct": Results(), "bot": Results(), "load": Results()}
     threads = []
-    for key, fn in (("direct", without_sidecar), ("bot", bundled_bot)):
+    for key, fn in (("direct", without_sidecar), ("bot", bundled_bot),
+                    ("load", thousand)):
         def body(fn=fn, r=side[key]):
             try:
                 fn(wd, si, certs, r)
@@ -262,7 +331,7 @@ def main():
         with_sidecar(wd, si, certs, t)
     except Exception:
         t.fail_exception("with the sidecar")
-    for th, key in zip(threads, ("direct", "bot")):
+    for th, key in zip(threads, ("direct", "bot", "load")):
         th.join(120)
         if th.is_alive():
             t.ok(False, "%s run finished in time" % key)

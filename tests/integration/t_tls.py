@@ -36,6 +36,32 @@ def run(t, wd, si, certs, extra, name):
         t.ok(st == 0 and not killed, "%s: exits 0 on SIGTERM" % name)
 
 
+def check_wrong_name(t, wd, certs):
+    """A certificate from a trusted CA, but for another host: refused."""
+    named = certs.other_name("wrong.example")
+    si2 = StandIn(wd, named, name="standin-wrong-name").start()
+    sc = Sidecar(wd, upstream=si2.url, ca_file=certs.ca_cert, proxy="direct",
+                 name="sidecar-wrong-name")
+    sc.start()
+    try:
+        conn = sc.conn()
+        r = request(conn, "GET", "/bot%s/getMe" % token("wrongname"))
+        o = r.json() or {}
+        t.is_((r.status, o.get("ok"), o.get("error_code")), (502, False, 502),
+              "a certificate for another host name: 502 JSON")
+        desc = o.get("description", "")
+        t.ok("TLS" in desc and "127.0.0.1" in desc and
+             ("name" in desc or "match" in desc),
+             "the description names TLS, the host and the name mismatch: %r"
+             % desc)
+        t.is_(si2.stats()["requests"], [], "no request reached that upstream")
+        conn.close()
+    finally:
+        st, killed = sc.stop()
+        t.ok(st == 0 and not killed, "wrong name: exits 0 on SIGTERM")
+        si2.stop()
+
+
 def main():
     t = Tap()
     wd = harness.make_tempdir()
@@ -47,6 +73,7 @@ def main():
              "connections (%d of %d)" % (resumed, N))
         resumed = run(t, wd, si, certs, ["--tls-session-resume", "no"], "resume off")
         t.is_(resumed, 0, "tls_session_resume = no: every handshake is a full one")
+        check_wrong_name(t, wd, certs)
     finally:
         si.stop()
     t.done()

@@ -430,21 +430,31 @@ class Certs:
                       "-addext", "basicConstraints=critical,CA:TRUE",
                       "-addext", "keyUsage=critical,keyCertSign,cRLSign")
 
-    def _make_server(self):
-        csr = os.path.join(self.dir, "server.csr")
-        ext = os.path.join(self.dir, "server.ext")
+    def _make_server(self, name="server",
+                     san="IP:127.0.0.1,IP:::1,DNS:localhost", cn="localhost"):
+        csr = os.path.join(self.dir, name + ".csr")
+        ext = os.path.join(self.dir, name + ".ext")
+        key = os.path.join(self.dir, name + ".key")
+        cert = os.path.join(self.dir, name + ".pem")
         with open(ext, "w") as f:
             f.write("basicConstraints=CA:FALSE\n"
                     "keyUsage=critical,digitalSignature,keyEncipherment\n"
                     "extendedKeyUsage=serverAuth\n"
-                    "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n")
+                    "subjectAltName=%s\n" % san)
         self._openssl("req", "-newkey", "ec", "-pkeyopt",
                       "ec_paramgen_curve:prime256v1", "-nodes",
-                      "-keyout", self.key, "-out", csr,
-                      "-subj", "/CN=localhost")
+                      "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
         self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert,
                       "-CAkey", self.ca_key, "-CAcreateserial",
-                      "-out", self.cert, "-days", "30", "-extfile", ext)
+                      "-out", cert, "-days", "30", "-extfile", ext)
+        return key, cert
+
+    def other_name(self, name="wrong.example"):
+        """A certificate from the same CA, for another host name only:
+        an object with .key and .cert, as StandIn takes."""
+        o = type("NamedCert", (), {})()
+        o.key, o.cert = self._make_server("named-" + name, "DNS:" + name, name)
+        return o
 
 
 # ---------------------------------------------------------------- stand-in
