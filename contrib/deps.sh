@@ -8,7 +8,8 @@ BUILD="build-essential autoconf automake pkg-config ca-certificates
  libsystemd-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks
  python3-python-telegram-bot nodejs
- python3-yaml systemd groff-base mandoc man-db nginx-light gnuplot-nox valgrind"
+ python3-yaml systemd groff-base mandoc man-db nginx-light gnuplot-nox valgrind
+ clang libclang-rt-14-dev"
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"
