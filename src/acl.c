@@ -48,9 +48,10 @@ acl_parse_one(struct acl_net *n, const char *s, size_t len)
 	return 0;
 }
 
-/* "10.0.0.0/8, ::1" into nets; -1 on a bad entry or too many. */
-int
-acl_parse(struct acl_net *nets, int max, int *count, const char *list)
+/* Call fn on each entry of a comma- or space-separated list; -1 on none. */
+static int
+acl_split(const char *list, int (*fn)(const char *, size_t, void *),
+    void *arg)
 {
 	const char	*p = list, *e;
 	int		 n = 0;
@@ -63,14 +64,41 @@ acl_parse(struct acl_net *nets, int max, int *count, const char *list)
 		for (e = p; *e != '\0' && *e != ',' &&
 		    !isspace((unsigned char)*e); e++)
 			;
-		if (n == max || acl_parse_one(&nets[n], p, e - p) == -1)
+		if (fn(p, e - p, arg) == -1)
 			return -1;
 		n++;
 		p = e;
 	}
-	if (n == 0)
+	return n > 0 ? 0 : -1;
+}
+
+struct acl_nets {
+	struct acl_net	*an_nets;
+	int		 an_max;
+	int		 an_count;
+};
+
+static int
+acl_add_net(const char *s, size_t len, void *arg)
+{
+	struct acl_nets	*l = arg;
+
+	if (l->an_count == l->an_max ||
+	    acl_parse_one(&l->an_nets[l->an_count], s, len) == -1)
 		return -1;
-	*count = n;
+	l->an_count++;
+	return 0;
+}
+
+/* "10.0.0.0/8, ::1" into nets; -1 on a bad entry or too many. */
+int
+acl_parse(struct acl_net *nets, int max, int *count, const char *list)
+{
+	struct acl_nets	 l = { nets, max, 0 };
+
+	if (acl_split(list, acl_add_net, &l) == -1)
+		return -1;
+	*count = l.an_count;
 	return 0;
 }
 
@@ -125,31 +153,38 @@ acl_loopback(const struct sockaddr *sa)
 	return acl_match(lo, nlo, sa);
 }
 
+struct acl_bots {
+	char	(*ab_bots)[24];
+	int	  ab_max;
+	int	  ab_count;
+};
+
+static int
+acl_add_bot(const char *s, size_t len, void *arg)
+{
+	struct acl_bots	*l = arg;
+	size_t		 i;
+
+	if (len >= 24 || l->ab_count == l->ab_max)
+		return -1;
+	for (i = 0; i < len; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+	memcpy(l->ab_bots[l->ab_count], s, len);
+	l->ab_bots[l->ab_count][len] = '\0';
+	l->ab_count++;
+	return 0;
+}
+
 /* Bot ids: "123, 456"; -1 on anything but digits. */
 int
 acl_bots_parse(char bots[][24], int max, int *count, const char *list)
 {
-	const char	*p = list, *e;
-	int		 n = 0;
+	struct acl_bots	 l = { bots, max, 0 };
 
-	for (;;) {
-		while (isspace((unsigned char)*p) || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		for (e = p; isdigit((unsigned char)*e); e++)
-			;
-		if (e == p || e - p >= 24 || n == max ||
-		    (*e != '\0' && *e != ',' && !isspace((unsigned char)*e)))
-			return -1;
-		memcpy(bots[n], p, e - p);
-		bots[n][e - p] = '\0';
-		n++;
-		p = e;
-	}
-	if (n == 0)
+	if (acl_split(list, acl_add_bot, &l) == -1)
 		return -1;
-	*count = n;
+	*count = l.ab_count;
 	return 0;
 }
 
