@@ -55,50 +55,85 @@ client_timeouts(struct client *clt)
 	bufferevent_set_timeouts(clt->clt_bev, rd, &tv);
 }
 
-static void
-client_log(struct req *req, const char *why)
-{
-	struct timespec	 now;
-	char		 text[1536], fields[2048], err[1024];
-	const char	*method, *api, *bot, *error;
-	double		 ms;
-	int		 status = req->req_status;
+/* What an access line says, in either format. */
+struct client_access {
+	const char	*ca_method;
+	const char	*ca_api;
+	const char	*ca_bot;
+	const char	*ca_error;	/* or NULL */
+	int		 ca_status;
+	double		 ca_ms;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - req->req_start.tv_sec) * 1e3 +
-	    (now.tv_nsec - req->req_start.tv_nsec) / 1e6;
-	if (status == 0) {
-		status = 499;	/* the bot left before any reply */
-		metrics_error("client_abort");
-	}
-	metrics_request(req, status, req->req_admin);
-	method = req->req_method >= 0 ? http_method_str(req->req_method) : "-";
-	api = req->req_route.rt_method[0] != '\0' ? req->req_route.rt_method :
-	    "-";
-	bot = req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot : "-";
-	error = req->req_errdesc[0] != '\0' ? req->req_errdesc :
-	    why != NULL ? why : NULL;
-	snprintf(text, sizeof(text), "access %s %s %s bot=%s status=%d "
+static void
+client_log_text(struct req *req, const struct client_access *a, char *line,
+    size_t len)
+{
+	snprintf(line, len, "access %s %s %s bot=%s status=%d "
 	    "in=%" PRIu64 " out=%" PRIu64 " ms=%.1f connect=%.1f tls=%.1f "
-	    "ttfb=%.1f retries=%d%s%s%s", req->req_clt->clt_peer, method, api,
-	    bot, status, req->req_bytes_in, req->req_bytes_out, ms,
-	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
-	    req->req_attempt, error != NULL ? " error=\"" : "",
-	    error != NULL ? error : "", error != NULL ? "\"" : "");
-	if (error == NULL || apierror_string(err, sizeof(err), error) == -1)
+	    "ttfb=%.1f retries=%d%s%s%s", req->req_clt->clt_peer, a->ca_method,
+	    a->ca_api, a->ca_bot, a->ca_status, req->req_bytes_in,
+	    req->req_bytes_out, a->ca_ms, req->req_t_connect, req->req_t_tls,
+	    req->req_t_ttfb, req->req_attempt,
+	    a->ca_error != NULL ? " error=\"" : "",
+	    a->ca_error != NULL ? a->ca_error : "",
+	    a->ca_error != NULL ? "\"" : "");
+}
+
+static void
+client_log_json(struct req *req, const struct client_access *a, char *line,
+    size_t len)
+{
+	char	 err[1024];
+
+	if (a->ca_error == NULL ||
+	    apierror_string(err, sizeof(err), a->ca_error) == -1)
 		snprintf(err, sizeof(err), "null");
-	snprintf(fields, sizeof(fields), "\"msg\":\"access\",\"peer\":\"%s\","
+	snprintf(line, len, "\"msg\":\"access\",\"peer\":\"%s\","
 	    "\"http_method\":\"%s\",\"method\":\"%s\",\"bot\":\"%s\","
 	    "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	    ",\"ms\":%.1f,\"connect_ms\":%.1f,\"tls_ms\":%.1f,"
 	    "\"ttfb_ms\":%.1f,\"retries\":%d%s%s",
-	    req->req_clt->clt_peer, method, api, bot, status,
-	    req->req_bytes_in, req->req_bytes_out, ms, req->req_t_connect,
-	    req->req_t_tls, req->req_t_ttfb, req->req_attempt,
-	    error != NULL ? ",\"error\":" : "", error != NULL ? err : "");
+	    req->req_clt->clt_peer, a->ca_method, a->ca_api, a->ca_bot,
+	    a->ca_status, req->req_bytes_in, req->req_bytes_out, a->ca_ms,
+	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
+	    req->req_attempt, a->ca_error != NULL ? ",\"error\":" : "",
+	    a->ca_error != NULL ? err : "");
+}
+
+static void
+client_log(struct req *req, const char *why)
+{
+	struct client_access	 a;
+	struct timespec		 now;
+	char			 line[2048];
 	/* Probes come every few seconds: keep them out of the way. */
-	log_access(req->req_admin ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, text,
-	    fields);
+	int			 level = req->req_admin ? LOG_LEVEL_DEBUG :
+				    LOG_LEVEL_INFO;
+
+	a.ca_status = req->req_status;
+	if (a.ca_status == 0) {
+		a.ca_status = 499;	/* the bot left before any reply */
+		metrics_error("client_abort");
+	}
+	metrics_request(req, a.ca_status, req->req_admin);
+	if (!log_wants(level))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	a.ca_ms = (now.tv_sec - req->req_start.tv_sec) * 1e3 +
+	    (now.tv_nsec - req->req_start.tv_nsec) / 1e6;
+	a.ca_method = req->req_method >= 0 ?
+	    http_method_str(req->req_method) : "-";
+	a.ca_api = req->req_route.rt_method[0] != '\0' ?
+	    req->req_route.rt_method : "-";
+	a.ca_bot = req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot :
+	    "-";
+	a.ca_error = req->req_errdesc[0] != '\0' ? req->req_errdesc : why;
+	if (log_is_json())
+		client_log_json(req, &a, line, sizeof(line));
+	else
+		client_log_text(req, &a, line, sizeof(line));
+	log_access(level, line);
 }
 
 /* The one destructor of a request. */

@@ -279,14 +279,27 @@ log_vwrite(const char *level, const char *fmt, int errnum, va_list ap)
 	log_emit(level, msg, 0);
 }
 
-/* An access line: text for people, or JSON fields for a collector. */
-void
-log_access(int level, const char *text, const char *fields)
+/* Would a line at this level be written at all? */
+int
+log_wants(int level)
 {
-	if (log_level < level)
+	return (log_level >= level);
+}
+
+/* Access lines are built as JSON fields rather than text. */
+int
+log_is_json(void)
+{
+	return (log_json);
+}
+
+/* An access line: text for people, or (log_is_json) JSON fields. */
+void
+log_access(int level, const char *line)
+{
+	if (!log_wants(level))
 		return;
-	log_emit(level == LOG_LEVEL_DEBUG ? "debug" : "info",
-	    log_json ? fields : text, log_json);
+	log_emit(level == LOG_LEVEL_DEBUG ? "debug" : "info", line, log_json);
 }
 
 void

@@ -126,16 +126,11 @@ metrics_observe(int phase, curl_off_t us)
 	mt.mt_sum[phase] += s;
 }
 
-/* Phase times of one finished transfer, as libcurl measured them. */
+/* Phase times of one finished transfer, as libcurl measured them (us). */
 void
-metrics_phases(CURL *e, int proxied)
+metrics_phases(curl_off_t conn, curl_off_t app, curl_off_t ttfb,
+    curl_off_t total, int proxied)
 {
-	curl_off_t	 conn = 0, app = 0, ttfb = 0, total = 0;
-
-	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &conn);
-	curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &app);
-	curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
-	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
 	if (conn > 0 && proxied)
 		metrics_observe(0, conn);
 	if (app > 0)

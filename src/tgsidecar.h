@@ -31,7 +31,9 @@ int	 log_getlevel(void);
 void	 log_secret(const char *secret);
 void	 log_secrets_clear(void);
 size_t	 log_redact(char *buf, size_t len);
-void	 log_access(int, const char *, const char *);
+int	 log_wants(int);
+int	 log_is_json(void);
+void	 log_access(int, const char *);
 void	 log_format(int, int);
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -150,7 +152,7 @@ void	 metrics_request(const struct req *, int, int);
 void	 metrics_error(const char *);
 void	 metrics_failover(void);
 void	 metrics_retry(void);
-void	 metrics_phases(CURL *, int);
+void	 metrics_phases(curl_off_t, curl_off_t, curl_off_t, curl_off_t, int);
 int	 metrics_render(struct evbuffer *, int, int);
 
 /* health.c: /healthz, /readyz and /metrics */

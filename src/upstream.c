@@ -675,15 +675,16 @@ upstream_failed(struct req *req, CURLcode rc)
 static void
 upstream_times(struct req *req)
 {
-	curl_off_t	 conn = 0, app = 0, ttfb = 0;
+	curl_off_t	 conn = 0, app = 0, ttfb = 0, total = 0;
 
 	curl_easy_getinfo(req->req_easy, CURLINFO_CONNECT_TIME_T, &conn);
 	curl_easy_getinfo(req->req_easy, CURLINFO_APPCONNECT_TIME_T, &app);
 	curl_easy_getinfo(req->req_easy, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
+	curl_easy_getinfo(req->req_easy, CURLINFO_TOTAL_TIME_T, &total);
 	req->req_t_connect = conn / 1000.0;
 	req->req_t_tls = app > conn ? (app - conn) / 1000.0 : 0;
 	req->req_t_ttfb = ttfb / 1000.0;
-	metrics_phases(req->req_easy, upstream_cfg(req)->cfg_proxy[
+	metrics_phases(conn, app, ttfb, total, upstream_cfg(req)->cfg_proxy[
 	    req->req_proxy].px_scheme != PROXY_NONE);
 }
 
