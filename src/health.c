@@ -62,30 +62,18 @@ health_probe(struct req *req)
 		if (asprintf(&req->req_url, "http://%s", hostport) == -1)
 			req->req_url = NULL;
 	}
-	if (req->req_url == NULL || (e = curl_easy_init()) == NULL)
+	if (req->req_url == NULL || (e = upstream_easy(req)) == NULL)
 		return -1;
-	curl_easy_setopt(e, CURLOPT_URL, req->req_url);
 	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
-	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_ctx_cb);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->req_errbuf);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    cfg->cfg_connect_timeout_ms < HEALTH_PROBE_MS ?
 	    cfg->cfg_connect_timeout_ms : HEALTH_PROBE_MS);
-	req->req_easy = e;
 	req->req_probe = 1;
-	if (multi_add(e) == -1) {
+	if (upstream_add(req, e) == -1) {
 		curl_easy_cleanup(e);
-		req->req_easy = NULL;
 		return -1;
 	}
-	req->req_clt->clt_srv->srv_inflight++;
 	return 0;
 }
 
@@ -151,8 +139,7 @@ health_done(struct req *req, CURLcode rc)
 		snprintf(text, sizeof(text), "ready: %s reachable\n", name);
 	} else {
 		snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s",
-		    *req->req_errbuf != '\0' ? req->req_errbuf :
-		    curl_easy_strerror(rc));
+		    upstream_why(req, rc));
 		failover_fail(cfg, req->req_proxy, req->req_errdesc);
 		snprintf(text, sizeof(text), "not ready: %s unreachable: %s\n",
 		    name, req->req_errdesc);

@@ -184,7 +184,7 @@ int	 apierror_string(char *, size_t, const char *);
 /* tls.c */
 int	 tls_init(const struct config *);
 void	 tls_free(void);
-CURLcode tls_ctx_cb(CURL *, void *, void *);
+void	 tls_setopts(CURL *);
 CURLSH	*tls_sessions(void);
 
 /* multi.c: libcurl multi_socket driven by the libevent loop */
@@ -298,6 +298,9 @@ size_t	 reply_pending(struct client *);
 
 /* upstream.c: one libcurl transfer per request, never a reused connection */
 int	 upstream_start(struct req *);
+CURL	*upstream_easy(struct req *);
+int	 upstream_add(struct req *, CURL *);
+const char *upstream_why(struct req *, CURLcode);
 void	 upstream_done(CURL *, CURLcode);
 void	 upstream_stop(struct req *);
 void	 upstream_resume(struct req *);

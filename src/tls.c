@@ -96,7 +96,7 @@ tls_sessions(void)
 }
 
 /* CURLOPT_SSL_CTX_FUNCTION: runs after libcurl set up its own (empty) trust. */
-CURLcode
+static CURLcode
 tls_ctx_cb(CURL *easy, void *sslctx, void *arg)
 {
 	(void)easy;
@@ -105,4 +105,18 @@ tls_ctx_cb(CURL *easy, void *sslctx, void *arg)
 		return CURLE_SSL_CACERT_BADFILE;
 	SSL_CTX_set1_cert_store(sslctx, tls_store);
 	return CURLE_OK;
+}
+
+/*
+ * Verify the peer and its name, always, against the one shared store
+ * rather than a CA file read for every connection.
+ */
+void
+tls_setopts(CURL *e)
+{
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_ctx_cb);
 }

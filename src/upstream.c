@@ -314,6 +314,46 @@ upstream_timeout_ms(struct req *req)
 	return cfg->cfg_upstream_timeout_ms + cfg->cfg_poll_timeout_ms;
 }
 
+/*
+ * A handle for one brand-new connection, closed afterwards: the cure
+ * itself, for transfers and /readyz probes alike.
+ */
+CURL *
+upstream_easy(struct req *req)
+{
+	CURL	*e;
+
+	if ((e = curl_easy_init()) == NULL)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_URL, req->req_url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->req_errbuf);
+	tls_setopts(e);
+	return e;
+}
+
+/* Start it; upstream_release() is its other half, and counts it out. */
+int
+upstream_add(struct req *req, CURL *e)
+{
+	if (multi_add(e) == -1)
+		return -1;
+	req->req_easy = e;
+	req->req_clt->clt_srv->srv_inflight++;
+	return 0;
+}
+
+/* libcurl's own words for a failure, or its generic ones. */
+const char *
+upstream_why(struct req *req, CURLcode rc)
+{
+	return *req->req_errbuf != '\0' ? req->req_errbuf :
+	    curl_easy_strerror(rc);
+}
+
 /* One attempt: a new easy handle, so a new connection, every time. */
 static int
 upstream_attempt(struct req *req)
@@ -323,24 +363,11 @@ upstream_attempt(struct req *req)
 
 	upstream_reset(req);
 	req->req_proxy = failover_pick(cfg);
-	if ((e = curl_easy_init()) == NULL)
+	if ((e = upstream_easy(req)) == NULL)
 		goto fail;
-	req->req_easy = e;
-	curl_easy_setopt(e, CURLOPT_URL, req->req_url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	/* The cure itself: a brand-new connection, closed afterwards. */
-	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	/* Trust comes from the one shared store, not a file per connection. */
-	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
-	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, tls_ctx_cb);
 	if (cfg->cfg_tls_session_resume)
 		curl_easy_setopt(e, CURLOPT_SHARE, tls_sessions());
 	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
@@ -349,23 +376,19 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->req_errbuf);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    cfg->cfg_connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, upstream_timeout_ms(req));
-	if (upstream_proxy(req, e) == -1 || upstream_body(req, e) == -1)
+	if (upstream_proxy(req, e) == -1 || upstream_body(req, e) == -1 ||
+	    upstream_add(req, e) == -1)
 		goto fail;
-	if (multi_add(e) == -1)
-		goto fail;
-	req->req_clt->clt_srv->srv_inflight++;
 	return 0;
  fail:
 	log_warnx("%s: cannot set up the upstream transfer", __func__);
 	if (e != NULL)
 		curl_easy_cleanup(e);
-	req->req_easy = NULL;
 	return -1;
 }
 
@@ -472,11 +495,9 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
 	const struct proxy	*proxy = &cfg->cfg_proxy[req->req_proxy];
 	const char		*px = proxy->px_url;
 	const char		*host = cfg->cfg_upstream_host;
-	const char		*why = req->req_errbuf;
+	const char		*why = upstream_why(req, rc);
 	long			 connectcode = 0;
 
-	if (*why == '\0')
-		why = curl_easy_strerror(rc);
 	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE,
 	    &connectcode);
 	*stage = "upstream";
@@ -663,8 +684,7 @@ upstream_failed(struct req *req, CURLcode rc)
 	if (req->req_head_sent) {
 		/* Too late for a status: a cut reply tells the bot instead. */
 		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
-		    "upstream reply cut: %s", *req->req_errbuf != '\0' ?
-		    req->req_errbuf : curl_easy_strerror(rc));
+		    "upstream reply cut: %s", upstream_why(req, rc));
 		req->req_keepalive = 0;
 	} else
 		reply_error(req->req_clt, req, status, req->req_errdesc);

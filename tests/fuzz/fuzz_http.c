@@ -96,28 +96,27 @@ server_client_gone(struct server *srv)
 		event_base_loopbreak(srv->srv_base);
 }
 
-/* multi.c: health.c's /readyz probe cannot start a transfer here. */
-int
-multi_add(CURL *e)
+/* upstream.c: health.c's /readyz probe cannot start a transfer here. */
+CURL *
+upstream_easy(struct req *req)
 {
+	(void)req;
+	return curl_easy_init();
+}
+
+int
+upstream_add(struct req *req, CURL *e)
+{
+	(void)req;
 	(void)e;
 	return -1;
 }
 
-void
-multi_remove(CURL *e)
+const char *
+upstream_why(struct req *req, CURLcode rc)
 {
-	(void)e;
-}
-
-/* tls.c: never called, as no transfer starts. */
-CURLcode
-tls_ctx_cb(CURL *e, void *ctx, void *arg)
-{
-	(void)e;
-	(void)ctx;
-	(void)arg;
-	abort();
+	(void)req;
+	return curl_easy_strerror(rc);
 }
 
 /* upstream.c, in miniature: what upstream_release() does. */
