@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """A TLS Bot API stand-in for the benchmarks that can hold many long polls.
 
   holdserver.py --port P --cert PEM --key KEY --stats FILE [--max-hold S]

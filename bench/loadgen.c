@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * loadgen: a small libcurl multi_socket + epoll load generator for the
  * tgsidecar benchmarks (bench/run). Not part of the daemon.

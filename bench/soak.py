@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """Soak run for tgsidecar (not part of make check).
 
   bench/soak.py [--requests 100000] [--concurrency 16] [--time-limit 2400]

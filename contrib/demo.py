@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """make demo: tgsidecar and its bundled bot, with no token and no internet.
 
 Starts on free loopback ports: a stand-in for the Telegram Bot API (TLS,

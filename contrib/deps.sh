@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Install what tgsidecar needs on Debian: the build dependencies, and with
 # --test also the real proxies and tools the test suite starts.
 set -eu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Who may use the sidecar: peers by CIDR (needed before it listens
  * anywhere but loopback, since it has no authentication of its own) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Errors we answer ourselves look like the Bot API's own, so bot
  * libraries report them the usual way:

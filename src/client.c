@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * One bot connection: a bufferevent read through http-parser, one
  * request at a time (pipelined ones wait their turn in the input), and

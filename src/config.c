@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Configuration from four sources, strongest first: command-line flags,
  * TGSIDECAR_* environment variables, the config file, built-in defaults.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Which proxy of the list the next fresh connection goes through.  A
  * proxy that failed is skipped for proxy_fail_timeout; when all of them

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Header names that must not cross the sidecar: hop-by-hop headers
  * (RFC 9110 7.6.1) describe one connection, and each side has its own.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What operators ask the sidecar itself: /healthz (the process serves),
  * /readyz (a proxy was reachable lately, or a cheap probe says so now)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Logging to stderr in the OpenBSD log.c shape. Every line is formatted
  * into one buffer and passed through log_redact() before it is written,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tgsidecar: a fresh upstream connection for every Bot API request.
  * main() only reads the configuration and runs the server.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Counters for /metrics, in the Prometheus text exposition format.  All
  * of it is plain memory updated at the end of a request: no locks, one

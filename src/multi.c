@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libcurl's multi_socket API driven by the libevent loop, in the shape
  * of curl's docs/examples/hiperfifo.c: one loop-wide multi handle, one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Proxy URLs: parsed once at start-up into a struct proxy whose px_url
  * carries no credentials, so it can be logged as is. Error messages never

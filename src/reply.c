@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * HTTP/1.1 framing of what goes back to the bot: the status line and
  * headers, the body (Content-Length when known, chunked otherwise), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Map a raw request-target onto the two Bot API URL shapes we forward:
  *

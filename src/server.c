@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The listener, the loop and its signals.  SIGINT and SIGTERM stop
  * accepting and let requests in flight finish, within shutdown_timeout.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tgsidecar: private declarations, grouped by the file that defines them.
  * A request flows: server (accept) -> client (parse) -> route -> upstream

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * One trust store shared by every upstream TLS connection.  libcurl
  * would otherwise parse the whole system CA bundle again for each fresh

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The upstream side of a request: one libcurl easy handle on a brand-new
  * connection through the configured proxy, streamed both ways, and

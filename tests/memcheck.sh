@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: ISC
 # Memory checks for tgsidecar (make memcheck).
 #
 #   tests/memcheck.sh [asan] [valgrind]     (default: both)

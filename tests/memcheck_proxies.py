@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """The everyday part of t_proxies.py, for runs under a slow wrapper
 (TGSIDECAR_WRAPPER=valgrind ...; see tests/memcheck.sh): getMe, sendMessage
 in every encoding, 100 requests on one kept-alive connection, pipelining

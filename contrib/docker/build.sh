@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Build tgsidecar and install it into a staging directory: the whole
 # build stage of contrib/docker/Dockerfile, and what
 # tests/integration/t_packaging.py runs on the host.

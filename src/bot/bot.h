@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tgsidecar-bot: a minimal Telegram bot that talks to the Bot API through
  * tgsidecar. An update flows: botpoll (getUpdates) -> bothandle (what to

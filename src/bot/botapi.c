@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * One Bot API call: POST a JSON body to <url>/bot<token>/<method> on one
  * reused libcurl handle, so the connection to the sidecar stays alive,

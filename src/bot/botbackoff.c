@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Exponential backoff after failures: base, 2 * base, ... up to a cap,
  * and each wait drawn from [cur / 2, cur] ("equal jitter") so that bots

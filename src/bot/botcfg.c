@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The bot's settings: environment variables, overridden by flags.
  * The token is checked for its shape but never copied into an error

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What the bot answers to one update. No I/O here: /ping asks the caller
  * for a round-trip time through a hook, so tables can test every case.

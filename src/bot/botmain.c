@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tgsidecar-bot: a minimal Telegram bot behind tgsidecar.
  * main() only reads the settings and runs the poll loop.

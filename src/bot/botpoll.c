@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The getUpdates loop: long-poll with an advancing offset, answer each
  * update, and wait out trouble (409, 429, 5xx, no sidecar) without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * SIGINT and SIGTERM only set a counter and write a byte to a pipe.
  * Waits poll() that pipe, so a signal ends them at once with no race

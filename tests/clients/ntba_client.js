@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // node-telegram-bot-api (the 0.x API), unmodified, pointed at tgsidecar
 // with baseApiUrl.
 // Input: TG_ARGS (JSON: api_root, token, chat_id, text, doc, outdir, poll_wait_s).

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """python-telegram-bot 13 (Debian's python3-python-telegram-bot), unmodified,
 pointed at tgsidecar with base_url and base_file_url.
 

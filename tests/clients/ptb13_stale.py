@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """python-telegram-bot 13 (Debian's package, unmodified) making getMe calls
 with gaps between them, on its own pooled connection: either straight
 through an HTTP proxy to the Bot API (mode "proxy"), or to tgsidecar

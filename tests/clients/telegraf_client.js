@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // telegraf, unmodified, pointed at tgsidecar with telegram.apiRoot.
 // Input: TG_ARGS (JSON: api_root, token, chat_id, text, doc, poll_wait_s).
 // Output: one line "RESULT {json}" on stdout; see tests/integration/t_clients.py.

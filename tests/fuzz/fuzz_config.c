@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer harness for config_load().  Up to the first NUL the input is
  * the config file (kept in a memfd, read back through /proc/self/fd);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer harness for client.c: the bytes a bot sends, fed through a
  * socketpair into a real client on a real event_base, with reply.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer harness for proxy.c.  The first line of the input is a proxy
  * URL for proxy_parse(); every line is also an environment entry for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * libFuzzer harness for route_parse(): the request-target as it comes off
  * the wire, in a buffer of exactly its length (no NUL), so an over-read

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Build the libFuzzer harnesses with clang, then run each one for a while.
 #
 # usage: tests/fuzz/run.sh [SECONDS [HARNESS ...]]

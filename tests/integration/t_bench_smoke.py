@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """Smoke run of the benchmark: `bench/run --quick` (a few dozen getMe
 requests at concurrency 1 and 2, floor and through the sidecar, nginx and
 squid on loopback) must run and give sane numbers. The full benchmark is

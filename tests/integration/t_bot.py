@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """tgsidecar-bot, the bundled bot, end to end: stand-in Bot API <- TLS <-
 microsocks <- tgsidecar <- tgsidecar-bot. Messages go in through the
 stand-in's /_inject; the replies are read from its request records.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """tgsidecar's command line as a user meets it: -t, -V, -h, bad flags and
 bad config lines, which of config file / environment / flag wins for the
 listen address (checked by where it really listens), SIGTERM, and IPv6

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """Unmodified Telegram bot libraries through tgsidecar: python-telegram-bot 13
 (Debian's package), grammY, telegraf and node-telegram-bot-api (npm, pinned
 in tests/clients/package.json and installed there by this test), each with

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """Errors tgsidecar makes itself: a proxy that is down or refuses us, a
 certificate signed by the wrong CA, requests it must not forward, and
 bodies over max_body. Each is a JSON {"ok":false,"error_code":N,...}

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """tgsidecar when things break, on loopback: proxies that are down, hang
 up, refuse (407, 503) or stall, and failover between them under load; the
 retry rules (a request that may have reached the Bot API is retried only

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """tgsidecar as an operator runs it: /metrics (parsed as Prometheus text,
 counters checked against the requests made), /healthz and /readyz while
 the only proxy dies and comes back, admin_listen, JSON logs, SIGHUP

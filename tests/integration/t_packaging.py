@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """Packaging: contrib/docker/build.sh (the container image's build stage)
 run into a scratch DESTDIR and what it installs; the Dockerfile, its
 health check (run for real against the daemon), the Compose and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """tgsidecar through real proxies: squid, tinyproxy, microsocks (no auth,
 and with a user and password that need percent-encoding), and a SOCKS
 pre-proxy in front of squid. For each, the Bot API traffic a bot makes:

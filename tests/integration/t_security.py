@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """tgsidecar's guard rails as a user meets them: where it listens by
 default and who may use it (allow), which bots may use it (allow_bots),
 that it is no open proxy (absolute-form targets, CONNECT, Host tricks,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """The stale-tunnel proof. tests/lib/staleproxy.py is a CONNECT proxy that,
 like many corporate proxies, forgets a tunnel idle for more than 2 s without
 closing it. Three runs, side by side:

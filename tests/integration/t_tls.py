@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """TLS to the upstream: every request is a new TCP connection, and by
 default the TLS session of an earlier one is resumed (a short handshake);
 tls_session_resume = no turns that off. TAP output."""

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """An HTTP proxy that fails on purpose, for tgsidecar's failover and retry
 tests. Standard library only; it never tunnels anything.
 

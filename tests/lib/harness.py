@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Integration test harness for tgsidecar: TAP output, processes, ports,
 certificates, the Bot API stand-in and the sidecar itself.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Launchers for the real proxies the integration tests go through:
 squid and tinyproxy (HTTP CONNECT), microsocks (SOCKS5), each on a free
 loopback port, configured in its own directory, stopped by pid."""

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """Self-test of the test infrastructure, without tgsidecar: the stand-in
 (directly over TLS, and with curl through squid, tinyproxy, microsocks and
 a SOCKS -> HTTP chain). Not part of `make check`; run it when the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """A CONNECT proxy that lets idle tunnels go stale, the way corporate proxies
 and middleboxes do: it forgets a tunnel that has been idle for longer than
 --idle seconds, but does not close it. Bytes that arrive on a stale tunnel,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """A TLS stand-in for the Telegram Bot API, for tgsidecar's integration
 tests. Standard library only.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * acl.c: who may use the sidecar.  Tables of lists, addresses and the
  * answer a user expects.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * apierror_body() and apierror_reason(): JSON escaping, UTF-8 repair,
  * and never writing past the buffer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * botapi_classify(): a table of (HTTP status, reply body) and what the
  * poll loop must make of it, as the sidecar and Telegram answer them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * botbackoff: the wait grows from the base to the cap by doubling, and
  * each one lies in [cur / 2, cur] whatever the random number.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * botcfg: the token's shape, the allowed list, and botcfg_load() from a
  * table of (environment, flags) -> settings or error. No error may ever

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * bothandle_update(): a table of updates (as JSON) and what the bot must
  * do about each. Users 42 and 43 are allowed; /ping gets an injected rtt.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_load(): a table of (file, environment, flags) and the resulting
  * settings or error. "@FILE@" and "@PWFILE@" in any string stand for temp

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log.c: redaction of bot tokens and registered secrets, and the line
  * format written to stderr.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proxy_parse() and proxy_from_env(): a table of URLs and what they must
  * become, or the error they must give.

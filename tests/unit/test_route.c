@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * route_parse(): a table of request-targets and what they must become.
  */
