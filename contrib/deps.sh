@@ -11,6 +11,7 @@ TEST="python3 openssl curl squid tinyproxy microsocks
  python3-python-telegram-bot nodejs
  python3-yaml systemd groff-base mandoc man-db nginx-light gnuplot-nox valgrind
  clang libclang-rt-14-dev"
+TEST="$TEST docker-compose" # Compose v1's check of contrib/docker-compose.yml
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"

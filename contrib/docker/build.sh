@@ -64,9 +64,15 @@ git_files() {
 if [ -n "$top" ] && [ "$(cd "$top" && pwd -P)" = "$(cd "$SRCDIR" && pwd -P)" ]; then
 	(cd "$SRCDIR" && git_files | tar -cf - -T -) | tar -C "$work/src" -xf -
 else
+	# Without git the build products cannot be told from the sources.
+	# (In a docker build the top-level .dockerignore leaves them out.)
 	if [ -e "$SRCDIR/config.status" ]; then
-		echo "build.sh: $SRCDIR is configured in place; run" \
-		    "'make distclean' there, or build from a git work tree" >&2
+		echo "build.sh: $SRCDIR is configured in place and git" \
+		    "cannot list its sources; run 'make distclean' there" >&2
+		if [ -e "$SRCDIR/.git" ]; then
+			echo "build.sh: or install git, which copies only" \
+			    "the files git knows" >&2
+		fi
 		exit 1
 	fi
 	# _build and _inst: make distcheck's, around a running "make check".

@@ -2,14 +2,18 @@
 # SPDX-License-Identifier: ISC
 """Packaging: contrib/docker/build.sh (the container image's build stage)
 run into a scratch DESTDIR and what it installs; the Dockerfile, its
-health check (run for real against the daemon), the Compose and
-Kubernetes files (their settings checked by "tgsidecar -t"); the systemd
-unit (systemd-analyze verify); the man pages (groff and mandoc lint, every
-flag and key documented). TAP output.
+health check (run for real against the daemon), the image itself when a
+Docker daemon is reachable (built, run, /healthz asked); the ignore files
+(.dockerignore leaves out what .gitignore does, and secrets); the Compose
+and Kubernetes files (their settings checked by "tgsidecar -t", Compose
+v1's own check); the systemd unit (systemd-analyze verify); the man pages
+(groff and mandoc lint, every flag and key documented). TAP output.
 
 Tools it uses when present, and skips without: python3-yaml (the YAML
-files), systemd (systemd-analyze), groff-base, mandoc, dpkg."""
+files), docker-compose, a reachable Docker daemon (TGSIDECAR_TEST_DOCKER=no
+skips it), git, systemd (systemd-analyze), groff-base, mandoc, dpkg."""
 
+import http.client
 import http.server
 import os
 import re
@@ -42,6 +46,30 @@ BUILD_TIMEOUT = 900
 
 # Libraries the runtime image may take from debian:bookworm-slim itself.
 BASE_IMAGE_PKGS = {"libc6", "libsystemd0", "libgcc-s1", "zlib1g"}
+
+# What command 1 of the README (deps, autoreconf, configure, make, in
+# place) and make check leave in the tree: never in git, nor in the image's
+# build context.
+BUILD_OUTPUTS = [
+    "configure", "config.status", "config.log", "config.h", "config.h.in",
+    "Makefile", "Makefile.in", "aclocal.m4", "stamp-h1",
+    "autom4te.cache/output.0", "build-aux/compile", "src/main.o",
+    "src/.deps/main.Po", "src/.dirstamp", "src/bot/.deps/botmain.Po",
+    "libtgsidecar.a", "tgsidecar", "tgsidecar-bot", "man/tgsidecar.8",
+    "man/tgsidecar.conf.5", "contrib/systemd/tgsidecar.service",
+    "tests/unit/test_acl", "tests/unit/test_acl.log",
+    "tests/integration/t_packaging.trs", "tests/lib/__pycache__/h.pyc",
+    "tests/clients/node_modules/grammy/package.json",
+    "tests/fuzz/build/fuzz_route",
+]
+# Sources the image build needs (checked when git cannot list them all).
+SOURCES = ["configure.ac", "Makefile.am", "src/main.c", "src/bot/botmain.c",
+           "tests/unit/test_acl.c", "tests/unit/tap.h",
+           "tests/integration/t_packaging.py", "contrib/docker/build.sh",
+           "man/tgsidecar.8.in", "etc/tgsidecar.conf"]
+# Tracked, yet left out of the build context: the image does not use them.
+NOT_IN_CONTEXT = ("debian/",)
+SECRET_FILES = ["contrib/docker/bot.env"]
 
 
 def read(path):
@@ -136,6 +164,7 @@ def check_dockerfile(t):
     t.ok(bool(env.get("TGSIDECAR_ALLOW")),
          "Dockerfile: a default TGSIDECAR_ALLOW (%s)" %
          env.get("TGSIDECAR_ALLOW"))
+    check_useradd(t, lines)
     pkgs = runtime_packages(lines)
     want = {"libevent-2.1-7", "libcurl4", "libssl3", "libhttp-parser2.9",
             "libjansson4", "ca-certificates"}
@@ -144,6 +173,22 @@ def check_dockerfile(t):
     if not want <= pkgs:
         t.diag("missing: %s" % sorted(want - pkgs))
     return lines, cmd, env, pkgs
+
+
+def check_useradd(t, lines):
+    """useradd --system warns when the uid is above SYS_UID_MAX (999 in
+    Debian's login.defs) unless -K raises it."""
+    for ln in lines:
+        for m in re.finditer(r"useradd ((?:[^&;|])*)", ln):
+            w = m.group(1).split()
+            uid = w[w.index("--uid") + 1] if "--uid" in w else None
+            sysmax = 999
+            for i, a in enumerate(w[:-1]):
+                if a == "-K" and w[i + 1].startswith("SYS_UID_MAX="):
+                    sysmax = int(w[i + 1].split("=", 1)[1])
+            t.ok(not ({"--system", "-r"} & set(w)) or uid is None or
+                 int(uid) <= sysmax, "Dockerfile: useradd does not warn "
+                 "(uid %s, system range up to %d)" % (uid, sysmax))
 
 
 # ---------------------------------------------------------------- health check
@@ -344,7 +389,25 @@ def check_k8s_file(t, fname, native):
 def check_compose(t, env_image):
     with open(os.path.join(CONTRIB, "docker-compose.yml")) as f:
         doc = yaml.safe_load(f)
+    top = sorted(k for k in doc if not k.startswith("x-"))
+    t.ok(set(top) <= {"version", "services", "networks", "volumes",
+                      "secrets", "configs"},
+         "compose: top-level keys that Compose v1 knows (%s; no name:)" %
+         ", ".join(top))
     svcs = doc.get("services") or {}
+    built = {}
+    for name, s in svcs.items():
+        if s.get("build"):
+            built.setdefault(s.get("image", name), []).append(name)
+    twice = {i: n for i, n in built.items() if len(n) > 1}
+    t.ok(not twice, "compose: no image is built by two services (%s)" %
+         (twice or "none"))
+    for name, s in svcs.items():
+        maker = built.get(s.get("image"))
+        if s.get("build") or not maker:
+            continue
+        t.ok(maker[0] in (s.get("depends_on") or {}), "compose: %s uses "
+             "the image %s builds, and starts after it" % (name, maker[0]))
     t.ok(len(svcs) == 3 and "tgsidecar" in svcs and "bot" in svcs,
          "compose: three services, tgsidecar, bot and a proxy (%s)" %
          ", ".join(sorted(svcs)))
@@ -373,6 +436,258 @@ def check_compose(t, env_image):
             t.ok(os.path.exists(df), "compose: %s builds from %s" %
                  (name, os.path.relpath(df, TOP)))
     config_accepted(t, senv, "compose")
+    check_compose_config(t)
+
+
+def check_compose_config(t):
+    """Compose's own check of the file (docker-compose config): v1 1.29,
+    as Debian 12 ships it, and v2 where the plugin is installed. On a copy,
+    with the env file made from its example."""
+    tools = []
+    if shutil.which("docker-compose"):
+        tools.append(["docker-compose"])
+    if shutil.which("docker") and run(["docker", "compose", "version"],
+                                      env=dict(os.environ))[0] == 0:
+        tools.append(["docker", "compose"])
+    if not tools:
+        t.skip("docker-compose config accepts the file",
+               "neither docker-compose nor docker compose")
+        return
+    wd = harness.make_tempdir("tgsidecar-compose-")
+    os.makedirs(os.path.join(wd, "contrib", "docker", "microsocks"))
+    shutil.copy(os.path.join(CONTRIB, "docker-compose.yml"),
+                os.path.join(wd, "contrib"))
+    for e in compose_env_files():
+        shutil.copy(os.path.join(TOP, e + ".example"), os.path.join(wd, e))
+    for tool in tools:
+        st, out, err = run(tool + ["-f", os.path.join(wd, "contrib",
+                                                      "docker-compose.yml"),
+                                   "config", "-q"], env=dict(os.environ),
+                           timeout=60)
+        _, ver, _ = run(tool + ["version", "--short"], env=dict(os.environ))
+        t.ok(st == 0, "%s config accepts contrib/docker-compose.yml "
+             "(Compose %s)" % (" ".join(tool), ver.strip()))
+        if st != 0:
+            t.diag((out + err).strip()[-2000:])
+
+
+# ---------------------------------------------------------------- ignore files
+
+def dockerignore_rules(path):
+    """(regex, exception) per pattern of a .dockerignore, compiled as
+    Docker's patternmatcher does: Go's filepath.Match, where "*" stays
+    within one directory and "**" spans any number."""
+    rules = []
+    text = read(path) if os.path.exists(path) else ""
+    for line in text.splitlines():
+        pat = line.strip()
+        if not pat or pat.startswith("#"):
+            continue
+        exc = pat.startswith("!")
+        pat = os.path.normpath(pat[1:] if exc else pat).lstrip("/")
+        rx, i = "", 0
+        while i < len(pat):
+            c = pat[i]
+            if pat.startswith("**", i):
+                i += 2
+                if pat.startswith("/", i):
+                    i += 1
+                rx += ".*" if i >= len(pat) else "(.*/)?"
+                continue
+            if c == "*":
+                rx += "[^/]*"
+            elif c == "?":
+                rx += "[^/]"
+            elif c == "[":
+                j = pat.index("]", i)
+                rx += pat[i:j + 1]
+                i = j
+            else:
+                rx += re.escape(c)
+            i += 1
+        rules.append((re.compile("^" + rx + "$"), exc))
+    return rules
+
+
+def dockerignored(rules, path):
+    """Whether the build context leaves path out: the last pattern that
+    matches it, or one of its parent directories, decides."""
+    parts = path.strip("/").split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    out = False
+    for rx, exc in rules:
+        if exc != out:
+            continue
+        if any(rx.match(p) for p in prefixes):
+            out = not exc
+    return out
+
+
+def git_top():
+    """TOP if it is the top of a git work tree that git can read."""
+    if not shutil.which("git"):
+        return None
+    st, out, _ = run(["git", "-C", TOP, "rev-parse", "--show-toplevel"])
+    if st != 0 or os.path.realpath(out.strip()) != os.path.realpath(TOP):
+        return None
+    return TOP
+
+
+def git_lines(args):
+    st, out, _ = run(["git", "-C", TOP] + args, timeout=60)
+    return [p for p in out.split("\0") if p] if st == 0 else None
+
+
+def compose_env_files():
+    if yaml is None:
+        return []
+    with open(os.path.join(CONTRIB, "docker-compose.yml")) as f:
+        doc = yaml.safe_load(f)
+    out = []
+    for s in (doc.get("services") or {}).values():
+        ef = s.get("env_file") or []
+        for e in [ef] if isinstance(ef, str) else ef:
+            out.append(os.path.relpath(os.path.normpath(
+                os.path.join(CONTRIB, e)), TOP))
+    return out
+
+
+def check_ignores(t):
+    """The image's build context (.dockerignore, the one file every
+    builder reads) holds the sources and neither build products nor
+    secrets; git ignores the secrets too."""
+    t.ok(not os.path.exists(os.path.join(CONTRIB, "docker",
+                                         "Dockerfile.dockerignore")),
+         "no Dockerfile.dockerignore (BuildKit would read it instead of "
+         ".dockerignore, the legacy builder never)")
+    rules = dockerignore_rules(os.path.join(TOP, ".dockerignore"))
+    secrets = sorted(set(SECRET_FILES + compose_env_files()))
+    kept = [p for p in BUILD_OUTPUTS + secrets if not dockerignored(rules, p)]
+    t.ok(not kept, ".dockerignore leaves out the build products and "
+         "secrets (%s) (kept: %s)" % (", ".join(secrets),
+                                     ", ".join(kept) or "none"))
+    lost = [p for p in SOURCES if dockerignored(rules, p)]
+    t.ok(not lost, ".dockerignore keeps the sources (lost: %s)" %
+         (", ".join(lost) or "none"))
+    if git_top() is None:
+        t.skip(".gitignore covers the secrets", "not a git work tree")
+        t.skip("every tracked file is in the build context", "no git")
+        t.skip("every file git ignores is out of the context", "no git")
+        return
+    st, out, _ = run(["git", "-C", TOP, "check-ignore", "--no-index"] +
+                     secrets)
+    got = set(out.split())
+    t.ok(st == 0 and got == set(secrets), ".gitignore covers the secrets "
+         "(missing: %s)" % (", ".join(sorted(set(secrets) - got)) or "none"))
+    tracked = git_lines(["ls-files", "-z"]) or []
+    lost = [p for p in tracked if dockerignored(rules, p)
+            and not p.startswith(NOT_IN_CONTEXT)]
+    t.ok(tracked and not lost, "every tracked file is in the build "
+         "context (%d files; lost: %s)" % (len(tracked),
+                                            ", ".join(lost[:10]) or "none"))
+    ignored = git_lines(["ls-files", "-z", "--others", "--ignored",
+                         "--exclude-standard", "--directory"])
+    kept = [p for p in ignored or [] if not dockerignored(rules, p)]
+    t.ok(ignored is not None and not kept, "every file git ignores here is "
+         "out of the build context too (%d; kept: %s)" %
+         (len(ignored or []), ", ".join(kept[:10]) or "none"))
+    if kept:
+        t.diag("add them to .dockerignore, which mirrors .gitignore")
+
+
+# ---------------------------------------------------------------- image
+
+def docker_cmd():
+    """The docker CLI if its daemon answers, else None."""
+    if os.environ.get("TGSIDECAR_TEST_DOCKER", "") in ("no", "0"):
+        return None
+    d = shutil.which("docker")
+    if d is None:
+        return None
+    try:
+        st, out, _ = run([d, "version", "--format", "{{.Server.Version}}"],
+                         env=dict(os.environ), timeout=30)
+    except subprocess.TimeoutExpired:
+        return None
+    return d if st == 0 and out.strip() else None
+
+
+def docker(d, args, timeout=60):
+    return run([d] + args, env=dict(os.environ), timeout=timeout)
+
+
+def check_image(t, wd, cmd):
+    """Build the image from this tree (built in place or not) with the
+    engine's default builder, run it, ask /healthz, stop it."""
+    d = docker_cmd()
+    if d is None:
+        t.skip("the image builds and runs", "no reachable Docker daemon")
+        return False
+    tag = "tgsidecar-test:%d" % os.getpid()
+    name = "tgsidecar-test-%d" % os.getpid()
+    harness.on_cleanup(lambda: docker(d, ["rmi", "-f", tag]))
+    harness.on_cleanup(lambda: docker(d, ["rm", "-f", name]))
+    # The proxy variables are Docker's predefined build arguments.
+    args = ["build", "-f", os.path.join(CONTRIB, "docker", "Dockerfile"),
+            "-t", tag]
+    for k in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY",
+              "HTTPS_PROXY", "NO_PROXY"):
+        if k in os.environ:
+            args += ["--build-arg", k]
+    log = os.path.join(wd, "docker-build.log")
+    env = dict(os.environ, BUILDKIT_PROGRESS="plain")
+    with open(log, "wb") as f:
+        try:
+            st = subprocess.run([d] + args + [TOP], env=env, stdout=f,
+                                stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL,
+                                timeout=BUILD_TIMEOUT * 2).returncode
+        except subprocess.TimeoutExpired:
+            st = None
+    text = harness.read_text(log)
+    if not t.ok(st == 0, "docker build -f contrib/docker/Dockerfile . "
+                "builds the image (exit %r)" % st):
+        t.diag(text[-4000:])
+        return True
+    t.unlike(text, "useradd warning", "the image build has no useradd "
+             "warning")
+    st, out, _ = docker(d, ["inspect", "--format",
+                            "{{.Config.User}} {{json .Config.Healthcheck}}",
+                            tag])
+    t.ok(st == 0 and out.startswith("10001:10001 ") and "/healthz" in out,
+         "the image runs as 10001:10001 and keeps its HEALTHCHECK")
+    for b in ("tgsidecar", "tgsidecar-bot"):
+        st, out, err = docker(d, ["run", "--rm", "--entrypoint",
+                                  "/usr/bin/" + b, tag, "-V"])
+        t.ok(st == 0 and out.startswith(b + " "), "in the image, %s -V "
+             "runs (%r)" % (b, (out + err).strip()[:60]))
+    st, out, err = docker(d, ["run", "-d", "--name", name, "-p",
+                              "127.0.0.1::8081", tag])
+    if not t.ok(st == 0, "the image starts (%s)" % err.strip()[:200]):
+        return True
+    st, out, _ = docker(d, ["port", name, "8081/tcp"])
+    port = int(out.split(":")[-1]) if st == 0 and out.strip() else None
+
+    def healthz():
+        if port is None:
+            return None
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/healthz")
+            return c.getresponse().status
+        except (OSError, http.client.HTTPException):
+            return None
+    got = harness.wait_until(lambda: healthz() == 200, timeout=60,
+                             step=0.5)
+    t.ok(got, "the container answers GET /healthz on its published port "
+         "(127.0.0.1:%s)" % port)
+    st, _, _ = docker(d, ["exec", name, "/bin/sh", "-c", cmd or "false"])
+    t.ok(st == 0, "the image's HEALTHCHECK command passes in the container")
+    st, _, err = docker(d, ["stop", "-t", "15", name], timeout=60)
+    st, out, _ = docker(d, ["inspect", "--format", "{{.State.ExitCode}}",
+                            name])
+    t.is_(out.strip(), "0", "docker stop: SIGTERM, the sidecar exits 0")
+    return True
 
 
 # ---------------------------------------------------------------- build.sh
@@ -617,7 +932,9 @@ def main():
             check_k8s_file(t, "tgsidecar.yaml", native=False)
             check_k8s_file(t, "tgsidecar-native-sidecar.yaml", native=True)
             check_compose(t, image_env)
+        check_ignores(t)
         check_man(t, wd)
+        check_image(t, wd, cmd)
         dest = check_build(t, wd)
         if dest is not None:
             check_libs(t, dest, image_pkgs)
