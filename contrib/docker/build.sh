@@ -10,9 +10,10 @@
 # $SRCDIR); they are copied to a scratch directory first, so a read-only
 # tree (make distcheck) or one already built in place works too. When
 # SRCDIR is the top of a git work tree, the files git knows are copied
-# (tracked and untracked, not ignored ones, so no build products);
-# otherwise the whole tree, which must then not be configured in place.
-# configure is made by autoreconf when the copy has none.
+# (tracked and untracked, not ignored ones, so no build products); else,
+# when it is configured in place, the distribution's files (make distdir);
+# otherwise the whole tree. configure is made by autoreconf when the copy
+# has none.
 #
 # Environment: PREFIX (/usr), SYSCONFDIR (/etc), CONFIGURE_FLAGS (extra
 # configure arguments, e.g. --with-systemdsystemunitdir=/lib/systemd/system),
@@ -63,18 +64,16 @@ git_files() {
 }
 if [ -n "$top" ] && [ "$(cd "$top" && pwd -P)" = "$(cd "$SRCDIR" && pwd -P)" ]; then
 	(cd "$SRCDIR" && git_files | tar -cf - -T -) | tar -C "$work/src" -xf -
-else
-	# Without git the build products cannot be told from the sources.
-	# (In a docker build the top-level .dockerignore leaves them out.)
-	if [ -e "$SRCDIR/config.status" ]; then
-		echo "build.sh: $SRCDIR is configured in place and git" \
-		    "cannot list its sources; run 'make distclean' there" >&2
-		if [ -e "$SRCDIR/.git" ]; then
-			echo "build.sh: or install git, which copies only" \
-			    "the files git knows" >&2
-		fi
+elif [ -e "$SRCDIR/config.status" ]; then
+	# Configured in place, and no git to tell the sources from the
+	# build products: the distribution's file list does. (In a docker
+	# build the top-level .dockerignore leaves the products out.)
+	if ! make -C "$SRCDIR" distdir distdir="$work/src"; then
+		echo "build.sh: 'make distdir' failed in $SRCDIR, which is" \
+		    "configured in place; run 'make distclean' there" >&2
 		exit 1
 	fi
+else
 	# _build and _inst: make distcheck's, around a running "make check".
 	tar -C "$SRCDIR" --exclude=.git --exclude=node_modules \
 	    --exclude=./tests/fuzz/build --exclude=autom4te.cache \

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: ISC
 """Packaging: contrib/docker/build.sh (the container image's build stage)
-run into a scratch DESTDIR and what it installs; the Dockerfile, its
+run into a scratch DESTDIR and what it installs (also from a tree
+configured in place that git cannot list); the Dockerfile, its
 health check (run for real against the daemon), the image itself when a
 Docker daemon is reachable (built, run, /healthz asked); the ignore files
 (.dockerignore leaves out what .gitignore does, and secrets); the Compose
@@ -692,14 +693,16 @@ def check_image(t, wd, cmd):
 
 # ---------------------------------------------------------------- build.sh
 
-def check_build(t, wd):
-    dest = os.path.join(wd, "out")
+def build_sh(wd, name, extra_env=None):
+    """Run build.sh into wd/name; (exit status or None, DESTDIR, log)."""
+    dest = os.path.join(wd, name)
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DESTDIR")
            and not k.startswith("TGSIDECAR_")}
     env["CONFIGURE_FLAGS"] = "--with-systemdsystemunitdir=/lib/systemd/system"
     env.setdefault("JOBS", "2")
-    log = os.path.join(wd, "build.log")
+    env.update(extra_env or {})
+    log = os.path.join(wd, name + ".log")
     with open(log, "wb") as f:
         try:
             st = subprocess.run(["/bin/sh",
@@ -709,6 +712,33 @@ def check_build(t, wd):
                                 timeout=BUILD_TIMEOUT).returncode
         except subprocess.TimeoutExpired:
             st = None
+    return st, dest, log
+
+
+def check_build_nogit(t, wd):
+    """A tree configured in place that git cannot list (a release tarball
+    built in place, or no git installed) still builds: build.sh copies
+    the distribution's files."""
+    if not os.path.exists(os.path.join(TOP, "config.status")):
+        t.skip("build.sh builds from a tree configured in place, without "
+               "git", "not configured in place")
+        return
+    stub = os.path.join(wd, "nogit")
+    os.makedirs(stub)
+    with open(os.path.join(stub, "git"), "w") as f:
+        f.write("#!/bin/sh\nexit 128\n")
+    os.chmod(os.path.join(stub, "git"), 0o755)
+    st, dest, log = build_sh(wd, "out-nogit", {
+        "PATH": stub + os.pathsep + os.environ.get("PATH", "")})
+    b = os.path.join(dest, "usr", "bin", "tgsidecar")
+    out = run([b, "-V"])[1] if st == 0 and os.path.exists(b) else ""
+    if not t.ok(out.startswith("tgsidecar "), "build.sh builds from a tree "
+                "configured in place that git cannot list (exit %r)" % st):
+        t.diag(harness.read_text(log)[-2000:])
+
+
+def check_build(t, wd):
+    st, dest, log = build_sh(wd, "out")
     if not t.ok(st == 0, "build.sh builds and installs into a DESTDIR "
                 "(exit %r)" % st):
         t.diag(harness.read_text(log)[-4000:])
@@ -936,6 +966,7 @@ def main():
         check_man(t, wd)
         check_image(t, wd, cmd)
         dest = check_build(t, wd)
+        check_build_nogit(t, wd)
         if dest is not None:
             check_libs(t, dest, image_pkgs)
         check_systemd(t, wd, dest)
