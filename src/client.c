@@ -373,6 +373,13 @@ client_check(struct client *clt, int *status, const char **why)
 	const char		*target;
 
 	target = (const char *)evbuffer_pullup(req->req_target, -1);
+	if (!client_peer_allowed(clt)) {
+		/* Nothing more to say to this peer: close after the 403. */
+		req->req_keepalive = 0;
+		*status = 403;
+		*why = "Forbidden: this address may not use the sidecar";
+		return -1;
+	}
 	if (p->http_major != 1) {
 		*status = 400;
 		*why = "Bad Request: only HTTP/1.0 and HTTP/1.1 are served";
@@ -381,13 +388,6 @@ client_check(struct client *clt, int *status, const char **why)
 	if (p->method == HTTP_CONNECT || p->upgrade) {
 		*status = 400;
 		*why = "CONNECT and protocol upgrades are not accepted";
-		return -1;
-	}
-	if (!client_peer_allowed(clt)) {
-		/* Nothing more to say to this peer: close after the 403. */
-		req->req_keepalive = 0;
-		*status = 403;
-		*why = "Forbidden: this address may not use the sidecar";
 		return -1;
 	}
 	if (route_parse(&req->req_route, target != NULL ? target : "", len,
