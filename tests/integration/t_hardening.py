@@ -155,9 +155,13 @@ def flood_cases(wd, port, admin_port, tok):
     metrics = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
     getme = ("GET /bot%s/getMe HTTP/1.1\r\nHost: x\r\n\r\n" % tok).encode()
     nothing = b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"
+    delete = ("DELETE /bot%s/getMe HTTP/1.1\r\nHost: x\r\n\r\n"
+              % tok).encode()
     return [
         # desc, extra args, port to flood, request, source, healthz (port, source)
         ("/metrics pipelined on listen", [], port, metrics, None,
+         (port, None)),
+        ("DELETE pipelined on listen (405)", [], port, delete, None,
          (port, None)),
         ("getMe pipelined by a peer not in allow (403)",
          ["--allow", "127.0.0.2/32"], port, getme, "127.0.0.1",
