@@ -56,6 +56,22 @@ client_timeouts(struct client *clt)
 	bufferevent_set_timeouts(clt->clt_bev, rd, &tv);
 }
 
+/*
+ * header_timeout runs from accept for the first request and from the first
+ * byte of each later head.  It is a deadline, not an idle timer, so a head
+ * that trickles in a byte at a time cannot hold the connection longer.
+ */
+static void
+client_head_start(struct client *clt)
+{
+	const struct config	*cfg = client_cfg(clt);
+	struct timeval		 tv;
+
+	tv.tv_sec = cfg->cfg_header_timeout_ms / 1000;
+	tv.tv_usec = (cfg->cfg_header_timeout_ms % 1000) * 1000;
+	evtimer_add(clt->clt_head_ev, &tv);
+}
+
 /* What an access line says, in either format. */
 struct client_access {
 	const char	*ca_method;
@@ -182,10 +198,9 @@ client_req_done(struct req *req)
 	    clt->clt_srv->srv_draining)
 		clt->clt_closing = 1;
 	client_req_free(req, NULL);
-	if (!clt->clt_closing) {
+	/* client_parse() unpauses the parser: never from inside its callback. */
+	if (!clt->clt_closing)
 		clt->clt_paused = 0;
-		http_parser_pause(&clt->clt_parser, 0);
-	}
 	client_timeouts(clt);
 	client_schedule(clt);
 }
@@ -237,6 +252,9 @@ client_on_begin(http_parser *p)
 	req->req_cfg = config_ref(clt->clt_srv->srv_cfg);
 	req->req_method = -1;
 	clt->clt_req = req;
+	/* The first head's deadline has run since accept. */
+	if (!evtimer_pending(clt->clt_head_ev, NULL))
+		client_head_start(clt);
 	clock_gettime(CLOCK_MONOTONIC, &req->req_start);
 	if ((req->req_target = evbuffer_new()) == NULL ||
 	    (req->req_hname = evbuffer_new()) == NULL ||
@@ -334,16 +352,34 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 	return evbuffer_add(clt->clt_req->req_hvalue, at, len);
 }
 
+/* allow, under the config the request holds: a reload may change it. */
+static int
+client_peer_allowed(struct client *clt)
+{
+	const struct config	*cfg = clt->clt_req->req_cfg;
+
+	return cfg->cfg_nallow == 0 || acl_match(cfg->cfg_allow,
+	    cfg->cfg_nallow, (struct sockaddr *)&clt->clt_ss);
+}
+
 /* Decide what to do with a request once its head is known. */
 static int
 client_check(struct client *clt, int *status, const char **why)
 {
-	struct req	*req = clt->clt_req;
-	http_parser	*p = &clt->clt_parser;
-	size_t		 len = evbuffer_get_length(req->req_target);
-	const char	*target;
+	struct req		*req = clt->clt_req;
+	const struct config	*cfg = req->req_cfg;
+	http_parser		*p = &clt->clt_parser;
+	size_t			 len = evbuffer_get_length(req->req_target);
+	const char		*target;
 
 	target = (const char *)evbuffer_pullup(req->req_target, -1);
+	if (!client_peer_allowed(clt)) {
+		/* Nothing more to say to this peer: close after the 403. */
+		req->req_keepalive = 0;
+		*status = 403;
+		*why = "Forbidden: this address may not use the sidecar";
+		return -1;
+	}
 	if (p->http_major != 1) {
 		*status = 400;
 		*why = "Bad Request: only HTTP/1.0 and HTTP/1.1 are served";
@@ -354,15 +390,10 @@ client_check(struct client *clt, int *status, const char **why)
 		*why = "CONNECT and protocol upgrades are not accepted";
 		return -1;
 	}
-	if (clt->clt_denied) {
-		*status = 403;
-		*why = "Forbidden: this address may not use the sidecar";
-		return -1;
-	}
 	if (route_parse(&req->req_route, target != NULL ? target : "", len,
 	    status, why) == -1)
 		return -1;
-	if (!acl_bot_allowed(client_cfg(clt), req->req_route.rt_bot)) {
+	if (!acl_bot_allowed(cfg, req->req_route.rt_bot)) {
 		*status = 403;
 		*why = "Forbidden: this bot may not use the sidecar";
 		return -1;
@@ -378,12 +409,12 @@ client_check(struct client *clt, int *status, const char **why)
 		return -1;
 	}
 	if (req->req_has_body && req->req_clen >= 0 &&
-	    (uint64_t)req->req_clen > client_cfg(clt)->cfg_max_body) {
+	    (uint64_t)req->req_clen > cfg->cfg_max_body) {
 		*status = 413;
 		*why = "Request Entity Too Large";
 		return -1;
 	}
-	if (clt->clt_srv->srv_inflight >= client_cfg(clt)->cfg_max_inflight) {
+	if (clt->clt_srv->srv_inflight >= cfg->cfg_max_inflight) {
 		*status = 503;
 		*why = "Service Unavailable: too many requests in flight, "
 		    "retry after 1";
@@ -444,9 +475,9 @@ client_admin(struct client *clt)
 	size_t		 len = evbuffer_get_length(req->req_target);
 	int		 which = t != NULL ? health_route(t, len) : 0;
 
-	if (clt->clt_denied)
+	if (!client_peer_allowed(clt))
 		return 0;	/* client_check() refuses it */
-	if (which == 0 || (client_cfg(clt)->cfg_admin_listen != NULL &&
+	if (which == 0 || (req->req_cfg->cfg_admin_listen != NULL &&
 	    !clt->clt_admin)) {
 		if (!clt->clt_admin)
 			return 0;
@@ -472,6 +503,8 @@ client_on_headers(http_parser *p)
 
 	if (client_header_commit(clt) == -1)
 		return -1;
+	evtimer_del(clt->clt_head_ev);
+	req->req_head_done = 1;
 	req->req_method = p->method;
 	req->req_http11 = p->http_major > 1 ||
 	    (p->http_major == 1 && p->http_minor >= 1);
@@ -517,11 +550,27 @@ client_on_body(http_parser *p, const char *at, size_t len)
 	struct req	*req = clt->clt_req;
 
 	req->req_bytes_in += len;
-	if (req->req_bytes_in > client_cfg(clt)->cfg_max_body) {
+	if (req->req_bytes_in > req->req_cfg->cfg_max_body) {
 		client_fail(clt, 413, "Request Entity Too Large");
 		return 0;
 	}
 	return evbuffer_add(req->req_body, at, len);
+}
+
+/*
+ * Draining: a long poll would hold the exit for up to 50 s.  An empty
+ * result loses nothing (updates are confirmed by the next offset), and
+ * the bot simply polls again after the restart.
+ */
+static void
+client_poll_empty(struct req *req)
+{
+	static const char	 empty[] = "{\"ok\":true,\"result\":[]}";
+
+	if (req->req_easy != NULL)
+		upstream_stop(req);
+	reply_full(req, 200, "application/json", empty, sizeof(empty) - 1);
+	client_req_done(req);
 }
 
 static int
@@ -548,7 +597,10 @@ client_on_complete(http_parser *p)
 		req->req_held = 0;
 		if (t >= 0)
 			req->req_poll_secs = t;
-		client_start(clt);
+		if (clt->clt_srv->srv_draining)
+			client_poll_empty(req);
+		else
+			client_start(clt);
 		return 0;
 	}
 	client_timeouts(clt);
@@ -584,18 +636,29 @@ client_parse(struct client *clt)
 
 	while (!clt->clt_closing && !clt->clt_paused &&
 	    evbuffer_get_length(in) > 0) {
+		/*
+		 * Every reply, proxied or our own, ends up in one output
+		 * buffer: while the bot leaves it unread, take no new request
+		 * from it.  client_write_cb() resumes us below the low mark.
+		 */
+		if (clt->clt_req == NULL &&
+		    reply_pending(clt) >= CLIENT_OUT_HIGH)
+			break;
 		if (clt->clt_req != NULL &&
 		    evbuffer_get_length(clt->clt_req->req_body) >=
 		    CLIENT_BODY_HIGH)
 			break;	/* the upstream drains it, then kicks us */
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
+		/* Held at the last message's end, which is now answered. */
+		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
+			http_parser_pause(&clt->clt_parser, 0);
 		n = v.iov_len < CLIENT_PARSE_MAX ? v.iov_len : CLIENT_PARSE_MAX;
 		done = http_parser_execute(&clt->clt_parser, &client_settings,
 		    v.iov_base, n);
 		evbuffer_drain(in, done);
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
-			break;
+			continue;
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) != HPE_OK ||
 		    done != n) {
 			why = client_parse_error(clt, &status);
@@ -650,6 +713,22 @@ client_write_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
+client_head_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client	*clt = arg;
+
+	(void)fd;
+	(void)what;
+	if (clt->clt_req == NULL) {
+		client_close(clt, NULL);	/* not a byte of a request */
+		return;
+	}
+	client_fail(clt, 408, "Request Timeout: the request head took longer "
+	    "than header_timeout");
+	client_schedule(clt);
+}
+
+static void
 client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct client	*clt = arg;
@@ -673,7 +752,6 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	char		 host[INET6_ADDRSTRLEN];
 	int		 port = 0;
 
-	(void)salen;
 	if ((clt = calloc(1, sizeof(*clt))) == NULL) {
 		log_warn("%s: calloc", __func__);
 		evutil_closesocket(fd);
@@ -681,8 +759,9 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	clt->clt_srv = srv;
 	clt->clt_admin = admin;
-	clt->clt_denied = srv->srv_cfg->cfg_nallow > 0 &&
-	    !acl_match(srv->srv_cfg->cfg_allow, srv->srv_cfg->cfg_nallow, sa);
+	/* Who may ask is decided per request, under its config. */
+	if (salen > 0 && (size_t)salen <= sizeof(clt->clt_ss))
+		memcpy(&clt->clt_ss, sa, salen);
 	http_parser_init(&clt->clt_parser, HTTP_REQUEST);
 	clt->clt_parser.data = clt;
 	host[0] = '\0';
@@ -709,6 +788,8 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 		goto fail;
 	}
 	if ((clt->clt_kick = event_new(srv->srv_base, -1, 0, client_kick_cb,
+	    clt)) == NULL ||
+	    (clt->clt_head_ev = evtimer_new(srv->srv_base, client_head_cb,
 	    clt)) == NULL)
 		goto fail;
 	bufferevent_setcb(clt->clt_bev, client_read_cb, client_write_cb,
@@ -717,6 +798,7 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_setwatermark(clt->clt_bev, EV_READ, 0, CLIENT_BODY_HIGH);
 	bufferevent_setwatermark(clt->clt_bev, EV_WRITE, CLIENT_OUT_LOW, 0);
 	client_timeouts(clt);
+	client_head_start(clt);
 	if (bufferevent_enable(clt->clt_bev, EV_READ | EV_WRITE) == -1)
 		goto fail;
 	clt->clt_next = srv->srv_head;
@@ -727,6 +809,8 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	return clt;
  fail:
 	log_warnx("%s: cannot set up a bot connection", __func__);
+	if (clt->clt_head_ev != NULL)
+		event_free(clt->clt_head_ev);
 	if (clt->clt_kick != NULL)
 		event_free(clt->clt_kick);
 	if (clt->clt_bev != NULL)
@@ -749,42 +833,38 @@ client_close(struct client *clt, const char *why)
 	if (clt->clt_next != NULL)
 		clt->clt_next->clt_prev = clt->clt_prev;
 	event_free(clt->clt_kick);
+	event_free(clt->clt_head_ev);
 	bufferevent_free(clt->clt_bev);
 	free(clt);
 	srv->srv_clients--;
 	server_client_gone(srv);
 }
 
-/* Shutting down: idle connections go now, busy ones after their reply. */
+/*
+ * Shutting down: a connection with no request in flight, or only part of
+ * a head, goes now.  A request in flight goes on streaming both ways (its
+ * body is still read) and its connection closes after the reply.
+ */
 void
 client_drain(struct server *srv)
 {
 	struct client	*clt, *next;
-
-	static const char	 empty[] = "{\"ok\":true,\"result\":[]}";
-	struct req		*req;
+	struct req	*req;
 
 	for (clt = srv->srv_head; clt != NULL; clt = next) {
 		next = clt->clt_next;
-		clt->clt_closing = 1;
+		if ((req = clt->clt_req) != NULL && !req->req_head_done)
+			client_req_free(req, "sidecar shutting down");
 		if ((req = clt->clt_req) == NULL) {
+			clt->clt_closing = 1;
 			if (reply_pending(clt) == 0)
 				client_close(clt, NULL);
 			continue;
 		}
 		req->req_keepalive = 0;
-		/*
-		 * A long poll would hold the drain for up to 50 s.  An empty
-		 * result loses nothing (updates are confirmed by the next
-		 * offset), and the bot simply polls again after the restart.
-		 */
 		if (req->req_route.rt_longpoll && !req->req_head_sent &&
 		    req->req_body_done && (req->req_easy != NULL ||
-		    req->req_retry_ev != NULL)) {
-			upstream_stop(req);
-			reply_full(req, 200, "application/json", empty,
-			    sizeof(empty) - 1);
-			client_req_done(req);
-		}
+		    req->req_retry_ev != NULL))
+			client_poll_empty(req);
 	}
 }

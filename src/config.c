@@ -125,6 +125,9 @@ static const struct config_key config_keys[] = {
 	{ "idle_timeout", 0, config_set_duration,
 	    CFG(cfg_idle_timeout_ms), "TIME",
 	    "close idle bot connections (300s)" },
+	{ "header_timeout", 0, config_set_duration,
+	    CFG(cfg_header_timeout_ms), "TIME",
+	    "time to send a whole request head (10s)" },
 	{ "shutdown_timeout", 0, config_set_duration,
 	    CFG(cfg_shutdown_timeout_ms), "TIME",
 	    "drain time on SIGTERM (10s)" },
@@ -793,6 +796,7 @@ config_init(struct config *cfg)
 	cfg->cfg_upstream_timeout_ms = 120 * 1000L;
 	cfg->cfg_poll_timeout_ms = 60 * 1000L;
 	cfg->cfg_idle_timeout_ms = 300 * 1000L;
+	cfg->cfg_header_timeout_ms = 10 * 1000L;
 	cfg->cfg_shutdown_timeout_ms = 10 * 1000L;
 	cfg->cfg_log_level = LOG_LEVEL_INFO;
 }

@@ -112,6 +112,7 @@ struct config {
 	long			 cfg_upstream_timeout_ms;
 	long			 cfg_poll_timeout_ms;	/* added for getUpdates */
 	long			 cfg_idle_timeout_ms;	/* idle bot connection */
+	long			 cfg_header_timeout_ms;	/* whole request head */
 	long			 cfg_shutdown_timeout_ms;
 	int			 cfg_log_level;
 	int			 cfg_refs;	/* server and requests using it */
@@ -215,6 +216,7 @@ struct req {
 	size_t			 req_hdrlen;
 	char			*req_connection;	/* Connection: value */
 	int			 req_has_ctype;
+	int			 req_head_done;	/* its head is parsed */
 	int			 req_refused;	/* answered at its head */
 	int			 req_admin;	/* a health or metrics request */
 	int			 req_probe;	/* req_easy is a /readyz probe */
@@ -271,7 +273,8 @@ struct client {
 	int			 clt_perr;	/* status for a parser error */
 	int			 clt_paused;	/* parser held at a message end */
 	int			 clt_closing;	/* close once output is flushed */
-	int			 clt_denied;	/* peer not in allow */
+	struct sockaddr_storage	 clt_ss;	/* the peer, for allow */
+	struct event		*clt_head_ev;	/* header_timeout */
 	int			 clt_admin;	/* came in on admin_listen */
 };
 
