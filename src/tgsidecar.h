@@ -114,6 +114,7 @@ struct config {
 	long			 cfg_idle_timeout_ms;	/* idle bot connection */
 	long			 cfg_shutdown_timeout_ms;
 	int			 cfg_log_level;
+	int			 cfg_core_dumps;	/* stay dumpable, debugging */
 	int			 cfg_refs;	/* server and requests using it */
 };
 
@@ -139,6 +140,9 @@ int	 acl_bots_parse(char [][24], int, int *, const char *);
 int	 acl_bot_allowed(const struct config *, const char *);
 
 struct req;
+
+/* coredump.c */
+int	 coredump_set(int);
 
 /* failover.c */
 int	 failover_pick(const struct config *);
