@@ -10,6 +10,7 @@ secret. Both hold after `user =` drops root (setuid() resets the flag).
 Loopback only; the proxy is never reached. TAP."""
 
 import errno
+import http.client
 import os
 import pwd
 import signal
@@ -61,6 +62,15 @@ class Daemon:
                                  10 * harness.time_scale(), self.proc):
             raise RuntimeError("%s did not listen:\n%s"
                                % (self.proc.name, self.proc.log()))
+        # The port is bound before user = drops root; an answer comes
+        # only from the loop, once start-up is over.
+        c = http.client.HTTPConnection("127.0.0.1", self.port,
+                                       timeout=30 * harness.time_scale())
+        try:
+            if harness.request(c, "GET", "/healthz").status != 200:
+                raise RuntimeError("%s: /healthz is not 200" % self.proc.name)
+        finally:
+            c.close()
         return self
 
     @property
