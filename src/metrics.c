@@ -73,10 +73,17 @@ static const char *metrics_stages[METRICS_STAGE_MAX] = {
 	[METRICS_STAGE_REFUSED] = "refused"
 };
 
-static const char *metrics_phase_names[] = {
-	"proxy_connect", "tls_handshake", "first_byte", "total"
+enum metrics_phase {
+	METRICS_PHASE_CONNECT, METRICS_PHASE_TLS, METRICS_PHASE_TTFB,
+	METRICS_PHASE_TOTAL, METRICS_PHASES
 };
-#define METRICS_PHASES	((int)(sizeof(metrics_phase_names) / sizeof(metrics_phase_names[0])))
+
+static const char *metrics_phase_names[METRICS_PHASES] = {
+	[METRICS_PHASE_CONNECT] = "proxy_connect",
+	[METRICS_PHASE_TLS] = "tls_handshake",
+	[METRICS_PHASE_TTFB] = "first_byte",
+	[METRICS_PHASE_TOTAL] = "total"
+};
 
 /* Seconds; +Inf is implied. */
 static const double metrics_le[METRICS_BUCKETS] = {
@@ -163,7 +170,7 @@ metrics_request(const struct req *req, int status, int admin)
 void
 metrics_error(enum metrics_stage stage)
 {
-	if (stage >= 0 && stage < METRICS_STAGE_MAX)
+	if ((unsigned)stage < METRICS_STAGE_MAX)
 		mt.mt_errors[stage]++;
 }
 
@@ -180,7 +187,7 @@ metrics_retry(void)
 }
 
 static void
-metrics_observe(int phase, curl_off_t us)
+metrics_observe(enum metrics_phase phase, curl_off_t us)
 {
 	double	 s = us / 1e6;
 	int	 b;
@@ -197,13 +204,13 @@ metrics_phases(curl_off_t conn, curl_off_t app, curl_off_t ttfb,
     curl_off_t total, int proxied)
 {
 	if (conn > 0 && proxied)
-		metrics_observe(0, conn);
+		metrics_observe(METRICS_PHASE_CONNECT, conn);
 	if (app > 0)
-		metrics_observe(1, app - conn);
+		metrics_observe(METRICS_PHASE_TLS, app - conn);
 	if (ttfb > 0)
-		metrics_observe(2, ttfb);
+		metrics_observe(METRICS_PHASE_TTFB, ttfb);
 	if (total > 0)
-		metrics_observe(3, total);
+		metrics_observe(METRICS_PHASE_TOTAL, total);
 }
 
 static void
