@@ -204,6 +204,8 @@ client_fail(struct client *clt, int status, const char *desc)
 	if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_OK)
 		http_parser_pause(&clt->clt_parser, 1);
 	if (req == NULL) {
+		/* Bytes no request began with: still a reply to count. */
+		metrics_request(NULL, status, 0);
 		reply_error(clt, NULL, status, desc);
 		return;
 	}

@@ -156,14 +156,20 @@ metrics_status(int status)
 	}
 }
 
+/* One reply; req is NULL for one made before any request began. */
 void
 metrics_request(const struct req *req, int status, int admin)
 {
-	enum metrics_class	 c = admin ? METRICS_CLASS_ADMIN :
-				    metrics_class(&req->req_route);
+	enum metrics_class	 c = METRICS_CLASS_OTHER;
 
-	mt.mt_bytes_in += req->req_bytes_in;
-	mt.mt_bytes_out += req->req_bytes_out;
+	if (admin)
+		c = METRICS_CLASS_ADMIN;
+	else if (req != NULL)
+		c = metrics_class(&req->req_route);
+	if (req != NULL) {
+		mt.mt_bytes_in += req->req_bytes_in;
+		mt.mt_bytes_out += req->req_bytes_out;
+	}
 	mt.mt_req[c][metrics_status(status)]++;
 }
 

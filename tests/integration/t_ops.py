@@ -508,11 +508,14 @@ def part_metrics_bounded(t, env):
             (raw_status(sc.port, b"GET /bot1:x/getMe HTTP/1.1\r\n"
                         b"Host: x\r\nno colon here\r\n\r\n"),
              ("other", "400")),
+            # Not even a method: no request began, still a reply.
+            (raw_status(sc.port, b"\x16\x03\x01\x00\x05hello"),
+             ("other", "400")),
             (raw_status(sc.port, b"GET /" + b"a" * 9000 +
                         b" HTTP/1.1\r\nHost: x\r\n\r\n"), ("other", "414"))]
-        t.is_([c for c, _ in refused], [404, 405, 400, 414],
+        t.is_([c for c, _ in refused], [404, 405, 400, 400, 414],
               "refused by the sidecar: unknown path 404, PUT 405, a "
-              "malformed head 400, a long target 414")
+              "malformed head 400, TLS bytes 400, a long target 414")
         for _, key in refused:
             want[key] = want.get(key, 0) + 1
         sent = len(got) + len(refused)
