@@ -131,7 +131,7 @@ client_log(struct req *req, const char *why)
 	a.ca_status = req->req_status;
 	if (a.ca_status == 0) {
 		a.ca_status = 499;	/* the bot left before any reply */
-		metrics_error("client_abort");
+		metrics_error(METRICS_STAGE_CLIENT_ABORT);
 	}
 	metrics_request(req, a.ca_status, req->req_admin);
 	if (!log_wants(level))
@@ -219,6 +219,8 @@ client_fail(struct client *clt, int status, const char *desc)
 	if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_OK)
 		http_parser_pause(&clt->clt_parser, 1);
 	if (req == NULL) {
+		/* Bytes no request began with: still a reply to count. */
+		metrics_request(NULL, status, 0);
 		reply_error(clt, NULL, status, desc);
 		return;
 	}
@@ -444,6 +446,7 @@ client_refuse(struct client *clt, int status, const char *why)
 {
 	struct req	*req = clt->clt_req;
 
+	metrics_error(METRICS_STAGE_REFUSED);
 	if (req->req_has_body) {
 		client_fail(clt, status, why);
 		return;
@@ -487,7 +490,7 @@ client_admin(struct client *clt)
 	if (req->req_method != HTTP_GET)
 		client_refuse(clt, 405, "Method Not Allowed: use GET");
 	else if (req->req_has_body)
-		client_fail(clt, 400, "Bad Request: no body expected");
+		client_refuse(clt, 400, "Bad Request: no body expected");
 	else
 		health_serve(req, which);
 	return 1;
@@ -551,6 +554,7 @@ client_on_body(http_parser *p, const char *at, size_t len)
 
 	req->req_bytes_in += len;
 	if (req->req_bytes_in > req->req_cfg->cfg_max_body) {
+		metrics_error(METRICS_STAGE_REFUSED);
 		client_fail(clt, 413, "Request Entity Too Large");
 		return 0;
 	}
@@ -662,6 +666,7 @@ client_parse(struct client *clt)
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) != HPE_OK ||
 		    done != n) {
 			why = client_parse_error(clt, &status);
+			metrics_error(METRICS_STAGE_REFUSED);
 			client_fail(clt, status, why);
 			break;
 		}

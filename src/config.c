@@ -152,6 +152,8 @@ static const struct config_key config_keys[] = {
 	    "log to syslog instead of stderr (no)" },
 	{ "log_level", 0, config_set_loglevel, 0, "LEVEL",
 	    "warn, info or debug (info)" },
+	{ "core_dumps", 0, config_set_bool, CFG(cfg_core_dumps), "yes|no",
+	    "allow core files and ptrace, for debugging (no)" },
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
 

@@ -24,6 +24,9 @@ main(int argc, char *argv[])
 	int			 rc = 1;
 
 	log_init(LOG_LEVEL_INFO);
+	/* Before the config, the proxy password and any bot token. */
+	if (coredump_set(0) == -1)
+		return 1;
 	if ((cfg = config_new()) == NULL)
 		fatal("config_new");
 	if (config_load(cfg, &cli, argc, argv, environ, err,
@@ -52,12 +55,16 @@ main(int argc, char *argv[])
 	}
 	log_init(cfg->cfg_log_level);
 	log_format(cfg->cfg_log_json, cfg->cfg_syslog);
+	if (cfg->cfg_core_dumps && coredump_set(1) == -1)
+		goto done;
 	/* Only retry jitter uses it. */
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("curl_global_init failed");
 	if (server_init(&srv, cfg, argc, argv) == 0) {
-		rc = server_run(&srv) == 0 ? 0 : 1;
+		/* Dropping root (user =) reset it to fs.suid_dumpable. */
+		if (coredump_set(cfg->cfg_core_dumps) == 0)
+			rc = server_run(&srv) == 0 ? 0 : 1;
 		server_free(&srv);
 	}
 	curl_global_cleanup();

@@ -11,25 +11,79 @@
 
 #include "tgsidecar.h"
 
-#define METRICS_STATUS_MAX	64
 #define METRICS_BUCKETS		14
 
-static const char *metrics_classes[] = {
-	"getUpdates", "get", "send", "edit", "delete", "answer", "file",
-	"other", "admin"
+/*
+ * The label sets are fixed, so that the series are bounded by
+ * construction and every request lands in one: a new status or method
+ * can never be turned away by a full table.
+ */
+enum metrics_class {
+	METRICS_CLASS_GETUPDATES, METRICS_CLASS_GET, METRICS_CLASS_SEND,
+	METRICS_CLASS_EDIT, METRICS_CLASS_DELETE, METRICS_CLASS_ANSWER,
+	METRICS_CLASS_FILE, METRICS_CLASS_OTHER, METRICS_CLASS_ADMIN,
+	METRICS_CLASS_MAX
 };
-#define METRICS_CLASSES	(sizeof(metrics_classes) / sizeof(metrics_classes[0]))
 
-static const char *metrics_stages[] = {
-	"proxy_connect", "proxy_handshake", "tls", "upstream", "timeout",
-	"client_abort", "refused"
+static const char *metrics_classes[METRICS_CLASS_MAX] = {
+	[METRICS_CLASS_GETUPDATES] = "getUpdates",
+	[METRICS_CLASS_GET] = "get",
+	[METRICS_CLASS_SEND] = "send",
+	[METRICS_CLASS_EDIT] = "edit",
+	[METRICS_CLASS_DELETE] = "delete",
+	[METRICS_CLASS_ANSWER] = "answer",
+	[METRICS_CLASS_FILE] = "file",
+	[METRICS_CLASS_OTHER] = "other",
+	[METRICS_CLASS_ADMIN] = "admin"
 };
-#define METRICS_STAGES	(sizeof(metrics_stages) / sizeof(metrics_stages[0]))
 
-static const char *metrics_phase_names[] = {
-	"proxy_connect", "tls_handshake", "first_byte", "total"
+/*
+ * The statuses the sidecar makes itself or passes on from the Bot API
+ * (and 206/304 of a file download, 499 for a bot that left); any other
+ * is counted as "other".
+ */
+enum metrics_status {
+	METRICS_S200, METRICS_S206, METRICS_S304, METRICS_S400, METRICS_S401,
+	METRICS_S403, METRICS_S404, METRICS_S405, METRICS_S409, METRICS_S413,
+	METRICS_S414, METRICS_S429, METRICS_S431, METRICS_S499, METRICS_S500,
+	METRICS_S502, METRICS_S503, METRICS_S504, METRICS_SOTHER,
+	METRICS_STATUS_MAX
 };
-#define METRICS_PHASES	((int)(sizeof(metrics_phase_names) / sizeof(metrics_phase_names[0])))
+
+static const char *metrics_statuses[METRICS_STATUS_MAX] = {
+	[METRICS_S200] = "200", [METRICS_S206] = "206",
+	[METRICS_S304] = "304", [METRICS_S400] = "400",
+	[METRICS_S401] = "401", [METRICS_S403] = "403",
+	[METRICS_S404] = "404", [METRICS_S405] = "405",
+	[METRICS_S409] = "409", [METRICS_S413] = "413",
+	[METRICS_S414] = "414", [METRICS_S429] = "429",
+	[METRICS_S431] = "431", [METRICS_S499] = "499",
+	[METRICS_S500] = "500", [METRICS_S502] = "502",
+	[METRICS_S503] = "503", [METRICS_S504] = "504",
+	[METRICS_SOTHER] = "other"
+};
+
+static const char *metrics_stages[METRICS_STAGE_MAX] = {
+	[METRICS_STAGE_PROXY_CONNECT] = "proxy_connect",
+	[METRICS_STAGE_PROXY_HANDSHAKE] = "proxy_handshake",
+	[METRICS_STAGE_TLS] = "tls",
+	[METRICS_STAGE_UPSTREAM] = "upstream",
+	[METRICS_STAGE_TIMEOUT] = "timeout",
+	[METRICS_STAGE_CLIENT_ABORT] = "client_abort",
+	[METRICS_STAGE_REFUSED] = "refused"
+};
+
+enum metrics_phase {
+	METRICS_PHASE_CONNECT, METRICS_PHASE_TLS, METRICS_PHASE_TTFB,
+	METRICS_PHASE_TOTAL, METRICS_PHASES
+};
+
+static const char *metrics_phase_names[METRICS_PHASES] = {
+	[METRICS_PHASE_CONNECT] = "proxy_connect",
+	[METRICS_PHASE_TLS] = "tls_handshake",
+	[METRICS_PHASE_TTFB] = "first_byte",
+	[METRICS_PHASE_TOTAL] = "total"
+};
 
 /* Seconds; +Inf is implied. */
 static const double metrics_le[METRICS_BUCKETS] = {
@@ -38,13 +92,8 @@ static const double metrics_le[METRICS_BUCKETS] = {
 };
 
 static struct {
-	struct {
-		int		 ms_class;
-		int		 ms_status;
-		uint64_t	 ms_count;
-	}		 mt_req[METRICS_STATUS_MAX];
-	int		 mt_nreq;
-	uint64_t	 mt_errors[METRICS_STAGES];
+	uint64_t	 mt_req[METRICS_CLASS_MAX][METRICS_STATUS_MAX];
+	uint64_t	 mt_errors[METRICS_STAGE_MAX];
 	uint64_t	 mt_hist[METRICS_PHASES][METRICS_BUCKETS + 1];
 	double		 mt_sum[METRICS_PHASES];
 	uint64_t	 mt_failovers;
@@ -53,54 +102,82 @@ static struct {
 	uint64_t	 mt_bytes_out;
 } mt;
 
-static int
+static enum metrics_class
 metrics_class(const struct route *rt)
 {
-	static const char *prefix[] = { "get", "send", "edit", "delete",
-	    "answer" };
+	static const struct {
+		const char		*mp_prefix;
+		enum metrics_class	 mp_class;
+	} prefix[] = {
+		{ "get", METRICS_CLASS_GET },
+		{ "send", METRICS_CLASS_SEND },
+		{ "edit", METRICS_CLASS_EDIT },
+		{ "delete", METRICS_CLASS_DELETE },
+		{ "answer", METRICS_CLASS_ANSWER }
+	};
 	size_t	 i;
 
 	if (rt->rt_kind == ROUTE_FILE)
-		return 6;
+		return METRICS_CLASS_FILE;
 	if (rt->rt_kind != ROUTE_METHOD)
-		return 7;
+		return METRICS_CLASS_OTHER;
 	if (rt->rt_longpoll)
-		return 0;
+		return METRICS_CLASS_GETUPDATES;
 	for (i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
-		if (strncasecmp(rt->rt_method, prefix[i], strlen(prefix[i])) == 0)
-			return 1 + i;
-	return 7;
+		if (strncasecmp(rt->rt_method, prefix[i].mp_prefix,
+		    strlen(prefix[i].mp_prefix)) == 0)
+			return prefix[i].mp_class;
+	return METRICS_CLASS_OTHER;
 }
 
+static enum metrics_status
+metrics_status(int status)
+{
+	switch (status) {
+	case 200: return METRICS_S200;
+	case 206: return METRICS_S206;
+	case 304: return METRICS_S304;
+	case 400: return METRICS_S400;
+	case 401: return METRICS_S401;
+	case 403: return METRICS_S403;
+	case 404: return METRICS_S404;
+	case 405: return METRICS_S405;
+	case 409: return METRICS_S409;
+	case 413: return METRICS_S413;
+	case 414: return METRICS_S414;
+	case 429: return METRICS_S429;
+	case 431: return METRICS_S431;
+	case 499: return METRICS_S499;
+	case 500: return METRICS_S500;
+	case 502: return METRICS_S502;
+	case 503: return METRICS_S503;
+	case 504: return METRICS_S504;
+	default: return METRICS_SOTHER;
+	}
+}
+
+/* One reply; req is NULL for one made before any request began. */
 void
 metrics_request(const struct req *req, int status, int admin)
 {
-	int	 c = admin ? (int)METRICS_CLASSES - 1 :
-		    metrics_class(&req->req_route), i;
+	enum metrics_class	 c = METRICS_CLASS_OTHER;
 
-	mt.mt_bytes_in += req->req_bytes_in;
-	mt.mt_bytes_out += req->req_bytes_out;
-	for (i = 0; i < mt.mt_nreq; i++)
-		if (mt.mt_req[i].ms_class == c && mt.mt_req[i].ms_status == status)
-			break;
-	if (i == mt.mt_nreq) {
-		if (mt.mt_nreq == METRICS_STATUS_MAX)
-			return;	/* a bounded set of series */
-		mt.mt_req[i].ms_class = c;
-		mt.mt_req[i].ms_status = status;
-		mt.mt_nreq++;
+	if (admin)
+		c = METRICS_CLASS_ADMIN;
+	else if (req != NULL)
+		c = metrics_class(&req->req_route);
+	if (req != NULL) {
+		mt.mt_bytes_in += req->req_bytes_in;
+		mt.mt_bytes_out += req->req_bytes_out;
 	}
-	mt.mt_req[i].ms_count++;
+	mt.mt_req[c][metrics_status(status)]++;
 }
 
 void
-metrics_error(const char *stage)
+metrics_error(enum metrics_stage stage)
 {
-	size_t	 i;
-
-	for (i = 0; i < METRICS_STAGES; i++)
-		if (strcmp(metrics_stages[i], stage) == 0)
-			mt.mt_errors[i]++;
+	if ((unsigned)stage < METRICS_STAGE_MAX)
+		mt.mt_errors[stage]++;
 }
 
 void
@@ -116,7 +193,7 @@ metrics_retry(void)
 }
 
 static void
-metrics_observe(int phase, curl_off_t us)
+metrics_observe(enum metrics_phase phase, curl_off_t us)
 {
 	double	 s = us / 1e6;
 	int	 b;
@@ -133,13 +210,13 @@ metrics_phases(curl_off_t conn, curl_off_t app, curl_off_t ttfb,
     curl_off_t total, int proxied)
 {
 	if (conn > 0 && proxied)
-		metrics_observe(0, conn);
+		metrics_observe(METRICS_PHASE_CONNECT, conn);
 	if (app > 0)
-		metrics_observe(1, app - conn);
+		metrics_observe(METRICS_PHASE_TLS, app - conn);
 	if (ttfb > 0)
-		metrics_observe(2, ttfb);
+		metrics_observe(METRICS_PHASE_TTFB, ttfb);
 	if (total > 0)
-		metrics_observe(3, total);
+		metrics_observe(METRICS_PHASE_TOTAL, total);
 }
 
 static void
@@ -168,20 +245,22 @@ int
 metrics_render(struct evbuffer *out, int inflight, int clients)
 {
 	size_t	 i;
-	int	 r;
+	int	 c, s;
 
 	evbuffer_add_printf(out, "# HELP tgsidecar_requests_total Requests "
 	    "answered, by Bot API method class and status.\n"
 	    "# TYPE tgsidecar_requests_total counter\n");
-	for (r = 0; r < mt.mt_nreq; r++)
-		evbuffer_add_printf(out, "tgsidecar_requests_total{class=\"%s\","
-		    "status=\"%d\"} %llu\n",
-		    metrics_classes[mt.mt_req[r].ms_class],
-		    mt.mt_req[r].ms_status,
-		    (unsigned long long)mt.mt_req[r].ms_count);
+	/* Pairs never seen are left out, to keep a scrape short. */
+	for (c = 0; c < METRICS_CLASS_MAX; c++)
+		for (s = 0; s < METRICS_STATUS_MAX; s++)
+			if (mt.mt_req[c][s] != 0)
+				evbuffer_add_printf(out, "tgsidecar_requests_total"
+				    "{class=\"%s\",status=\"%s\"} %llu\n",
+				    metrics_classes[c], metrics_statuses[s],
+				    (unsigned long long)mt.mt_req[c][s]);
 	evbuffer_add_printf(out, "# HELP tgsidecar_errors_total Failures, by "
 	    "the stage that failed.\n# TYPE tgsidecar_errors_total counter\n");
-	for (i = 0; i < METRICS_STAGES; i++)
+	for (i = 0; i < METRICS_STAGE_MAX; i++)
 		evbuffer_add_printf(out, "tgsidecar_errors_total{stage=\"%s\"} "
 		    "%llu\n", metrics_stages[i],
 		    (unsigned long long)mt.mt_errors[i]);

@@ -115,6 +115,7 @@ struct config {
 	long			 cfg_header_timeout_ms;	/* whole request head */
 	long			 cfg_shutdown_timeout_ms;
 	int			 cfg_log_level;
+	int			 cfg_core_dumps;	/* stay dumpable, debugging */
 	int			 cfg_refs;	/* server and requests using it */
 };
 
@@ -141,6 +142,9 @@ int	 acl_bot_allowed(const struct config *, const char *);
 
 struct req;
 
+/* coredump.c */
+int	 coredump_set(int);
+
 /* failover.c */
 int	 failover_pick(const struct config *);
 void	 failover_fail(const struct config *, int, const char *);
@@ -150,8 +154,19 @@ void	 failover_reached_now(int);
 int	 failover_ready(const struct config *, long);
 
 /* metrics.c */
+enum metrics_stage {
+	METRICS_STAGE_PROXY_CONNECT,
+	METRICS_STAGE_PROXY_HANDSHAKE,
+	METRICS_STAGE_TLS,
+	METRICS_STAGE_UPSTREAM,
+	METRICS_STAGE_TIMEOUT,
+	METRICS_STAGE_CLIENT_ABORT,
+	METRICS_STAGE_REFUSED,		/* answered by us, never sent upstream */
+	METRICS_STAGE_MAX
+};
+
 void	 metrics_request(const struct req *, int, int);
-void	 metrics_error(const char *);
+void	 metrics_error(enum metrics_stage);
 void	 metrics_failover(void);
 void	 metrics_retry(void);
 void	 metrics_phases(curl_off_t, curl_off_t, curl_off_t, curl_off_t, int);

@@ -490,7 +490,7 @@ upstream_in_tunnel_setup(struct req *req, CURLcode rc)
 /* Name the stage that failed and why, for a bot to read. */
 static int
 upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
-    const char **stage)
+    enum metrics_stage *stage)
 {
 	const struct config	*cfg = upstream_cfg(req);
 	const struct proxy	*proxy = &cfg->cfg_proxy[req->req_proxy];
@@ -501,9 +501,9 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
 
 	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE,
 	    &connectcode);
-	*stage = "upstream";
+	*stage = METRICS_STAGE_UPSTREAM;
 	if (connectcode >= 300) {
-		*stage = "proxy_handshake";
+		*stage = METRICS_STAGE_PROXY_HANDSHAKE;
 		snprintf(desc, len, "proxy %s answered %ld to CONNECT", px,
 		    connectcode);
 		return 502;
@@ -515,23 +515,23 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
 	}
 	if (upstream_in_tunnel_setup(req, rc)) {
 		/* The proxy hung up on, or never answered, its handshake. */
-		*stage = "proxy_handshake";
+		*stage = METRICS_STAGE_PROXY_HANDSHAKE;
 		snprintf(desc, len, "proxy %s: %s failed: %s", px,
 		    proxy_is_socks(proxy) ? "SOCKS handshake" : "CONNECT", why);
 		return rc == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
 	}
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
-		*stage = "timeout";
+		*stage = METRICS_STAGE_TIMEOUT;
 		snprintf(desc, len, "upstream timeout: %s", why);
 		return 504;
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		*stage = "proxy_connect";
+		*stage = METRICS_STAGE_PROXY_CONNECT;
 		snprintf(desc, len, "proxy %s: %s", px, why);
 		return 502;
 	case CURLE_COULDNT_CONNECT:
-		*stage = proxy->px_scheme != PROXY_NONE ? "proxy_connect" :
-		    "upstream";
+		*stage = proxy->px_scheme != PROXY_NONE ?
+		    METRICS_STAGE_PROXY_CONNECT : METRICS_STAGE_UPSTREAM;
 		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE)
 			snprintf(desc, len, "pre_proxy %s: connect failed: %s",
 			    cfg->cfg_pre_proxy.px_url, why);
@@ -543,7 +543,7 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
 			    host, why);
 		return 502;
 	case CURLE_PROXY:
-		*stage = "proxy_handshake";
+		*stage = METRICS_STAGE_PROXY_HANDSHAKE;
 		snprintf(desc, len, "proxy %s: SOCKS handshake failed: %s",
 		    upstream_socks_hop(cfg, req->req_proxy)->px_url, why);
 		return 502;
@@ -551,12 +551,12 @@ upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
 	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_ISSUER_ERROR:
-		*stage = "tls";
+		*stage = METRICS_STAGE_TLS;
 		snprintf(desc, len, "TLS: certificate verify failed for %s: %s",
 		    host, why);
 		return 502;
 	case CURLE_SSL_CONNECT_ERROR:
-		*stage = "tls";
+		*stage = METRICS_STAGE_TLS;
 		snprintf(desc, len, "TLS: handshake with %s failed: %s", host,
 		    why);
 		return 502;
@@ -669,7 +669,7 @@ static void
 upstream_failed(struct req *req, CURLcode rc)
 {
 	const struct config	*cfg = upstream_cfg(req);
-	const char		*stage;
+	enum metrics_stage	 stage;
 	int			 status, retry;
 
 	status = upstream_error(req, rc, req->req_errdesc,

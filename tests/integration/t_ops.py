@@ -442,6 +442,108 @@ def part_metrics(t, env):
     env["logs"].append(sc.log())
 
 
+# The statuses tgsidecar_requests_total names; any other is "other".
+KNOWN_STATUSES = (200, 206, 304, 400, 401, 403, 404, 405, 409, 413, 414,
+                  429, 431, 499, 500, 502, 503, 504)
+# One method per class; the stand-in answers ?_status=N with status N.
+CLASS_METHODS = (("get", "getMe"), ("send", "sendMessage"),
+                 ("edit", "editMessageText"), ("delete", "deleteMessage"),
+                 ("answer", "answerCallbackQuery"), ("other", "setWebhook"))
+# Upstream statuses, known and not: 6 classes x 21 > 64 (class, status).
+ASKED_STATUSES = (200, 201, 202, 400, 401, 402, 403, 404, 406, 409, 413,
+                  418, 422, 429, 451, 500, 501, 502, 503, 504, 507)
+
+
+def raw_status(port, data):
+    """Send raw bytes on a new connection; the status of the reply."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        s.sendall(data)
+        got = b""
+        while b"\r\n" not in got:
+            b = s.recv(4096)
+            if not b:
+                break
+            got += b
+    finally:
+        s.close()
+    m = re.match(rb"HTTP/1\.[01] (\d{3}) ", got)
+    return int(m.group(1)) if m else None
+
+
+def part_metrics_bounded(t, env):
+    """Every request lands in tgsidecar_requests_total, whatever its
+    status: the label sets are fixed, statuses outside them are "other"."""
+    wd, si, certs = env["wd"], env["si"], env["certs"]
+    tok = token(env["secret"]())
+    si.reset()
+    sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
+                 name="sidecar-metrics-bounded")
+    sc.start()
+    m = None
+    try:
+        m = Meter(sc)
+        m.scrape()
+        want, got = {}, {}
+        for cls, method in CLASS_METHODS:
+            for code in ASKED_STATUSES:
+                r = m.req("GET", api_path(tok, method, "_status=%d" % code))
+                got[(method, code)] = r.status
+                key = (cls, str(code) if code in KNOWN_STATUSES else "other")
+                want[key] = want.get(key, 0) + 1
+        wrong = {k: v for k, v in got.items() if v != k[1]}
+        t.ok(not wrong, "%d requests, %d classes x %d statuses: each got the "
+             "status the upstream gave" % (len(got), len(CLASS_METHODS),
+                                           len(ASKED_STATUSES)))
+        if wrong:
+            t.diag("wrong: %r" % sorted(wrong.items())[:10])
+        # Refused by the sidecar itself, never sent upstream.
+        refused = [
+            (raw_status(sc.port, b"GET /favicon.ico HTTP/1.1\r\n"
+                        b"Host: x\r\n\r\n"), ("other", "404")),
+            (raw_status(sc.port, ("PUT %s HTTP/1.1\r\nHost: x\r\n"
+                                  "Content-Length: 0\r\n\r\n"
+                                  % api_path(tok, "getMe")).encode()),
+             ("get", "405")),
+            (raw_status(sc.port, b"GET /bot1:x/getMe HTTP/1.1\r\n"
+                        b"Host: x\r\nno colon here\r\n\r\n"),
+             ("other", "400")),
+            # Not even a method: no request began, still a reply.
+            (raw_status(sc.port, b"\x16\x03\x01\x00\x05hello"),
+             ("other", "400")),
+            (raw_status(sc.port, b"GET /" + b"a" * 9000 +
+                        b" HTTP/1.1\r\nHost: x\r\n\r\n"), ("other", "414"))]
+        t.is_([c for c, _ in refused], [404, 405, 400, 400, 414],
+              "refused by the sidecar: unknown path 404, PUT 405, a "
+              "malformed head 400, TLS bytes 400, a long target 414")
+        for _, key in refused:
+            want[key] = want.get(key, 0) + 1
+        sent = len(got) + len(refused)
+        r, pf, (admf, _) = m.scrape()
+        check_exposition(t, r, pf, "bounded-labels scrape")
+        if admf:
+            want[("admin", "200")] = admf
+        reqs = pf.requests()
+        t.is_(sum(reqs.values()), float(sent + admf),
+              "the sum of tgsidecar_requests_total is every request served "
+              "(%d, and %d scrapes)" % (sent, admf))
+        t.is_(reqs, {k: float(v) for k, v in want.items()},
+              "requests_total per class and status: statuses outside the "
+              "fixed list are counted as status=\"other\"")
+        t.ok(all(st in [str(c) for c in KNOWN_STATUSES] + ["other"]
+                 for _, st in reqs),
+             "no status label outside the fixed list and \"other\"")
+        t.is_(pf.get("tgsidecar_errors_total", {"stage": "refused"}),
+              float(len(refused)), "errors_total{stage=\"refused\"} counts "
+              "the %d requests refused before upstream" % len(refused))
+    finally:
+        if m is not None:
+            m.close()
+        st, killed = sc.stop()
+    t.ok(st == 0 and not killed, "bounded-labels sidecar exits 0 on SIGTERM")
+    env["logs"].append(sc.log())
+
+
 # ------------------------------------------------------------ 2. health
 
 def restart_proxy(p, name):
@@ -932,6 +1034,7 @@ def main():
             t.fail_exception("squid starts")
         big_sha = harness.big_file_sha256(BIG_SIZE)
         for part, args in ((part_metrics, (t, env)),
+                           (part_metrics_bounded, (t, env)),
                            (part_health, (t, env)),
                            (part_admin_json, (t, env)),
                            (part_reload, (t, env)),

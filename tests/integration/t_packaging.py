@@ -817,6 +817,7 @@ def check_systemd(t, wd, dest):
                 "ProtectKernelTunables=yes", "ProtectKernelModules=yes",
                 "ProtectKernelLogs=yes", "ProtectControlGroups=yes",
                 "ProtectClock=yes", "ProtectHostname=yes", "UMask=077",
+                "LimitCORE=0",
                 "EnvironmentFile=-/etc/default/tgsidecar",
                 "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure"):
         if key not in src:

@@ -637,6 +637,12 @@ class Sidecar:
             argv += ["--pre-proxy", pre_proxy]
         argv += list(extra_args)
         self.argv = argv
+        if os.geteuid() != 0:
+            # Not root, a test cannot look into /proc/<pid>/fd of a daemon
+            # that is not dumpable (the default); t_dumpable.py checks
+            # the default on a daemon of its own.
+            env = dict(env or {})
+            env.setdefault("TGSIDECAR_CORE_DUMPS", "yes")
         # Under $TGSIDECAR_WRAPPER (valgrind) the pid is still the daemon's.
         self.proc = Proc(wrapper_argv() + argv, workdir,
                          name or "sidecar%d" % Sidecar._seq,

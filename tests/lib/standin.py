@@ -6,9 +6,10 @@ tests. Standard library only.
   standin.py --port P --control-port C --cert CERT --key KEY
 
 TLS port P (127.0.0.1) serves /bot<token>/<method> and
-/file/bot<token>/<path> over HTTP/1.1 with keep-alive. It counts accepted
-TCP connections and records when each opened and closed (time.monotonic,
-comparable across processes on Linux).
+/file/bot<token>/<path> over HTTP/1.1 with keep-alive; ?_status=N on any
+method answers status N (a Bot API error body, or ok for 2xx). It counts
+accepted TCP connections and records when each opened and closed
+(time.monotonic, comparable across processes on Linux).
 
 Plain-HTTP control port C (127.0.0.1):
   GET  /_stats   counters and the last requests, as JSON
@@ -106,6 +107,13 @@ def api_ok(result):
 
 
 # ------------------------------------------------------------ body parsing
+
+def answer_status(code):
+    """Any status a test asks for, with a body the Bot API would give."""
+    if 200 <= code < 300:
+        return code, {"ok": True, "result": True}
+    return api_error(code, "status %d as asked" % code)
+
 
 def parse_multipart(body, ctype):
     """Small multipart/form-data splitter. Returns (fields, files) where
@@ -576,6 +584,9 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             self.record(rec)
             if not check_token(tok):
                 return self.send_json(*api_error(401, "Unauthorized"), chunked)
+            if q.get("_status", "").isdigit():
+                return self.send_json(*answer_status(int(q["_status"])),
+                                      chunked)
             fn = METHODS.get(method.lower())
             if fn is None:
                 return self.send_json(*api_error(
