@@ -198,6 +198,9 @@ def socks5(s, n, opts, end):
     """RFC 1928, no authentication, CONNECT only; port FROM becomes TO."""
     dl = time.monotonic() + 10.0
     hello = recv_exact(s, 2, dl)
+    if not hello:
+        say("conn %d closed before a word" % n)
+        return
     if len(hello) < 2 or hello[0] != 5:
         say("conn %d SOCKS bad greeting -> closed" % n)
         return
@@ -233,10 +236,18 @@ def socks5(s, n, opts, end):
 
 
 def relay(s, n, opts, end):
+    first = b""
+    r, _, _ = select.select([s], [], [], 10.0)
+    if r:
+        first = recv_some(s)
+    if not first:
+        say("conn %d closed before a word" % n)
+        return
+    say("conn %d RELAY -> port %d after %.1fs" % (n, opts.target, opts.delay))
     if opts.delay:
         time.sleep(opts.delay)
     u = dial(opts.target)
-    say("conn %d RELAY -> port %d" % (n, opts.target))
+    u.sendall(first)
     u.settimeout(None)
     how = pipe(s, u, end)
     u.close()
