@@ -225,6 +225,28 @@ def part_readyz_chain(t, env):
         hop.stop()
 
 
+def part_readyz_exit(t, env):
+    """SIGTERM while /readyz waits on a probe that stalls: the sidecar
+    still exits 0 (and under ASan, frees the probe)."""
+    wd, si, certs = env["wd"], env["si"], env["certs"]
+    stall = FaultProxy(wd, "stall").start()
+    sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy=stall.url,
+                 extra_args=["--connect-timeout", "30s",
+                             "--shutdown-timeout", "1s"]).start()
+    try:
+        ths, out = in_threads(lambda: get(sc, "/readyz"), [()] * 2)
+        t.ok(harness.wait_until(lambda: stall.connects() == 1, 10),
+             "two /readyz wait on one probe stalled at CONNECT")
+        st, killed = sc.stop()
+        t.ok(st == 0 and not killed, "SIGTERM meanwhile: the sidecar exits 0 "
+             "(status %r, killed %r)" % (st, killed))
+        for th in ths:
+            th.join(10)
+    finally:
+        sc.stop()
+        stall.stop()
+
+
 # ------------------------------------------------------------ 4. reload
 
 def part_reload(t, env):
@@ -312,7 +334,7 @@ def main():
         return t.done()
     try:
         for part in (part_silence, part_https_proxy, part_readyz_burst,
-                     part_readyz_chain, part_reload):
+                     part_readyz_chain, part_readyz_exit, part_reload):
             t0 = time.monotonic()
             try:
                 part(t, env)
