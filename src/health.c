@@ -59,12 +59,11 @@ health_text(struct req *req, int status, const char *text)
 static struct {
 	struct req		*hp_probe;	/* in flight, or NULL */
 	TAILQ_HEAD(, req)	 hp_waiting;	/* /readyz requests for it */
-	int			 hp_init;
 	int			 hp_status;	/* cached answer; 0: none */
 	char			 hp_text[CURL_ERROR_SIZE + 1024];
 	struct timespec		 hp_when;
 	unsigned long		 hp_gen;	/* failover_generation() then */
-} health;
+} health = { .hp_waiting = TAILQ_HEAD_INITIALIZER(health.hp_waiting) };
 
 static void
 health_free_probe(struct req *probe)
@@ -134,10 +133,6 @@ health_cached(void)
 static int
 health_wait(struct req *req)
 {
-	if (!health.hp_init) {
-		TAILQ_INIT(&health.hp_waiting);
-		health.hp_init = 1;
-	}
 	if (health.hp_probe == NULL && health_probe(req->req_cfg) == -1)
 		return -1;
 	TAILQ_INSERT_TAIL(&health.hp_waiting, req, req_wait);
