@@ -169,37 +169,52 @@ def part_https_proxy(t, env):
 
 # ------------------------------------------------------------ 3. /readyz
 
-def part_readyz_burst(t, env):
-    """Direct, through a relay that holds each connection 1 s before it
-    reaches the stand-in: 20 /readyz at once start one probe, and bots
-    with max_inflight 4 are still served."""
-    wd, si, certs = env["wd"], env["si"], env["certs"]
+def readyz_burst(t, env, desc, sidecar, counter):
+    """20 /readyz at once, then 4 getMe while their probe is held 1 s:
+    one probe answers them all, and the bots (max_inflight 4) are served.
+    counter() counts the connections that reached the slow hop."""
     tok = token(harness.unique_secret("rdy"))
-    relay = FaultProxy(wd, "relay", target=si.port, delay=1.0).start()
-    sc = Sidecar(wd, upstream="https://127.0.0.1:%d" % relay.port,
-                 ca_file=certs.ca_cert, proxy="direct",
-                 extra_args=["--max-inflight", str(BOTS)]).start()
+    sc = sidecar(["--max-inflight", str(BOTS)]).start()
     try:
         ths, ready = in_threads(lambda: get(sc, "/readyz"),
                                 [()] * READYZ_CALLERS)
-        t.ok(harness.wait_until(lambda: relay.attempts() >= 1, 10),
-             "%d concurrent /readyz: a probe is under way" % READYZ_CALLERS)
+        t.ok(harness.wait_until(lambda: counter() >= 1, 10),
+             "%s: %d concurrent /readyz, a probe is under way"
+             % (desc, READYZ_CALLERS))
         bths, bots = in_threads(lambda: get(sc, "/bot%s/getMe" % tok),
                                 [()] * BOTS)
         for th in ths + bths:
             th.join(60)
         st = [getattr(r, "status", r) for r in ready]
-        t.is_(st, [200] * READYZ_CALLERS, "%d concurrent /readyz all answer "
-              "200" % READYZ_CALLERS)
+        t.is_(st, [200] * READYZ_CALLERS, "%s: %d concurrent /readyz all "
+              "answer 200" % (desc, READYZ_CALLERS))
         t.is_([getattr(r, "status", r) for r in bots], [200] * BOTS,
-              "%d getMe sent during the probe with max_inflight %d: all 200, "
-              "none refused" % (BOTS, BOTS))
-        t.is_(relay.attempts(), 1 + BOTS, "the upstream saw %d connections: "
-              "one probe for %d /readyz, and the bots'" % (1 + BOTS,
-                                                           READYZ_CALLERS))
+              "%s: %d getMe sent during the probe with max_inflight %d: all "
+              "200, none refused" % (desc, BOTS, BOTS))
+        t.is_(counter(), 1 + BOTS, "%s: %d connections: one probe for %d "
+              "/readyz, and the bots'" % (desc, 1 + BOTS, READYZ_CALLERS))
     finally:
         sc.stop()
+
+
+def part_readyz_burst(t, env):
+    """Direct, through a relay that holds each connection 1 s before it
+    reaches the stand-in; then through a proxy that holds each CONNECT
+    1 s before its 200."""
+    wd, si, certs = env["wd"], env["si"], env["certs"]
+    relay = FaultProxy(wd, "relay", target=si.port, delay=1.0).start()
+    slow = FaultProxy(wd, "tunnel", delay=1.0).start()
+    try:
+        readyz_burst(t, env, "direct, slow upstream", lambda extra: Sidecar(
+            wd, upstream="https://127.0.0.1:%d" % relay.port,
+            ca_file=certs.ca_cert, proxy="direct", extra_args=extra),
+            relay.attempts)
+        readyz_burst(t, env, "slow proxy", lambda extra: Sidecar(
+            wd, upstream=si.url, ca_file=certs.ca_cert, proxy=slow.url,
+            extra_args=extra), slow.connects)
+    finally:
         relay.stop()
+        slow.stop()
 
 
 def part_readyz_chain(t, env):
