@@ -162,6 +162,18 @@ def part_https_proxy(t, env):
                      "host's certificate")
         finally:
             sc.stop()
+        # squid speaks plain HTTP: the TLS handshake with it fails.
+        plain = "https://127.0.0.1:%d" % env["squid"].port
+        sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
+                     proxy=plain).start()
+        try:
+            r = get(sc, "/bot%s/getMe" % tok)
+            d = description(r)
+            t.ok(r.status == 502 and d.startswith("proxy %s: TLS" % plain),
+                 "https:// for a proxy that speaks plain HTTP: 502 naming "
+                 "the proxy and TLS (%r)" % d)
+        finally:
+            sc.stop()
     finally:
         good.stop()
         bad.stop()
