@@ -161,6 +161,7 @@ client_req_free(struct req *req, const char *why)
 		return;
 	if (req->req_easy != NULL)
 		upstream_stop(req);
+	health_forget(req);
 	client_log(req, why);
 	if (req->req_clt->clt_req == req)
 		req->req_clt->clt_req = NULL;

@@ -3,6 +3,10 @@
  * Which proxy of the list the next fresh connection goes through.  A
  * proxy that failed is skipped for proxy_fail_timeout; when all of them
  * are failing, the one that failed longest ago gets the next try.
+ *
+ * The state lives in each struct proxy of the refcounted config, so a
+ * request marks the proxy it really used, even after a reload changed
+ * the list.  A reload carries it over to the same proxy in the new list.
  */
 #include "config.h"
 
@@ -10,8 +14,8 @@
 
 #include "tgsidecar.h"
 
-static struct timespec	 failover_failed[CONFIG_PROXY_MAX];
-static struct timespec	 failover_reached[CONFIG_PROXY_MAX];
+/* Bumped whenever a proxy starts or stops failing, or the list changes. */
+static unsigned long	 failover_gen;
 
 static long
 failover_age_ms(const struct timespec *then, const struct timespec *now)
@@ -21,53 +25,48 @@ failover_age_ms(const struct timespec *then, const struct timespec *now)
 }
 
 static int
-failover_is_failed(int i)
+failover_is_set(const struct timespec *ts)
 {
-	return failover_failed[i].tv_sec != 0 || failover_failed[i].tv_nsec != 0;
+	return ts->tv_sec != 0 || ts->tv_nsec != 0;
 }
 
 int
 failover_pick(const struct config *cfg)
 {
-	struct timespec	 now;
-	int		 i, oldest = 0;
+	const struct proxy	*px = cfg->cfg_proxy;
+	struct timespec		 now;
+	int			 i, oldest = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (i = 0; i < cfg->cfg_nproxy; i++) {
-		if (!failover_is_failed(i) || failover_age_ms(
-		    &failover_failed[i], &now) >= cfg->cfg_proxy_fail_timeout_ms)
-			return i;
-		if (failover_age_ms(&failover_failed[i], &now) >
-		    failover_age_ms(&failover_failed[oldest], &now))
+		if (!failover_is_set(&px[i].px_failed) || failover_age_ms(
+		    &px[i].px_failed, &now) >= cfg->cfg_proxy_fail_timeout_ms)
+			return (i);
+		if (failover_age_ms(&px[i].px_failed, &now) >
+		    failover_age_ms(&px[oldest].px_failed, &now))
 			oldest = i;
 	}
-	return oldest;
+	return (oldest);
 }
 
 void
-failover_fail(const struct config *cfg, int i, const char *why)
+failover_fail(struct config *cfg, int i, const char *why)
 {
+	struct proxy	*px = &cfg->cfg_proxy[i];
 	struct timespec	 now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* Log when it starts being skipped, not at every probe of it. */
-	if (!failover_is_failed(i) || failover_age_ms(&failover_failed[i],
-	    &now) >= cfg->cfg_proxy_fail_timeout_ms) {
+	if (!failover_is_set(&px->px_failed) || failover_age_ms(
+	    &px->px_failed, &now) >= cfg->cfg_proxy_fail_timeout_ms) {
 		metrics_failover();
+		failover_gen++;
 		if (cfg->cfg_nproxy > 1)
 			log_warnx("proxy %s failed, skipping it for %ld ms: %s",
-			    cfg->cfg_proxy[i].px_url,
-			    cfg->cfg_proxy_fail_timeout_ms, why);
+			    px->px_url, cfg->cfg_proxy_fail_timeout_ms, why);
 	}
-	failover_failed[i] = now;
-	memset(&failover_reached[i], 0, sizeof(failover_reached[i]));
-}
-
-/* The proxy (or, direct, the upstream) answered: for /readyz. */
-void
-failover_reached_now(int i)
-{
-	clock_gettime(CLOCK_MONOTONIC, &failover_reached[i]);
+	px->px_failed = now;
+	memset(&px->px_reached, 0, sizeof(px->px_reached));
 }
 
 /* A proxy reached within window_ms and not failed since, or -1. */
@@ -79,27 +78,74 @@ failover_ready(const struct config *cfg, long window_ms)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (i = 0; i < cfg->cfg_nproxy; i++)
-		if ((failover_reached[i].tv_sec != 0 ||
-		    failover_reached[i].tv_nsec != 0) &&
-		    failover_age_ms(&failover_reached[i], &now) < window_ms)
-			return i;
-	return -1;
+		if (failover_is_set(&cfg->cfg_proxy[i].px_reached) &&
+		    failover_age_ms(&cfg->cfg_proxy[i].px_reached, &now) <
+		    window_ms)
+			return (i);
+	return (-1);
 }
 
+/* The proxy (or, direct, the upstream) answered. */
 void
-failover_ok(const struct config *cfg, int i)
+failover_ok(struct config *cfg, int i)
 {
-	failover_reached_now(i);
-	if (!failover_is_failed(i))
+	struct proxy	*px = &cfg->cfg_proxy[i];
+
+	clock_gettime(CLOCK_MONOTONIC, &px->px_reached);
+	if (!failover_is_set(&px->px_failed))
 		return;
 	if (cfg->cfg_nproxy > 1)
-		log_info("proxy %s works again", cfg->cfg_proxy[i].px_url);
-	memset(&failover_failed[i], 0, sizeof(failover_failed[i]));
+		log_info("proxy %s works again", px->px_url);
+	memset(&px->px_failed, 0, sizeof(px->px_failed));
+	failover_gen++;
 }
 
-void
-failover_reset(void)
+static int
+failover_streq(const char *a, const char *b)
 {
-	memset(failover_failed, 0, sizeof(failover_failed));
-	memset(failover_reached, 0, sizeof(failover_reached));
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/*
+ * The same proxy reached the same way: URL, credentials (a reload that
+ * fixes a password gives the proxy a fresh start) and pre-proxy.
+ */
+static int
+failover_same(const struct config *a, const struct proxy *pa,
+    const struct config *b, const struct proxy *pb)
+{
+	return (pa->px_scheme == pb->px_scheme &&
+	    failover_streq(pa->px_url, pb->px_url) &&
+	    failover_streq(pa->px_user, pb->px_user) &&
+	    failover_streq(pa->px_pass, pb->px_pass) &&
+	    failover_streq(a->cfg_pre_proxy.px_url, b->cfg_pre_proxy.px_url) &&
+	    failover_streq(a->cfg_upstream, b->cfg_upstream));
+}
+
+/* On a reload: a proxy still in the list keeps what we know of it. */
+void
+failover_inherit(struct config *cfg, const struct config *old)
+{
+	int	 i, j;
+
+	failover_gen++;
+	for (i = 0; i < cfg->cfg_nproxy; i++)
+		for (j = 0; j < old->cfg_nproxy; j++)
+			if (failover_same(cfg, &cfg->cfg_proxy[i], old,
+			    &old->cfg_proxy[j])) {
+				cfg->cfg_proxy[i].px_failed =
+				    old->cfg_proxy[j].px_failed;
+				cfg->cfg_proxy[i].px_reached =
+				    old->cfg_proxy[j].px_reached;
+				break;
+			}
+}
+
+/* Changes with every verdict that could change what /readyz says. */
+unsigned long
+failover_generation(void)
+{
+	return (failover_gen);
 }

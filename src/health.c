@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * What operators ask the sidecar itself: /healthz (the process serves),
- * /readyz (a proxy was reachable lately, or a cheap probe says so now)
- * and /metrics.  A probe is a request like any other, so a prober that
- * hangs up is cleaned up the same way.
+ * /readyz (a proxy was reachable lately, or a probe says so now) and
+ * /metrics.
  */
 #include "config.h"
+
+#include <sys/queue.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,6 @@
 #include "tgsidecar.h"
 
 #define HEALTH_WINDOW_MS	30000	/* "reachable in the last 30 s" */
-#define HEALTH_PROBE_MS		3000
 
 enum { HEALTH_NONE, HEALTH_LIVE, HEALTH_READY, HEALTH_METRICS };
 
@@ -45,37 +45,65 @@ health_text(struct req *req, int status, const char *text)
 	    strlen(text));
 }
 
-/* The proxy itself is probed (or, direct, the upstream): a connect only. */
-static int
-health_probe(struct req *req)
-{
-	const struct config	*cfg = req->req_cfg;
-	const struct proxy	*px;
-	CURL			*e;
-	const char		*hostport;
+/*
+ * One probe at a time, whatever the number of /readyz callers: they all
+ * wait for it and get its answer, which then stands for HEALTH_CACHE_MS
+ * unless a transfer, the probe or a reload changed what we know of a
+ * proxy.  2 s: a burst of probers (kubelet, a load balancer, monitoring)
+ * shares one connection, a /readyz flood costs the proxy at most one
+ * connection per 2 s, and an answer is still fresher than the shortest
+ * period a prober would sensibly use (Kubernetes defaults to 10 s).
+ */
+#define HEALTH_CACHE_MS		2000
 
-	req->req_proxy = failover_pick(cfg);
-	px = &cfg->cfg_proxy[req->req_proxy];
-	if (px->px_scheme == PROXY_NONE)
-		req->req_url = strdup(cfg->cfg_upstream);
-	else {
-		hostport = strstr(px->px_url, "://") + 3;
-		if (asprintf(&req->req_url, "http://%s", hostport) == -1)
-			req->req_url = NULL;
-	}
-	if (req->req_url == NULL || (e = upstream_easy(req)) == NULL)
+static struct {
+	struct req		*hp_probe;	/* in flight, or NULL */
+	TAILQ_HEAD(, req)	 hp_waiting;	/* /readyz requests for it */
+	int			 hp_status;	/* cached answer; 0: none */
+	char			 hp_text[CURL_ERROR_SIZE + 1024];
+	struct timespec		 hp_when;
+	unsigned long		 hp_gen;	/* failover_generation() then */
+} health = { .hp_waiting = TAILQ_HEAD_INITIALIZER(health.hp_waiting) };
+
+static void
+health_free_probe(struct req *probe)
+{
+	upstream_stop(probe);
+	free(probe->req_url);
+	config_unref(probe->req_cfg);
+	free(probe);
+}
+
+/*
+ * The probe goes the way a transfer goes (pre-proxy, proxy and its auth,
+ * the CONNECT, TLS with the upstream) and stops before a request: it has
+ * no bot, and does not count against max_inflight.
+ */
+static int
+health_probe(struct config *cfg)
+{
+	struct req	*probe;
+	CURL		*e = NULL;
+
+	if ((probe = calloc(1, sizeof(*probe))) == NULL)
 		return -1;
+	probe->req_probe = 1;
+	probe->req_cfg = config_ref(cfg);
+	probe->req_proxy = failover_pick(cfg);
+	if ((probe->req_url = strdup(cfg->cfg_upstream)) == NULL ||
+	    (e = upstream_easy(probe)) == NULL)
+		goto fail;
 	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    cfg->cfg_connect_timeout_ms < HEALTH_PROBE_MS ?
-	    cfg->cfg_connect_timeout_ms : HEALTH_PROBE_MS);
-	req->req_probe = 1;
-	if (upstream_add(req, e) == -1) {
-		curl_easy_cleanup(e);
-		return -1;
-	}
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->cfg_connect_timeout_ms);
+	if (upstream_add(probe, e) == -1)
+		goto fail;
+	health.hp_probe = probe;
 	return 0;
+ fail:
+	if (e != NULL)
+		curl_easy_cleanup(e);
+	health_free_probe(probe);
+	return -1;
 }
 
 static const char *
@@ -86,7 +114,33 @@ health_name(const struct config *cfg, int i)
 	return cfg->cfg_proxy[i].px_url;
 }
 
-/* Answer now, or start a probe whose end answers; sets req_refused then. */
+/* The last probe's answer, if nothing we know of changed since. */
+static int
+health_cached(void)
+{
+	struct timespec	 now;
+	long		 age;
+
+	if (health.hp_status == 0 || health.hp_gen != failover_generation())
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	age = (now.tv_sec - health.hp_when.tv_sec) * 1000L +
+	    (now.tv_nsec - health.hp_when.tv_nsec) / 1000000L;
+	return age < HEALTH_CACHE_MS;
+}
+
+/* Wait for the probe in flight, or start one; -1 if neither can be. */
+static int
+health_wait(struct req *req)
+{
+	if (health.hp_probe == NULL && health_probe(req->req_cfg) == -1)
+		return -1;
+	TAILQ_INSERT_TAIL(&health.hp_waiting, req, req_wait);
+	req->req_waiting = 1;
+	return 0;
+}
+
+/* Answer now, or join the probe whose end answers; sets req_refused then. */
 void
 health_serve(struct req *req, int which)
 {
@@ -119,7 +173,11 @@ health_serve(struct req *req, int which)
 			health_text(req, 200, text);
 			break;
 		}
-		if (health_probe(req) == 0)
+		if (health_cached()) {
+			health_text(req, health.hp_status, health.hp_text);
+			break;
+		}
+		if (health_wait(req) == 0)
 			return;	/* health_done() answers */
 		health_text(req, 503, "not ready: cannot start a probe\n");
 		break;
@@ -127,25 +185,52 @@ health_serve(struct req *req, int which)
 	req->req_refused = 1;
 }
 
-/* From upstream_done(), when the finished transfer was a probe. */
+/* A waiting /readyz request goes away before the probe ends. */
 void
-health_done(struct req *req, CURLcode rc)
+health_forget(struct req *req)
 {
-	const struct config	*cfg = req->req_cfg;
-	char			 text[CURL_ERROR_SIZE + 1024];
-	const char		*name = health_name(cfg, req->req_proxy);
+	if (!req->req_waiting)
+		return;
+	TAILQ_REMOVE(&health.hp_waiting, req, req_wait);
+	req->req_waiting = 0;
+}
 
-	if (rc == CURLE_OK) {
-		failover_ok(cfg, req->req_proxy);
-		snprintf(text, sizeof(text), "ready: %s reachable\n", name);
-	} else {
-		snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s",
-		    upstream_why(req, rc));
-		failover_fail(cfg, req->req_proxy, req->req_errdesc);
-		snprintf(text, sizeof(text), "not ready: %s unreachable: %s\n",
-		    name, req->req_errdesc);
+/* From upstream_done(), when the probe ended: answer all who wait. */
+void
+health_done(struct req *probe, int status)
+{
+	const char	*name = health_name(probe->req_cfg, probe->req_proxy);
+	struct req	*req;
+
+	if (status == 200)
+		snprintf(health.hp_text, sizeof(health.hp_text),
+		    "ready: %s reachable\n", name);
+	else {
+		status = 503;
+		snprintf(health.hp_text, sizeof(health.hp_text),
+		    "not ready: %s unreachable: %s\n", name,
+		    probe->req_errdesc);
 	}
-	upstream_stop(req);
-	health_text(req, rc == CURLE_OK ? 200 : 503, text);
-	client_req_done(req);
+	health.hp_status = status;
+	health.hp_gen = failover_generation();
+	clock_gettime(CLOCK_MONOTONIC, &health.hp_when);
+	health.hp_probe = NULL;
+	while ((req = TAILQ_FIRST(&health.hp_waiting)) != NULL) {
+		health_forget(req);
+		if (status != 200)
+			snprintf(req->req_errdesc, sizeof(req->req_errdesc),
+			    "%s", probe->req_errdesc);
+		health_text(req, status, health.hp_text);
+		client_req_done(req);
+	}
+	health_free_probe(probe);
+}
+
+/* At exit: the probe in flight, if any. */
+void
+health_free(void)
+{
+	if (health.hp_probe != NULL)
+		health_free_probe(health.hp_probe);
+	health.hp_probe = NULL;
 }

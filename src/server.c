@@ -187,7 +187,7 @@ server_reload(struct server *srv)
 	}
 	log_init(cfg->cfg_log_level);
 	log_format(cfg->cfg_log_json, cfg->cfg_syslog);
-	failover_reset();
+	failover_inherit(cfg, srv->srv_cfg);
 	config_unref(srv->srv_cfg);
 	srv->srv_cfg = cfg;
 	log_info("configuration reloaded: upstream %s, proxy %s",
@@ -338,6 +338,7 @@ server_free(struct server *srv)
 		event_free(srv->srv_drain_timer);
 	if (srv->srv_trim_timer != NULL)
 		event_free(srv->srv_trim_timer);
+	health_free();
 	multi_free();
 	tls_free();
 	if (srv->srv_base != NULL)

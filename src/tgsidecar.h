@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -62,6 +63,8 @@ struct proxy {
 	int	 px_port;
 	char	*px_user;	/* percent-decoded, or NULL */
 	char	*px_pass;	/* percent-decoded, or NULL */
+	struct timespec	 px_failed;	/* failover.c: last failure, or 0 */
+	struct timespec	 px_reached;	/* failover.c: last answer, or 0 */
 };
 
 int	 proxy_parse(struct proxy *, const char *, char *, size_t);
@@ -147,11 +150,11 @@ int	 coredump_set(int);
 
 /* failover.c */
 int	 failover_pick(const struct config *);
-void	 failover_fail(const struct config *, int, const char *);
-void	 failover_ok(const struct config *, int);
-void	 failover_reset(void);
-void	 failover_reached_now(int);
+void	 failover_fail(struct config *, int, const char *);
+void	 failover_ok(struct config *, int);
+void	 failover_inherit(struct config *, const struct config *);
 int	 failover_ready(const struct config *, long);
+unsigned long	 failover_generation(void);
 
 /* metrics.c */
 enum metrics_stage {
@@ -175,7 +178,9 @@ int	 metrics_render(struct evbuffer *, int, int);
 /* health.c: /healthz, /readyz and /metrics */
 int	 health_route(const char *, size_t);
 void	 health_serve(struct req *, int);
-void	 health_done(struct req *, CURLcode);
+void	 health_forget(struct req *);
+void	 health_done(struct req *, int);
+void	 health_free(void);
 
 /* route.c */
 enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
@@ -234,7 +239,9 @@ struct req {
 	int			 req_head_done;	/* its head is parsed */
 	int			 req_refused;	/* answered at its head */
 	int			 req_admin;	/* a health or metrics request */
-	int			 req_probe;	/* req_easy is a /readyz probe */
+	int			 req_probe;	/* the /readyz probe: no bot */
+	int			 req_waiting;	/* a /readyz waiting for it */
+	TAILQ_ENTRY(req)	 req_wait;	/* health.c */
 	int			 req_held;	/* long poll waits for its body */
 	int			 req_expect;	/* Expect: 100-continue */
 	int			 req_method;	/* enum http_method */

@@ -316,13 +316,15 @@ upstream_timeout_ms(struct req *req)
 }
 
 /*
- * A handle for one brand-new connection, closed afterwards: the cure
- * itself, for transfers and /readyz probes alike.
+ * A handle for one brand-new connection, closed afterwards, the way to
+ * the upstream goes (proxy, pre-proxy, proxy auth, TLS, timeouts): the
+ * cure itself, for transfers and /readyz probes alike.
  */
 CURL *
 upstream_easy(struct req *req)
 {
-	CURL	*e;
+	const struct config	*cfg = upstream_cfg(req);
+	CURL			*e;
 
 	if ((e = curl_easy_init()) == NULL)
 		return NULL;
@@ -333,17 +335,33 @@ upstream_easy(struct req *req)
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->req_errbuf);
 	tls_setopts(e);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+	if (cfg->cfg_tls_session_resume)
+		curl_easy_setopt(e, CURLOPT_SHARE, tls_sessions());
+	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    cfg->cfg_connect_timeout_ms);
+	if (upstream_proxy(req, e) == -1) {
+		curl_easy_cleanup(e);
+		return NULL;
+	}
 	return e;
 }
 
-/* Start it; upstream_release() is its other half, and counts it out. */
+/*
+ * Start it; upstream_release() is its other half, and counts it out.
+ * The one /readyz probe has no bot and does not count against bots.
+ */
 int
 upstream_add(struct req *req, CURL *e)
 {
 	if (multi_add(e) == -1)
 		return -1;
 	req->req_easy = e;
-	req->req_clt->clt_srv->srv_inflight++;
+	if (!req->req_probe)
+		req->req_clt->clt_srv->srv_inflight++;
 	return 0;
 }
 
@@ -366,12 +384,6 @@ upstream_attempt(struct req *req)
 	req->req_proxy = failover_pick(cfg);
 	if ((e = upstream_easy(req)) == NULL)
 		goto fail;
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-	if (cfg->cfg_tls_session_resume)
-		curl_easy_setopt(e, CURLOPT_SHARE, tls_sessions());
-	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->req_uphdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
@@ -379,11 +391,8 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    cfg->cfg_connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, upstream_timeout_ms(req));
-	if (upstream_proxy(req, e) == -1 || upstream_body(req, e) == -1 ||
-	    upstream_add(req, e) == -1)
+	if (upstream_body(req, e) == -1 || upstream_add(req, e) == -1)
 		goto fail;
 	return 0;
  fail:
@@ -429,18 +438,79 @@ upstream_release(struct req *req)
 	multi_remove(req->req_easy);
 	curl_easy_cleanup(req->req_easy);
 	req->req_easy = NULL;
-	if (--req->req_clt->clt_srv->srv_inflight == 0)
+	if (!req->req_probe && --req->req_clt->clt_srv->srv_inflight == 0)
 		server_idle(req->req_clt->clt_srv);
 }
 
-/* The SOCKS hop is the proxy itself, or the pre-proxy in a chain. */
-static const struct proxy *
-upstream_socks_hop(const struct config *cfg, int i)
-{
-	if (proxy_is_socks(&cfg->cfg_proxy[i]))
-		return &cfg->cfg_proxy[i];
-	return &cfg->cfg_pre_proxy;
-}
+/*
+ * Where an attempt failed, and all that follows from it, in one table.
+ * Up to pretransfer nothing of the request can have reached the Bot API,
+ * so any method may go again, and through a proxy every failure there
+ * that is not our own is the proxy's: its TCP, CONNECT or SOCKS, TLS
+ * with an https:// proxy, the tunnel, the TLS handshake through it.
+ * After pretransfer only the upstream is left to blame.
+ */
+enum upstream_stage {
+	UST_LOCAL,		/* the bot left, or we ran out of memory */
+	UST_FDS,		/* we ran out of file descriptors */
+	UST_PROXY_CONNECT,	/* no TCP (or no name) for the first hop */
+	UST_PROXY_TLS,		/* TLS with an https:// proxy itself */
+	UST_PROXY_ANSWER,	/* CONNECT answered, but not with a 2xx */
+	UST_PROXY_SOCKS,	/* the SOCKS hop refused */
+	UST_TUNNEL,		/* CONNECT, SOCKS or TLS through them stalled */
+	UST_CONNECT,		/* direct: no TCP to the upstream */
+	UST_CONNECT_TIMEOUT,	/* direct: no connection in connect_timeout */
+	UST_TLS_VERIFY,		/* the certificate the upstream showed */
+	UST_TLS,		/* the TLS handshake with the upstream */
+	UST_TIMEOUT,		/* sent, and no whole answer in time */
+	UST_BROKEN,		/* sent, and the connection broke */
+	UST_UPSTREAM		/* sent, and the upstream failed otherwise */
+};
+
+enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_HOST, WHO_PROXY, WHO_HOP,
+	WHO_SOCKS };
+enum upstream_retry { RETRY_NEVER, RETRY_ANY, RETRY_READONLY };
+
+static const struct upstream_rule {
+	int		 ur_metric;	/* enum metrics_stage, -1: not counted */
+	const char	*ur_fmt;	/* for the bot: ur_who, then why */
+	int		 ur_who;	/* enum upstream_who */
+	int		 ur_status;	/* a timeout is 504 at any stage */
+	int		 ur_proxy;	/* marks the proxy in use failed */
+	int		 ur_retry;	/* enum upstream_retry */
+} upstream_rules[] = {
+	[UST_LOCAL] = { -1, "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
+	[UST_FDS] = { METRICS_STAGE_UPSTREAM,
+	    "Service Unavailable: the sidecar is out of file descriptors, "
+	    "retry after 1", WHO_NONE, 503, 0, RETRY_NEVER },
+	[UST_PROXY_CONNECT] = { METRICS_STAGE_PROXY_CONNECT,
+	    "%s: connect failed: %s", WHO_HOP, 502, 1, RETRY_ANY },
+	[UST_PROXY_TLS] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%s: TLS with the proxy failed: %s", WHO_PROXY, 502, 1,
+	    RETRY_ANY },
+	[UST_PROXY_ANSWER] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%s answered %s to CONNECT", WHO_PROXY, 502, 1, RETRY_ANY },
+	[UST_PROXY_SOCKS] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%s: SOCKS handshake failed: %s", WHO_SOCKS, 502, 1, RETRY_ANY },
+	[UST_TUNNEL] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%s: no working tunnel through it: %s", WHO_PROXY, 502, 1,
+	    RETRY_ANY },
+	[UST_CONNECT] = { METRICS_STAGE_UPSTREAM,
+	    "%s: connect failed: %s", WHO_UPSTREAM, 502, 0, RETRY_ANY },
+	[UST_CONNECT_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
+	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_ANY },
+	[UST_TLS_VERIFY] = { METRICS_STAGE_TLS,
+	    "TLS: certificate verify failed for %s: %s", WHO_HOST, 502, 1,
+	    RETRY_ANY },
+	[UST_TLS] = { METRICS_STAGE_TLS,
+	    "TLS: handshake with %s failed: %s", WHO_HOST, 502, 1, RETRY_ANY },
+	[UST_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
+	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_NEVER },
+	[UST_BROKEN] = { METRICS_STAGE_UPSTREAM,
+	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_READONLY },
+	[UST_UPSTREAM] = { METRICS_STAGE_UPSTREAM,
+	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
+};
 
 /* Creating our own socket failed: no proxy or upstream is to blame. */
 static int
@@ -452,177 +522,146 @@ upstream_local_fds(struct req *req)
 	return oserr == EMFILE || oserr == ENFILE;
 }
 
-/*
- * The proxy was reached (a failed TCP connect has its own code) but the
- * tunnel never came up: no CONNECT answer (or no SOCKS success) and no
- * TLS yet.  TLS failures have codes of their own and are told apart.
- */
-static int
-upstream_in_tunnel_setup(struct req *req, CURLcode rc)
+/* The stage of a failed attempt, from what libcurl got done. */
+static enum upstream_stage
+upstream_stage(struct req *req, CURLcode rc, long *code)
 {
 	const struct proxy	*px = &upstream_cfg(req)->cfg_proxy[
 				    req->req_proxy];
-	curl_off_t		 app = 0, pre = 0;
-	long			 code = 0;
+	curl_off_t		 pre = 0;
+	int			 verify, tls;
 
-	if (px->px_scheme == PROXY_NONE || px->px_scheme == PROXY_HTTPS)
-		return 0;
-	switch (rc) {
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		return 0;
+	*code = 0;
+	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE, code);
+	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	if (rc == CURLE_WRITE_ERROR || rc == CURLE_READ_ERROR ||
+	    rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OUT_OF_MEMORY)
+		return UST_LOCAL;
+	if (upstream_local_fds(req))
+		return UST_FDS;
+	if (pre != 0) {
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			return UST_TIMEOUT;
+		return (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
+		    rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE) ?
+		    UST_BROKEN : UST_UPSTREAM;
+	}
+	verify = rc == CURLE_PEER_FAILED_VERIFICATION ||
+	    rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
+	    rc == CURLE_SSL_ISSUER_ERROR;
+	tls = verify || rc == CURLE_SSL_CONNECT_ERROR;
+	if (px->px_scheme == PROXY_NONE) {
+		if (tls)
+			return verify ? UST_TLS_VERIFY : UST_TLS;
+		return rc == CURLE_OPERATION_TIMEDOUT ? UST_CONNECT_TIMEOUT :
+		    UST_CONNECT;
+	}
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT)
+		return UST_PROXY_CONNECT;
+	if (*code != 0 && (*code < 200 || *code > 299))
+		return UST_PROXY_ANSWER;
+	/* No CONNECT answer yet: the TLS was the https:// proxy's own. */
+	if (tls && px->px_scheme == PROXY_HTTPS && *code == 0)
+		return UST_PROXY_TLS;
+	if (rc == CURLE_PROXY)
+		return UST_PROXY_SOCKS;
+	if (tls)
+		return verify ? UST_TLS_VERIFY : UST_TLS;
+	return UST_TUNNEL;
+}
+
+/* Whom a stage's message names: never with credentials. */
+static const char *
+upstream_who(struct req *req, int who, char *buf, size_t len)
+{
+	const struct config	*cfg = upstream_cfg(req);
+	const struct proxy	*px = &cfg->cfg_proxy[req->req_proxy];
+
+	switch (who) {
+	case WHO_UPSTREAM:
+		snprintf(buf, len, "upstream %s", cfg->cfg_upstream_host);
+		break;
+	case WHO_HOST:
+		snprintf(buf, len, "%s", cfg->cfg_upstream_host);
+		break;
+	case WHO_HOP:
+		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE) {
+			snprintf(buf, len, "pre_proxy %s",
+			    cfg->cfg_pre_proxy.px_url);
+			break;
+		}
+		/* FALLTHROUGH */
+	case WHO_PROXY:
+		snprintf(buf, len, "proxy %s", px->px_url);
+		break;
+	case WHO_SOCKS:
+		/* The SOCKS hop is the proxy, or the pre-proxy of a chain. */
+		snprintf(buf, len, "proxy %s", proxy_is_socks(px) ? px->px_url :
+		    cfg->cfg_pre_proxy.px_url);
+		break;
 	default:
+		*buf = '\0';
 		break;
 	}
-	curl_easy_getinfo(req->req_easy, CURLINFO_APPCONNECT_TIME_T, &app);
-	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
-	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE, &code);
-	if (app != 0 || pre != 0)
-		return 0;
-	return proxy_is_socks(px) ? rc != CURLE_PROXY : code == 0;
+	return buf;
 }
 
-/* Name the stage that failed and why, for a bot to read. */
+/* Name the stage that failed and why, for a bot to read; its status. */
 static int
-upstream_error(struct req *req, CURLcode rc, char *desc, size_t len,
-    enum metrics_stage *stage)
+upstream_error(struct req *req, CURLcode rc, enum upstream_stage st,
+    long code, char *desc, size_t len)
 {
-	const struct config	*cfg = upstream_cfg(req);
-	const struct proxy	*proxy = &cfg->cfg_proxy[req->req_proxy];
-	const char		*px = proxy->px_url;
-	const char		*host = cfg->cfg_upstream_host;
-	const char		*why = upstream_why(req, rc);
-	long			 connectcode = 0;
+	const struct upstream_rule	*ur = &upstream_rules[st];
+	char				 who[512], num[16];
+	const char			*why = upstream_why(req, rc);
 
-	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE,
-	    &connectcode);
-	*stage = METRICS_STAGE_UPSTREAM;
-	if (connectcode >= 300) {
-		*stage = METRICS_STAGE_PROXY_HANDSHAKE;
-		snprintf(desc, len, "proxy %s answered %ld to CONNECT", px,
-		    connectcode);
-		return 502;
+	if (st == UST_PROXY_ANSWER) {
+		snprintf(num, sizeof(num), "%ld", code);
+		why = num;
 	}
-	if (upstream_local_fds(req)) {
-		snprintf(desc, len, "Service Unavailable: the sidecar is out of "
-		    "file descriptors, retry after 1");
-		return 503;
-	}
-	if (upstream_in_tunnel_setup(req, rc)) {
-		/* The proxy hung up on, or never answered, its handshake. */
-		*stage = METRICS_STAGE_PROXY_HANDSHAKE;
-		snprintf(desc, len, "proxy %s: %s failed: %s", px,
-		    proxy_is_socks(proxy) ? "SOCKS handshake" : "CONNECT", why);
-		return rc == CURLE_OPERATION_TIMEDOUT ? 504 : 502;
-	}
-	switch (rc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		*stage = METRICS_STAGE_TIMEOUT;
-		snprintf(desc, len, "upstream timeout: %s", why);
+	snprintf(desc, len, ur->ur_fmt, upstream_who(req, ur->ur_who, who,
+	    sizeof(who)), why);
+	if (rc == CURLE_OPERATION_TIMEDOUT)
 		return 504;
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		*stage = METRICS_STAGE_PROXY_CONNECT;
-		snprintf(desc, len, "proxy %s: %s", px, why);
-		return 502;
-	case CURLE_COULDNT_CONNECT:
-		*stage = proxy->px_scheme != PROXY_NONE ?
-		    METRICS_STAGE_PROXY_CONNECT : METRICS_STAGE_UPSTREAM;
-		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE)
-			snprintf(desc, len, "pre_proxy %s: connect failed: %s",
-			    cfg->cfg_pre_proxy.px_url, why);
-		else if (proxy->px_scheme != PROXY_NONE)
-			snprintf(desc, len, "proxy %s: connect failed: %s",
-			    px, why);
-		else
-			snprintf(desc, len, "upstream %s: connect failed: %s",
-			    host, why);
-		return 502;
-	case CURLE_PROXY:
-		*stage = METRICS_STAGE_PROXY_HANDSHAKE;
-		snprintf(desc, len, "proxy %s: SOCKS handshake failed: %s",
-		    upstream_socks_hop(cfg, req->req_proxy)->px_url, why);
-		return 502;
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_ISSUER_ERROR:
-		*stage = METRICS_STAGE_TLS;
-		snprintf(desc, len, "TLS: certificate verify failed for %s: %s",
-		    host, why);
-		return 502;
-	case CURLE_SSL_CONNECT_ERROR:
-		*stage = METRICS_STAGE_TLS;
-		snprintf(desc, len, "TLS: handshake with %s failed: %s", host,
-		    why);
-		return 502;
-	default:
-		snprintf(desc, len, "upstream %s: %s", host, why);
-		return 502;
-	}
+	return ur->ur_status;
 }
 
-/* Did this failure come from the proxy hop, as failover counts it? */
 static int
-upstream_proxy_fault(struct req *req, CURLcode rc)
+upstream_retryable(struct req *req, enum upstream_stage st)
 {
-	const struct config	*cfg = upstream_cfg(req);
-	long			 code = 0;
+	int	 retry = upstream_rules[st].ur_retry;
 
-	if (cfg->cfg_proxy[req->req_proxy].px_scheme == PROXY_NONE)
+	if (req->req_attempt >= upstream_cfg(req)->cfg_retries ||
+	    req->req_head_sent)
 		return 0;
-	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE, &code);
-	if (code == 407 || code >= 500)
-		return 1;
-	if (upstream_local_fds(req))
-		return 0;
-	if (upstream_in_tunnel_setup(req, rc))
-		return 1;
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_PROXY:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-		return 1;
-	default:
-		return 0;
-	}
+	return retry == RETRY_ANY || (retry == RETRY_READONLY &&
+	    req->req_route.rt_readonly && req->req_replay != NULL);
 }
 
 /*
- * Nothing of the request can have reached the Bot API before the request
- * began (pretransfer), so any method may go again.  After that only a
- * read-only one may, and only for a broken connection, never a timeout.
+ * Count a finished attempt for or against its proxy; for a failure, the
+ * bot's status and req_errdesc.  A /readyz probe is judged the same way.
  */
 static int
-upstream_retryable(struct req *req, CURLcode rc)
+upstream_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
 {
-	curl_off_t	 pre = 0;
+	long	 code;
+	int	 status;
 
-	if (req->req_attempt >= upstream_cfg(req)->cfg_retries ||
-	    req->req_head_sent || rc == CURLE_WRITE_ERROR ||
-	    rc == CURLE_READ_ERROR || rc == CURLE_ABORTED_BY_CALLBACK ||
-	    rc == CURLE_OUT_OF_MEMORY)
-		return 0;
-	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
-	if (pre == 0)
-		return 1;
-	if (!req->req_route.rt_readonly || req->req_replay == NULL)
-		return 0;
-	switch (rc) {
-	case CURLE_GOT_NOTHING:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_PARTIAL_FILE:
-		return 1;
-	default:
-		return 0;
+	if (rc == CURLE_OK) {
+		failover_ok(req->req_cfg, req->req_proxy);
+		return 200;
 	}
+	*st = upstream_stage(req, rc, &code);
+	status = upstream_error(req, rc, *st, code, req->req_errdesc,
+	    sizeof(req->req_errdesc));
+	if (upstream_rules[*st].ur_metric >= 0 && !req->req_probe)
+		metrics_error(upstream_rules[*st].ur_metric);
+	if (upstream_rules[*st].ur_proxy &&
+	    upstream_cfg(req)->cfg_proxy[req->req_proxy].px_scheme !=
+	    PROXY_NONE)
+		failover_fail(req->req_cfg, req->req_proxy, req->req_errdesc);
+	return status;
 }
 
 static void
@@ -668,17 +707,11 @@ upstream_retry(struct req *req, const char *why)
 static void
 upstream_failed(struct req *req, CURLcode rc)
 {
-	const struct config	*cfg = upstream_cfg(req);
-	enum metrics_stage	 stage;
+	enum upstream_stage	 st;
 	int			 status, retry;
 
-	status = upstream_error(req, rc, req->req_errdesc,
-	    sizeof(req->req_errdesc), &stage);
-	if (rc != CURLE_WRITE_ERROR && rc != CURLE_ABORTED_BY_CALLBACK)
-		metrics_error(stage);
-	if (upstream_proxy_fault(req, rc))
-		failover_fail(cfg, req->req_proxy, req->req_errdesc);
-	retry = upstream_retryable(req, rc);
+	status = upstream_judge(req, rc, &st);
+	retry = upstream_retryable(req, st);
 	upstream_release(req);
 	if (retry && upstream_retry(req, req->req_errdesc) == 0)
 		return;
@@ -719,7 +752,12 @@ upstream_done(CURL *e, CURLcode rc)
 	if (req == NULL)
 		return;
 	if (req->req_probe) {
-		health_done(req, rc);
+		/* Judged as a transfer would be; the probe's owner answers. */
+		enum upstream_stage	 st;
+		int			 status = upstream_judge(req, rc, &st);
+
+		upstream_release(req);
+		health_done(req, status);
 		return;
 	}
 	upstream_times(req);
@@ -727,7 +765,7 @@ upstream_done(CURL *e, CURLcode rc)
 		upstream_failed(req, rc);
 		return;
 	}
-	failover_ok(upstream_cfg(req), req->req_proxy);
+	failover_ok(req->req_cfg, req->req_proxy);
 	/* A reply with headers only: its end came with no body. */
 	if (!req->req_head_sent && req->req_up_status >= 200)
 		reply_head(req, req->req_up_status, NULL, req->req_up_head,

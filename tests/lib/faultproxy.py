@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: ISC
-"""An HTTP proxy that fails on purpose, for tgsidecar's failover and retry
-tests. Standard library only; it never tunnels anything.
+"""A proxy that fails on purpose, or works with a twist, for tgsidecar's
+failover, retry and /readyz tests. Standard library only.
 
-  faultproxy.py --port P --mode MODE [--lifetime 600]
+  faultproxy.py --port P --mode MODE [--lifetime 600] [--delay S]
+                [--target PORT] [--map FROM=TO] [--tls-cert C --tls-key K]
 
 Modes, applied to every connection:
   close-on-connect  read the CONNECT request, then close the connection
@@ -13,12 +14,30 @@ Modes, applied to every connection:
   503               answer 503 Service Unavailable to the CONNECT
   stall             read the CONNECT request and never answer, until the
                     client hangs up (at most --lifetime)
+  200-silence       answer "HTTP/1.1 200 Connection established" and the
+                    blank line, then pass nothing either way
+  status-silence    send the bare status line (no blank line), then
+                    nothing
+  1xx-silence       answer "HTTP/1.1 100 Continue" and the blank line,
+                    then nothing
+  tunnel            a working CONNECT proxy; with --delay S it waits S
+                    seconds before its 200
+  relay             not a proxy: a TCP relay to 127.0.0.1:--target, which
+                    waits --delay S seconds before it connects
+  socks5-map        a SOCKS5 proxy (no auth) that tunnels to the asked
+                    address, with port FROM replaced by TO (--map): it
+                    reaches what the client cannot
+
+With --tls-cert and --tls-key it speaks TLS to its clients first (an
+https:// proxy).
 
 Prints "faultproxy ready" on stdout once it listens, then one line per
 connection on stdout, flushed:
   conn N CONNECT <target> -> <what it did>
-so a test counts CONNECT attempts by counting lines. Exits after
---lifetime seconds at the latest.
+  conn N SOCKS <host:port> -> <what it did>
+  conn N RELAY -> <what it did>
+so a test counts attempts by counting lines. Exits after --lifetime
+seconds at the latest.
 
 FaultProxy (below) launches it from a test, like the proxies in
 proxies.py.
@@ -28,11 +47,19 @@ import argparse
 import os
 import select
 import socket
+import ssl
+import struct
 import sys
 import threading
 import time
 
-MODES = ("close-on-connect", "407", "503", "stall")
+MODES = ("close-on-connect", "407", "503", "stall", "200-silence",
+         "status-silence", "1xx-silence", "tunnel", "relay", "socks5-map")
+SILENCE = {
+    "200-silence": b"HTTP/1.1 200 Connection established\r\n\r\n",
+    "status-silence": b"HTTP/1.1 200 Connection established\r\n",
+    "1xx-silence": b"HTTP/1.1 100 Continue\r\n\r\n",
+}
 HEAD_MAX = 16384
 
 _out_lock = threading.Lock()
@@ -92,13 +119,162 @@ def hold(s, until):
     return "held to the end of its lifetime"
 
 
-def serve(s, n, mode, end):
+def recv_some(s):
+    """What s has now (b"" at EOF); a TLS socket may hold more records
+    than select() sees."""
+    c = s.recv(65536)
+    if c and isinstance(s, ssl.SSLSocket):
+        for _ in range(64):
+            if not s.pending():
+                break
+            c += s.recv(65536)
+    return c
+
+
+def pipe(a, b, end):
+    """Copy both ways until one side closes or until end."""
+    for _ in range(1 << 30):
+        if time.monotonic() >= end:
+            return "lifetime over"
+        r, _, _ = select.select([a, b], [], [], 0.5)
+        for src in r:
+            dst = b if src is a else a
+            try:
+                c = recv_some(src)
+            except OSError:
+                return "reset"
+            if not c:
+                return "closed"
+            try:
+                dst.sendall(c)
+            except OSError:
+                return "reset"
+    return "lifetime over"
+
+
+def dial(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=10)
+
+
+def tunnel(s, n, what, head, opts, end):
+    """CONNECT to a loopback port, then relay until either side ends."""
+    if opts.delay:
+        time.sleep(opts.delay)
+    target = what.split(" ", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+        s.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        say("conn %d %s -> 403 (not loopback)" % (n, what))
+        return
     try:
+        u = dial(int(port))
+    except (OSError, ValueError) as e:
+        s.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+        say("conn %d %s -> 502 (%s)" % (n, what, e))
+        return
+    s.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    say("conn %d %s -> tunnel" % (n, what))
+    u.settimeout(None)
+    how = pipe(s, u, end)
+    u.close()
+    say("conn %d tunnel ended: %s" % (n, how))
+
+
+def recv_exact(s, k, deadline):
+    buf = b""
+    for _ in range(k + 1):
+        if len(buf) >= k or time.monotonic() >= deadline:
+            break
+        r, _, _ = select.select([s], [], [], 0.5)
+        if r:
+            c = s.recv(k - len(buf))
+            if not c:
+                break
+            buf += c
+    return buf
+
+
+def socks5(s, n, opts, end):
+    """RFC 1928, no authentication, CONNECT only; port FROM becomes TO."""
+    dl = time.monotonic() + 10.0
+    hello = recv_exact(s, 2, dl)
+    if not hello:
+        say("conn %d closed before a word" % n)
+        return
+    if len(hello) < 2 or hello[0] != 5:
+        say("conn %d SOCKS bad greeting -> closed" % n)
+        return
+    recv_exact(s, hello[1], dl)
+    s.sendall(b"\x05\x00")
+    req = recv_exact(s, 4, dl)
+    if len(req) < 4 or req[1] != 1:
+        say("conn %d SOCKS bad request -> closed" % n)
+        return
+    if req[3] == 1:
+        host = socket.inet_ntoa(recv_exact(s, 4, dl))
+    elif req[3] == 3:
+        host = recv_exact(s, recv_exact(s, 1, dl)[0], dl).decode("latin-1")
+    else:
+        host = socket.inet_ntop(socket.AF_INET6, recv_exact(s, 16, dl))
+    port = struct.unpack("!H", recv_exact(s, 2, dl))[0]
+    what = "SOCKS %s:%d" % (host, port)
+    to = opts.map.get(port, port)
+    try:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise OSError("not loopback")
+        u = dial(to)
+    except OSError as e:
+        s.sendall(b"\x05\x05\x00\x01" + bytes(6))
+        say("conn %d %s -> refused (%s)" % (n, what, e))
+        return
+    s.sendall(b"\x05\x00\x00\x01" + bytes(6))
+    say("conn %d %s -> tunnel to port %d" % (n, what, to))
+    u.settimeout(None)
+    how = pipe(s, u, end)
+    u.close()
+    say("conn %d tunnel ended: %s" % (n, how))
+
+
+def relay(s, n, opts, end):
+    first = b""
+    r, _, _ = select.select([s], [], [], 10.0)
+    if r:
+        first = recv_some(s)
+    if not first:
+        say("conn %d closed before a word" % n)
+        return
+    say("conn %d RELAY -> port %d after %.1fs" % (n, opts.target, opts.delay))
+    if opts.delay:
+        time.sleep(opts.delay)
+    u = dial(opts.target)
+    u.sendall(first)
+    u.settimeout(None)
+    how = pipe(s, u, end)
+    u.close()
+    say("conn %d relay ended: %s" % (n, how))
+
+
+def serve(s, n, opts, end):
+    mode = opts.mode
+    try:
+        if opts.tls is not None:
+            s.settimeout(10)
+            try:
+                s = opts.tls.wrap_socket(s, server_side=True)
+            except (OSError, ssl.SSLError) as e:
+                say("conn %d TLS handshake failed: %s" % (n, e))
+                return
+            s.settimeout(None)
+        if mode == "relay":
+            relay(s, n, opts, end)
+            return
+        if mode == "socks5-map":
+            socks5(s, n, opts, end)
+            return
         head = read_head(s, time.monotonic() + 10.0)
         what = target_of(head)
         if mode == "close-on-connect":
             say("conn %d %s -> closed" % (n, what))
-            s.close()
         elif mode == "407":
             body = b"proxy authentication required\n"
             s.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
@@ -107,7 +283,6 @@ def serve(s, n, mode, end):
                       b"Content-Length: %d\r\n"
                       b"Connection: close\r\n\r\n%s" % (len(body), body))
             say("conn %d %s -> 407" % (n, what))
-            s.close()
         elif mode == "503":
             body = b"service unavailable\n"
             s.sendall(b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -115,14 +290,17 @@ def serve(s, n, mode, end):
                       b"Content-Length: %d\r\n"
                       b"Connection: close\r\n\r\n%s" % (len(body), body))
             say("conn %d %s -> 503" % (n, what))
-            s.close()
-        elif mode == "stall":
-            say("conn %d %s -> stalled" % (n, what))
+        elif mode == "stall" or mode in SILENCE:
+            s.sendall(SILENCE.get(mode, b""))
+            say("conn %d %s -> %s" % (n, what, "stalled" if mode == "stall"
+                                      else mode))
             how = hold(s, end)
             say("conn %d stall ended: %s" % (n, how))
-            s.close()
+        elif mode == "tunnel":
+            tunnel(s, n, what, head, opts, end)
     except OSError as e:
         say("conn %d error: %s" % (n, e))
+    finally:
         try:
             s.close()
         except OSError:
@@ -135,7 +313,17 @@ def main():
     ap.add_argument("--mode", choices=MODES, required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--lifetime", type=float, default=600.0)
+    ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--target", type=int, default=0)
+    ap.add_argument("--map", action="append", default=[])
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     a = ap.parse_args()
+    a.map = dict(tuple(int(x) for x in m.split("=", 1)) for m in a.map)
+    a.tls = None
+    if a.tls_cert:
+        a.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        a.tls.load_cert_chain(a.tls_cert, a.tls_key)
 
     end = time.monotonic() + a.lifetime
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -155,7 +343,7 @@ def main():
         except OSError:
             continue
         _seq[0] += 1
-        threading.Thread(target=serve, args=(s, _seq[0], a.mode, end),
+        threading.Thread(target=serve, args=(s, _seq[0], a, end),
                          daemon=True).start()
     ls.close()
     os._exit(0)
@@ -166,22 +354,31 @@ def main():
 class FaultProxy:
     """Runs this file as its own process on a free loopback port."""
 
-    scheme = "http"
-
-    def __init__(self, workdir, mode, lifetime=600):
+    def __init__(self, workdir, mode, lifetime=600, delay=0, target=None,
+                 port_map=None, tls=None):
+        """tls: (cert, key) to be an https:// proxy; port_map: {from: to}
+        for socks5-map; target: the port a relay forwards to."""
         import harness
         self._h = harness
         self.mode = mode
         self.port = harness.alloc_port()
         self.name = "faultproxy-%s-%d" % (mode, self.port)
-        self.proc = harness.Proc([harness.PYTHON, os.path.abspath(__file__),
-                                  "--port", self.port, "--mode", mode,
-                                  "--lifetime", lifetime],
-                                 workdir, self.name)
+        self.scheme = {"socks5-map": "socks5"}.get(mode, "https" if tls
+                                                   else "http")
+        argv = [harness.PYTHON, os.path.abspath(__file__), "--port",
+                self.port, "--mode", mode, "--lifetime", lifetime,
+                "--delay", delay]
+        if target is not None:
+            argv += ["--target", target]
+        for k, v in (port_map or {}).items():
+            argv += ["--map", "%d=%d" % (k, v)]
+        if tls is not None:
+            argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        self.proc = harness.Proc(argv, workdir, self.name)
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
 
     def start(self, timeout=10.0):
         self.proc.start()
@@ -207,6 +404,12 @@ class FaultProxy:
     def connects(self):
         """How many CONNECT requests it has seen."""
         return sum(1 for l in self.events() if " CONNECT " in l)
+
+    def attempts(self):
+        """How many connections it took: a CONNECT, SOCKS or relay each
+        (or a TLS handshake that failed)."""
+        return sum(1 for l in self.events() if " -> " in l or
+                   "TLS handshake failed" in l)
 
     def log(self):
         return self.proc.stdout() + self.proc.stderr()
