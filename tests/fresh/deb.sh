@@ -98,11 +98,11 @@ debootstrap --variant=minbase bookworm "$root" "$MIRROR" >>"$log" 2>&1 || s=$?
 ok "$s" "debootstrap --variant=minbase bookworm"
 [ "$s" = 0 ] || exit 1
 
-for m in proc sys dev; do
+for m in proc sys dev dev/pts; do
 	case $m in
 	proc) mount -t proc proc "$root/proc" ;;
 	sys) mount -t sysfs sysfs "$root/sys" ;;
-	dev) mount --bind /dev "$root/dev" ;;
+	dev*) mount --bind "/$m" "$root/$m" ;;
 	esac
 	mounted="$m $mounted"
 done
@@ -127,9 +127,10 @@ deb=$(cd "$root/build" && ls tgsidecar_*_*.deb)
 changes=$(cd "$root/build" && ls tgsidecar_*_*.changes)
 if command -v lintian >/dev/null 2>&1; then
 	s=0
-	lintian --fail-on error "$root/build/$changes" >>"$log" 2>&1 || s=$?
+	out=$(lintian --fail-on error -I "$root/build/$changes" 2>&1) || s=$?
 	ok "$s" "lintian --fail-on error $changes"
-	sed -n 's/^\([EWI]: .*\)/# \1/p' "$log"
+	printf '%s\n' "$out" | grep -v '^$' | sed 's/^/# /'
+	printf '%s\n' "$out" >>"$log"
 fi
 
 step "apt-get install ./$deb" "apt-get install -y ../$deb"
