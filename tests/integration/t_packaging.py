@@ -640,6 +640,17 @@ def check_debian(t):
     t.ok(m and c and c.group(1) == m.group(1),
          "debian/changelog's upstream version is configure.ac's (%s, %s)" %
          (c and c.group(1), m and m.group(1)))
+    # dh_auto_test runs TESTS='$$(UNIT_TESTS) ...': a renamed variable
+    # would make it run nothing and pass.
+    rules = read(os.path.join(deb, "rules"))
+    am = read(os.path.join(TOP, "Makefile.am"))
+    m = re.search(r"TESTS='([^']*)'", rules)
+    names = re.findall(r"\$\$\((\w+)\)", m.group(1)) if m else []
+    unit = [n for n in names
+            if re.search(r"^%s =(.*\\\n)*.*tests/unit/test_" % n, am, re.M)]
+    t.ok(names and unit == names, "debian/rules runs the unit tests at build "
+         "time: %s, each a list of tests/unit/ programs in Makefile.am" %
+         (" ".join(names) or "no TESTS"))
     copyright = read(os.path.join(deb, "copyright"))
     paras = copyright.split("\n\n")
     lic = [p for p in paras if p.startswith("License: ISC\n")]
