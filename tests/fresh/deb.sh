@@ -52,6 +52,9 @@ cleanup() {
 		echo "1..$n"
 		echo "# $((n - failed))/$n passed in $(($(date +%s) - start)) s; log: $log"
 	fi
+	if [ "$st" != 0 ] && [ "$failed" = 0 ]; then
+		echo "# stopped before the end (exit $st)"
+	fi
 	if [ "$KEEP" = 1 ]; then
 		echo "# chroot kept: $root" >&2
 	elif ! grep -q " $root/" /proc/mounts; then
