@@ -8,7 +8,9 @@ Docker daemon is reachable (built, run, /healthz asked); the ignore files
 (.dockerignore leaves out what .gitignore does, and secrets); the Compose
 and Kubernetes files (their settings checked by "tgsidecar -t", Compose
 v1's own check); the systemd unit (systemd-analyze verify); the man pages
-(groff and mandoc lint, every flag and key documented). TAP output.
+(groff and mandoc lint, every flag and key documented); debian/ against
+configure.ac and LICENSE (the .deb itself is built and installed by
+tests/fresh/deb.sh). TAP output.
 
 Tools it uses when present, and skips without: python3-yaml (the YAML
 files), docker-compose, a reachable Docker daemon (TGSIDECAR_TEST_DOCKER=no
@@ -950,6 +952,66 @@ def check_man(t, wd):
         t.skip("tgsidecar-bot.1 covers tgsidecar-bot -h", "no tgsidecar-bot")
 
 
+# ---------------------------------------------------------------- debian/
+
+def deb_field(text, name):
+    """A field of a deb822 paragraph, continuation lines joined."""
+    m = re.search(r"^%s:(.*(?:\n[ \t].*)*)" % re.escape(name), text,
+                  re.M | re.I)
+    return m.group(1) if m else None
+
+
+def check_debian(t):
+    """debian/ (in git, not in the release tarball): what a maintainer
+    must keep in step with upstream by hand."""
+    deb = os.path.join(TOP, "debian")
+    if not os.path.isdir(deb):
+        t.skip("debian/ agrees with configure.ac and LICENSE",
+               "no debian/ (a release tarball)")
+        return
+    ac = read(os.path.join(TOP, "configure.ac"))
+    control = read(os.path.join(deb, "control"))
+    # configure.ac names the Debian -dev package of every library it
+    # looks for, in its error messages: each must be a Build-Depends.
+    bdeps = {re.split(r"[\s(\[:]", d.strip())[0]
+             for d in (deb_field(control, "Build-Depends") or "").split(",")
+             if d.strip()}
+    want = set(re.findall(r"\b(lib[a-z0-9.+-]+-dev)\b", ac))
+    missing = sorted(want - bdeps)
+    t.ok(want and not missing, "debian/control Build-Depends has every "
+         "library package configure.ac names (%d; missing: %s)" %
+         (len(want), ", ".join(missing) or "none"))
+    m = re.search(r"AC_INIT\(\[[^]]*\], \[([^]]*)\]", ac)
+    first = read(os.path.join(deb, "changelog")).split("\n", 1)[0]
+    c = re.match(r"tgsidecar \(([^)-]+)-[^)]+\)", first)
+    t.ok(m and c and c.group(1) == m.group(1),
+         "debian/changelog's upstream version is configure.ac's (%s, %s)" %
+         (c and c.group(1), m and m.group(1)))
+    # dh_auto_test runs TESTS='$$(UNIT_TESTS) ...': a renamed variable
+    # would make it run nothing and pass.
+    rules = read(os.path.join(deb, "rules"))
+    am = read(os.path.join(TOP, "Makefile.am"))
+    m = re.search(r"TESTS='([^']*)'", rules)
+    names = re.findall(r"\$\$\((\w+)\)", m.group(1)) if m else []
+    unit = [n for n in names
+            if re.search(r"^%s =(.*\\\n)*.*tests/unit/test_" % n, am, re.M)]
+    t.ok(names and unit == names, "debian/rules runs the unit tests at build "
+         "time: %s, each a list of tests/unit/ programs in Makefile.am" %
+         (" ".join(names) or "no TESTS"))
+    copyright = read(os.path.join(deb, "copyright"))
+    paras = copyright.split("\n\n")
+    lic = [p for p in paras if p.startswith("License: ISC\n")]
+    text = " ".join(ln.strip() for ln in lic[0].splitlines()[1:]
+                    if ln.strip() != ".") if lic else ""
+    body = read(os.path.join(TOP, "LICENSE")).split("\n\n", 2)[-1]
+    t.ok(paras[0].startswith("Format: https://www.debian.org/doc/"
+                             "packaging-manuals/copyright-format/1.0/") and
+         any(re.search(r"^Files: \*$", p, re.M) and
+             re.search(r"^License: ISC$", p, re.M) for p in paras) and
+         text == " ".join(body.split()),
+         "debian/copyright is machine-readable, ISC, with LICENSE's text")
+
+
 def main():
     t = Tap()
     wd = harness.make_tempdir("tgsidecar-packaging-")
@@ -971,6 +1033,7 @@ def main():
         if dest is not None:
             check_libs(t, dest, image_pkgs)
         check_systemd(t, wd, dest)
+        check_debian(t)
     except Exception:
         t.fail_exception("packaging checks")
     return t.done()
