@@ -555,7 +555,8 @@ class StandIn:
         return self.proc.stop()
 
     def _control(self, method, path, obj=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", self.control_port,
+                                       timeout=patient(10))
         try:
             body = json.dumps(obj).encode() if obj is not None else None
             hdrs = {"Content-Type": "application/json"} if body else {}
