@@ -100,21 +100,23 @@ def serve(s, n, mode, end):
             say("conn %d %s -> closed" % (n, what))
             s.close()
         elif mode == "407":
+            # Logged before the answer: a test counts CONNECTs as soon as
+            # the sidecar has answered its bot, however slow this thread.
+            say("conn %d %s -> 407" % (n, what))
             body = b"proxy authentication required\n"
             s.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
                       b"Proxy-Authenticate: Basic realm=\"faultproxy\"\r\n"
                       b"Content-Type: text/plain\r\n"
                       b"Content-Length: %d\r\n"
                       b"Connection: close\r\n\r\n%s" % (len(body), body))
-            say("conn %d %s -> 407" % (n, what))
             s.close()
         elif mode == "503":
+            say("conn %d %s -> 503" % (n, what))
             body = b"service unavailable\n"
             s.sendall(b"HTTP/1.1 503 Service Unavailable\r\n"
                       b"Content-Type: text/plain\r\n"
                       b"Content-Length: %d\r\n"
                       b"Connection: close\r\n\r\n%s" % (len(body), body))
-            say("conn %d %s -> 503" % (n, what))
             s.close()
         elif mode == "stall":
             say("conn %d %s -> stalled" % (n, what))
