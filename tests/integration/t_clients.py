@@ -266,7 +266,7 @@ def check_get_style(t, sc, si, doc, doc_sha):
     t.ok("%D0%9F" in q, "GET-style: the query is percent-encoded UTF-8")
     st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", CURL_MAX,
                                 base + "sendMessage?" + q],
-                               timeout=harness.patient(30))
+                               timeout=30)
     o = harness.try_json(out.encode("utf-8")) or {}
     t.ok(st == 0 and o.get("ok") is True
          and (o.get("result") or {}).get("text") == TEXT,
@@ -278,7 +278,7 @@ def check_get_style(t, sc, si, doc, doc_sha):
          and r["params"].get("text") == TEXT,
          "GET-style: the stand-in got a GET with exactly the text")
     st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", CURL_MAX,
-                                base + "getMe"], timeout=harness.patient(30))
+                                base + "getMe"], timeout=30)
     o = harness.try_json(out.encode("utf-8")) or {}
     t.ok(st == 0 and (o.get("result") or {}).get("id") == 123456,
          "GET-style: curl GET getMe answers")
@@ -289,7 +289,7 @@ def check_get_style(t, sc, si, doc, doc_sha):
     st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", CURL_MAX,
                                 "-F", "document=@%s;filename=random.bin" % doc,
                                 base + "sendDocument?" + q],
-                               timeout=harness.patient(30))
+                               timeout=30)
     o = harness.try_json(out.encode("utf-8")) or {}
     t.ok(st == 0 and (o.get("result") or {}).get("sha256") == doc_sha,
          "GET-style: multipart upload with parameters in the query answers")

@@ -36,7 +36,7 @@ def run_daemon(args, env=None, timeout=20):
     """Run the daemon (under $TGSIDECAR_WRAPPER if set) to completion."""
     argv = harness.wrapper_argv() + [BIN] + [str(a) for a in args]
     return harness.run(argv, env=harness.scrubbed_env(env),
-                       timeout=harness.patient(timeout))
+                       timeout=timeout)   # run() scales it
 
 
 def is_api_error(status, body, lo=400, hi=499):

@@ -425,10 +425,12 @@ def read_text(path):
 
 
 def run(argv, env=None, timeout=20, stdin=None):
-    """Run a command to completion; returns (status, stdout, stderr)."""
+    """Run a command to completion; returns (status, stdout, stderr).
+    timeout: a quiet machine's, scaled by patience()."""
     r = subprocess.run([str(a) for a in argv], env=env or scrubbed_env(),
                        stdin=subprocess.DEVNULL if stdin is None else None,
-                       input=stdin, capture_output=True, timeout=timeout)
+                       input=stdin, capture_output=True,
+                       timeout=patient(timeout))
     return (r.returncode, r.stdout.decode("utf-8", "replace"),
             r.stderr.decode("utf-8", "replace"))
 
