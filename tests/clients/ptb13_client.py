@@ -31,8 +31,12 @@ def fail(step):
 def main():
     root = args["api_root"]
     # What a user of PTB 13 writes to use a local Bot API root.
+    # request_kwargs: PTB's own 5 s read timeout fails a call on a loaded
+    # machine; the test passes a generous one (a speed setting only).
     updater = Updater(args["token"], base_url=root + "/bot",
-                      base_file_url=root + "/file/bot", use_context=True)
+                      base_file_url=root + "/file/bot", use_context=True,
+                      request_kwargs={"read_timeout": args["read_timeout_s"],
+                                      "connect_timeout": args["read_timeout_s"]})
     bot = updater.bot
     try:
         me = bot.get_me()

@@ -28,7 +28,7 @@ def main():
     try:
         r = subprocess.run([harness.PYTHON, RUN, "--quick", "--json", out],
                            env=env, capture_output=True, text=True,
-                           timeout=120)
+                           timeout=harness.patient(60))  # quiet: 10 s
         status, log = r.returncode, r.stdout + r.stderr
     except subprocess.TimeoutExpired as e:
         status, log = "timeout", str(e.stdout or "")

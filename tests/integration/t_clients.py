@@ -32,10 +32,13 @@ CLIENTS_SRC = os.path.join(TESTS_DIR, "clients")
 NODE = "/usr/bin/node"
 NPM = shutil.which("npm") or "/usr/bin/npm"
 NPM_TIMEOUT = 300
-CLIENT_TIMEOUT = 120        # one library's whole run
+# Bounds on waits for what should happen (quiet machine: a run takes 2 to
+# 10 s): generous, so that Node's start-up on a loaded machine fits.
+CLIENT_TIMEOUT = harness.patient(60)    # one library's whole run
 POLL_START_WAIT = 60        # until the library's first long poll is held
 POLL_TIMEOUT_S = 10        # getUpdates timeout the libraries send
-POLL_WAIT_S = 45            # how long a client waits for the update
+POLL_WAIT_S = 120           # how long a client waits for the update
+CURL_MAX = "%d" % harness.patient(20)   # curl -m, seconds
 
 TEXT = "Привет, мир ✓ 🎄"
 CAPTION = "документ ✓"
@@ -148,7 +151,8 @@ def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n):
     targs = {"api_root": "http://127.0.0.1:%d" % sc.port, "token": tok,
              "chat_id": chat_id, "text": TEXT, "caption": CAPTION, "doc": doc,
              "outdir": outdir, "poll_wait_s": POLL_WAIT_S,
-             "poll_timeout_s": POLL_TIMEOUT_S}
+             "poll_timeout_s": POLL_TIMEOUT_S,
+             "read_timeout_s": harness.patient(5)}
     env = harness.scrubbed_env({"TG_ARGS": json.dumps(targs),
                                 "LC_ALL": "C.UTF-8"})
     argv = [a if not a.endswith((".py", ".js", ".mjs")) else
@@ -260,8 +264,9 @@ def check_get_style(t, sc, si, doc, doc_sha):
     base = "http://127.0.0.1:%d/bot%s/" % (sc.port, tok)
     q = urllib.parse.urlencode({"chat_id": 31337, "text": TEXT})
     t.ok("%D0%9F" in q, "GET-style: the query is percent-encoded UTF-8")
-    st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", "20",
-                                base + "sendMessage?" + q], timeout=30)
+    st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", CURL_MAX,
+                                base + "sendMessage?" + q],
+                               timeout=30)
     o = harness.try_json(out.encode("utf-8")) or {}
     t.ok(st == 0 and o.get("ok") is True
          and (o.get("result") or {}).get("text") == TEXT,
@@ -272,7 +277,7 @@ def check_get_style(t, sc, si, doc, doc_sha):
     t.ok(r is not None and r["http_method"] == "GET"
          and r["params"].get("text") == TEXT,
          "GET-style: the stand-in got a GET with exactly the text")
-    st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", "20",
+    st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", CURL_MAX,
                                 base + "getMe"], timeout=30)
     o = harness.try_json(out.encode("utf-8")) or {}
     t.ok(st == 0 and (o.get("result") or {}).get("id") == 123456,
@@ -281,9 +286,10 @@ def check_get_style(t, sc, si, doc, doc_sha):
     # pyTelegramBotAPI's uploads: parameters in the query, the file alone
     # in a multipart body.
     q = urllib.parse.urlencode({"chat_id": 31338, "caption": CAPTION})
-    st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", "20",
+    st, out, err = harness.run(["curl", "-sS", "--noproxy", "*", "-m", CURL_MAX,
                                 "-F", "document=@%s;filename=random.bin" % doc,
-                                base + "sendDocument?" + q], timeout=30)
+                                base + "sendDocument?" + q],
+                               timeout=30)
     o = harness.try_json(out.encode("utf-8")) or {}
     t.ok(st == 0 and (o.get("result") or {}).get("sha256") == doc_sha,
          "GET-style: multipart upload with parameters in the query answers")
@@ -293,7 +299,7 @@ def check_get_style(t, sc, si, doc, doc_sha):
          "GET-style: the stand-in got the query's caption and the file")
 
     # A long poll with its timeout in the query.
-    p = subprocess.Popen(["curl", "-sS", "--noproxy", "*", "-m", "30",
+    p = subprocess.Popen(["curl", "-sS", "--noproxy", "*", "-m", CURL_MAX,
                           base + "getUpdates?offset=0&timeout=20"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL, env=harness.scrubbed_env())
@@ -302,7 +308,7 @@ def check_get_style(t, sc, si, doc, doc_sha):
                                   else si.stats()["waiting_polls"] >= 1, 10, 0.02)
         text = "query poll ✓ " + os.urandom(3).hex()
         si.inject({"text": text, "from_id": 31339})
-        out, err = p.communicate(timeout=30)
+        out, err = p.communicate(timeout=harness.patient(30))
     finally:
         if p.poll() is None:
             p.kill()

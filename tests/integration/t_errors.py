@@ -158,7 +158,8 @@ def run_raw_requests(t, wd, si, certs, secrets):
                      % (desc, sc.proc.poll()))
                 t.diag("sidecar log tail:\n" + sc.log()[-1500:])
                 continue
-            data = harness.raw_exchange("127.0.0.1", sc.port, raw, timeout=10,
+            data = harness.raw_exchange("127.0.0.1", sc.port, raw,
+                                        timeout=harness.patient(10),
                                         until_close=False)
             st = harness.status_of(data)
             lo, hi = want if isinstance(want, tuple) else (want, want)
@@ -198,7 +199,8 @@ def post_raw(port, path, body, chunked=False):
     else:
         head += "Content-Length: %d\r\n\r\n" % len(body)
         data = body
-    raw = harness.raw_exchange("127.0.0.1", port, head.encode() + data, timeout=15,
+    raw = harness.raw_exchange("127.0.0.1", port, head.encode() + data,
+                               timeout=harness.patient(15),
                                until_close=False)
     return harness.Reply(harness.status_of(raw) or 0, {}, harness.body_of(raw))
 

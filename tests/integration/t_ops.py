@@ -202,7 +202,7 @@ def histogram_problems(prom, name, labels):
 
 # ------------------------------------------------------------ helpers
 
-def get_once(host, port, path, timeout=15):
+def get_once(host, port, path, timeout=harness.CLIENT_TIMEOUT):
     c = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         return request(c, "GET", path)
@@ -231,7 +231,7 @@ def wait_log(sc, sub, timeout=5.0):
 class LongPoll:
     """A getUpdates long poll in a thread, on its own connection."""
 
-    def __init__(self, sc, tok, query, timeout=60):
+    def __init__(self, sc, tok, query, timeout=harness.CLIENT_TIMEOUT):
         self.sc, self.path, self.timeout = sc, api_path(tok, "getUpdates",
                                                         query), timeout
         self.reply = self.error = self.t_end = None
@@ -314,6 +314,7 @@ def part_metrics(t, env):
     sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                  proxy="http://127.0.0.1:%d,%s" % (dead, squid.url),
                  name="sidecar-metrics")
+    t_part = time.monotonic()
     sc.start()
     m = None
     lp = None
@@ -359,7 +360,8 @@ def part_metrics(t, env):
               "10 sendMessage answer 200, 3 to chat 429 pass the upstream's 429")
 
         # A long poll held upstream, scraped, then abandoned by its bot.
-        s = socket.create_connection(("127.0.0.1", sc.port), timeout=10)
+        s = socket.create_connection(("127.0.0.1", sc.port),
+                                     timeout=harness.CLIENT_TIMEOUT)
         try:
             before = si.stats()["waiting_polls"]
             s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -420,8 +422,12 @@ def part_metrics(t, env):
               "final scrape: phase _count: 43 transfers through squid, "
               "total counts the failed attempt at the dead proxy too")
         tsum = pf.get("tgsidecar_upstream_phase_seconds_sum", {"phase": "total"})
-        t.ok(tsum is not None and 0 < tsum < 60,
-             "final scrape: total _sum is plausible (%r s)" % tsum)
+        # Seconds, not ms: at most two transfers at a time here, so the
+        # sum is under twice the wall time (a fixed bound was a speed test).
+        elapsed = time.monotonic() - t_part
+        t.ok(tsum is not None and 0 < tsum < 2 * elapsed,
+             "final scrape: total _sum is plausible (%r s in %.1f s)"
+             % (tsum, elapsed))
         t.ok(pf.get("tgsidecar_inflight") == 0
              and pf.get("tgsidecar_connections") == 2,
              "final scrape at rest: inflight 0, connections 2 (inflight %r, "
@@ -780,7 +786,7 @@ class Load:
     """threads bots, each on one kept-alive connection, alternating getMe
     and sendMessage as fast as they are answered."""
 
-    def __init__(self, sc, tok, threads=4, max_seconds=60):
+    def __init__(self, sc, tok, threads=4, max_seconds=harness.patient(60)):
         self.sc, self.tok = sc, tok
         self.done = [0] * threads
         self.failures = []
@@ -790,7 +796,7 @@ class Load:
                     for k in range(threads)]
 
     def _run(self, k):
-        conn = self.sc.conn(timeout=15)
+        conn = self.sc.conn()
         try:
             for i in range(1000000):
                 if self.stop_ev.is_set() or time.monotonic() > self.deadline:
@@ -813,7 +819,7 @@ class Load:
                 except Exception as e:
                     self.failures.append((k, i, None, repr(e)))
                     conn.close()
-                    conn = self.sc.conn(timeout=15)
+                    conn = self.sc.conn()
                 self.done[k] += 1
         finally:
             conn.close()
@@ -836,7 +842,7 @@ class Load:
     def stop(self):
         self.stop_ev.set()
         for th in self.ths:
-            th.join(20)
+            th.join(harness.patient(20))
         return not any(th.is_alive() for th in self.ths)
 
 
@@ -856,19 +862,22 @@ def part_reload(t, env):
     sc = Sidecar(wd, extra_args=["-c", conf], name="sidecar-reload").start()
     load = None
     try:
-        lp = LongPoll(sc, tok, "timeout=25")
-        t.ok(lp.start(si), "a long poll is held upstream through squid")
         load = Load(sc, tok).start()
         t.ok(load.advance(10), "load: 4 bots, 10 requests each through squid")
+        # The poll must outlast the reload: it spans only the reload, and
+        # waits 50 s (the most), however slow the machine.
+        lp = LongPoll(sc, tok, "timeout=50")
+        t.ok(lp.start(si), "a long poll is held upstream through squid")
 
         write(base + [("proxy", ms.url)])
         sc.proc.send_signal(signal.SIGHUP)
         line = "configuration reloaded: upstream %s, proxy %s" % (si.url, ms.url)
         t.ok(wait_log(sc, line), "SIGHUP: the log says '%s'" % line)
-        t.ok(load.advance(5), "load continues after the reload")
         text = "across the reload %s" % os.urandom(3).hex()
         si.inject({"text": text, "from_id": 31})
-        t.ok(lp.join(10) and lp.reply is not None and lp.reply.status == 200
+        t.ok(load.advance(5), "load continues after the reload")
+        t.ok(lp.join(harness.patient(10)) and lp.reply is not None
+             and lp.reply.status == 200
              and [u["message"]["text"] for u in ok_result(lp.reply) or []]
              == [text], "the long poll started before the reload gets its "
              "update through squid (%r)" % (lp.reply or lp.error))
@@ -914,7 +923,7 @@ class SlowDownload:
     """GET /file/bot<token>/big/20mb.bin, read by hand."""
 
     def __init__(self, sc, tok):
-        self.conn = sc.conn(timeout=15)
+        self.conn = sc.conn()
         self.conn.request("GET", "/file/bot%s/%s" % (tok, BIG_PATH))
         self.r = self.conn.getresponse()
         self.sha = hashlib.sha256()
@@ -942,12 +951,20 @@ class SlowDownload:
         self.conn.close()
 
 
+# "At once" after SIGTERM: not waiting for the poll's 30 s, the 2 min
+# shutdown_timeout or a stalled download. Quiet machine: a few ms.
+AT_ONCE = 10.0
+
+
 def part_drain(t, env, big_sha):
     wd, si, certs = env["wd"], env["si"], env["certs"]
     tok = token(env["secret"]())
     ts = harness.time_scale()   # > 1 under TGSIDECAR_WRAPPER (valgrind)
     si.reset()
+    # The download in flight must finish within shutdown_timeout, at the
+    # test's pace: 2 min, not the 10 s default, for a loaded machine.
     sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy="direct",
+                 extra_args=["--shutdown-timeout", "2m"],
                  name="sidecar-drain").start()
     dl = None
     try:
@@ -958,10 +975,10 @@ def part_drain(t, env, big_sha):
              "drain: a 20 MiB download is under way (1 MiB read)")
         t0 = time.monotonic()
         sc.proc.send_signal(signal.SIGTERM)
-        lp.join(5 * ts)
+        lp.join(harness.patient(5))
         dt = (lp.t_end or t0 + 99) - t0
         t.ok(lp.reply is not None and lp.reply.status == 200
-             and lp.reply.json() == NO_UPDATES and dt < 1.0 * ts,
+             and lp.reply.json() == NO_UPDATES and dt < AT_ONCE,
              "SIGTERM: the long poll gets 200 %s at once (%.3f s; %r)"
              % (json.dumps(NO_UPDATES), dt, lp.reply or lp.error))
         t.ok(harness.wait_until(lambda: si.stats()["waiting_polls"] == 0, 3),
@@ -977,9 +994,9 @@ def part_drain(t, env, big_sha):
               "the download in flight finishes byte-exact after SIGTERM "
               "(%.2f s)" % (t_read - t_dl))
         dl.close()
-        st = sc.proc.wait(12 * ts)
+        st = sc.proc.wait(harness.patient(12))
         t_exit = time.monotonic()
-        t.ok(st == 0 and t_exit - t0 < 10.0 * ts and t_exit - t_read < 2.0 * ts,
+        t.ok(st == 0 and t_exit - t0 < 120.0 and t_exit - t_read < AT_ONCE * ts,
              "then the sidecar exits 0 (status %r, %.2f s after SIGTERM, "
              "%.2f s after the download)" % (st, t_exit - t0, t_exit - t_read))
     finally:
@@ -1000,9 +1017,9 @@ def part_drain(t, env, big_sha):
              "reading")
         t0 = time.monotonic()
         sc.proc.send_signal(signal.SIGTERM)
-        st = sc.proc.wait(6 * ts)
+        st = sc.proc.wait(harness.patient(6))
         dt = time.monotonic() - t0
-        t.ok(st == 0 and 0.9 <= dt < 2.0 * ts, "--shutdown-timeout 1s: the sidecar "
+        t.ok(st == 0 and 0.9 <= dt < 1 + AT_ONCE * ts, "--shutdown-timeout 1s: the sidecar "
              "exits 0 after about 1 s (status %r, %.2f s)" % (st, dt))
         complete = dl.read(None)
         t.ok(not complete or dl.n < BIG_SIZE, "... and the cut download is "

@@ -27,7 +27,10 @@ import proxies  # noqa: E402
 UPLOAD_SIZE = 20 * 1000 * 1000
 BIG_SIZE = 20 * 1024 * 1024
 LONGPOLL_MIN = 10.0
-HANGUP_BUDGET = 0.100
+# A bot's hang-up must close its held 50 s poll upstream at once, not when
+# the poll ends. Measured: under 1 ms on a quiet machine; the bound is far
+# above what a loaded one needs and far below the 50 s the poll would last.
+HANGUP_BUDGET = 20.0
 UNICODE_TEXT = "Привет, мир ✓ — «ёлка» 🎄"
 
 # Proxy credentials for the authenticated SOCKS case: both need
@@ -137,7 +140,7 @@ def check_send_message(c):
 
 
 def check_upload_download(c):
-    conn = c.sc.conn(timeout=120)
+    conn = c.sc.conn()
     t0 = time.monotonic()
     r = harness.post_file(conn, c.path("sendDocument"), c.upload["body"],
                           c.upload["ctype"])
@@ -174,7 +177,8 @@ def check_upload_download(c):
 def check_hangup(c):
     """A bot that hangs up during a long poll: the upstream connection is
     closed within HANGUP_BUDGET of the bot's close."""
-    s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", c.sc.port),
+                                 timeout=harness.CLIENT_TIMEOUT)
     try:
         before = c.si.stats()
         s.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -188,40 +192,58 @@ def check_hangup(c):
     finally:
         s.close()
     hs = harness.wait_until(lambda: [h for h in c.si.stats()["hangups"][n_hang:]
-                                     if h["time"] >= t0], 3.0)
+                                     if h["time"] >= t0], HANGUP_BUDGET,
+                            scale=False)
     t1 = hs[0]["time"] if hs else None
     c.ok(t1 is not None and t1 - t0 < HANGUP_BUDGET,
-         "bot hangs up -> upstream connection closed within %d ms"
-         % (HANGUP_BUDGET * 1000))
+         "bot hangs up -> upstream connection closed within %.0f s, "
+         "long before the poll's 50 s" % HANGUP_BUDGET)
     c.t.diag("bot closed at t0=%.6f, upstream closed at t1=%s (%s)"
              % (t0, "%.6f" % t1 if t1 else "never",
-                "%.1f ms" % ((t1 - t0) * 1000) if t1 else "not within 3 s"))
+                "%.1f ms" % ((t1 - t0) * 1000) if t1 else
+                "not within %.0f s" % HANGUP_BUDGET))
     c.ok(harness.wait_until(lambda: c.si.stats()["waiting_polls"]
                             == before["waiting_polls"], 3),
          "no poll is left waiting upstream after the hangup")
 
 
 class LongPoll:
-    """getUpdates?timeout=30 in a thread, answered by an update injected
-    after LONGPOLL_MIN seconds."""
+    """getUpdates?timeout=50 in a thread, answered by an update injected
+    LONGPOLL_MIN seconds after it started, while the other checks run.
+    The injection has its own timer thread: how long the other checks take
+    (a minute on a loaded machine) must not decide whether the poll is
+    still held when the update comes."""
 
     def __init__(self, c):
         self.c = c
         self.reply = None
         self.error = None
         self.t_end = None
+        self.held = None
+        self.text = "update %s" % os.urandom(4).hex()
         self.th = threading.Thread(target=self._run, daemon=True)
+        self.injector = threading.Thread(target=self._inject, daemon=True)
 
     def _run(self):
-        conn = self.c.sc.conn(timeout=60)
+        conn = self.c.sc.conn(timeout=harness.CLIENT_TIMEOUT)
         try:
             self.reply = request(conn, "GET", self.c.path(
-                "getUpdates", {"timeout": 30}))
+                "getUpdates", {"timeout": 50}))
         except Exception as e:  # reported by finish()
             self.error = e
         finally:
             self.t_end = time.monotonic()
             conn.close()
+
+    def _inject(self):
+        left = self.t_start + LONGPOLL_MIN + 0.2 - time.monotonic()
+        if left > 0:
+            time.sleep(left)    # the hold being tested, on purpose
+        self.held = self.th.is_alive()
+        try:
+            self.c.si.inject({"text": self.text, "from_id": 777})
+        except Exception as e:  # reported by finish()
+            self.error = e
 
     def start(self):
         before = self.c.si.stats()["waiting_polls"]
@@ -229,24 +251,20 @@ class LongPoll:
         self.th.start()
         self.waiting = harness.wait_until(
             lambda: self.c.si.stats()["waiting_polls"] > before, 10)
-        self.c.ok(self.waiting, "long poll getUpdates?timeout=30 is waiting upstream")
+        self.c.ok(self.waiting, "long poll getUpdates?timeout=50 is waiting upstream")
+        self.injector.start()
 
     def finish(self):
         c = self.c
-        early = harness.wait_until(
-            lambda: not self.th.is_alive() or
-            time.monotonic() - self.t_start >= LONGPOLL_MIN + 0.2,
-            LONGPOLL_MIN + 5, 0.05)
-        c.ok(early and self.th.is_alive(),
-             "long poll still held after %.0f s" % LONGPOLL_MIN)
-        text = "update %s" % os.urandom(4).hex()
-        c.si.inject({"text": text, "from_id": 777})
-        self.th.join(20)
+        self.injector.join(harness.CLIENT_TIMEOUT)
+        c.ok(self.held, "long poll still held after %.0f s" % LONGPOLL_MIN)
+        self.th.join(harness.CLIENT_TIMEOUT)
         r = self.reply
         upd = (result(r) or []) if r else []
         took = (self.t_end or time.monotonic()) - self.t_start
         c.ok(r is not None and r.status == 200 and took >= LONGPOLL_MIN
-             and len(upd) == 1 and upd[0].get("message", {}).get("text") == text,
+             and len(upd) == 1
+             and upd[0].get("message", {}).get("text") == self.text,
              "long poll answered after %.1f s with the injected update" % took)
         if r is None or r.status != 200:
             c.t.diag("long poll: reply %r, error %r" % (r, self.error))
@@ -270,7 +288,7 @@ def check_keepalive_100(c):
           "100 requests made exactly 100 fresh upstream connections")
 
 
-def pipeline(c, data, n, timeout=20):
+def pipeline(c, data, n, timeout=harness.CLIENT_TIMEOUT):
     """Send data in one write; read until n responses are complete."""
     s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=timeout)
     buf = b""
@@ -377,7 +395,7 @@ def check_upstream_errors(c):
 
 def check_chunked_request(c):
     """A bot that sends its body with Transfer-Encoding: chunked."""
-    conn = c.sc.conn(timeout=120)
+    conn = c.sc.conn()
     body = json.dumps({"chat_id": 77, "text": UNICODE_TEXT},
                       ensure_ascii=False).encode("utf-8")
     pieces = [body[i:i + 7] for i in range(0, len(body), 7)]
@@ -414,13 +432,14 @@ def check_expect_continue(c):
     """curl-based bots (PHP) send Expect: 100-continue and wait up to 1 s
     for the interim reply before sending the body."""
     body = json.dumps({"chat_id": 88, "text": "after 100"}).encode()
-    s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", c.sc.port),
+                                 timeout=harness.CLIENT_TIMEOUT)
     try:
         s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                    "Content-Type: application/json\r\nContent-Length: %d\r\n"
                    "Expect: 100-continue\r\n\r\n"
                    % (c.path("sendMessage"), len(body))).encode())
-        s.settimeout(3)
+        s.settimeout(harness.patient(3))
         t0 = time.monotonic()
         try:
             interim = s.recv(65536)
@@ -429,8 +448,8 @@ def check_expect_continue(c):
         dt = time.monotonic() - t0
         c.ok(interim.startswith(b"HTTP/1.1 100"),
              "Expect: 100-continue gets a 100 Continue (%s)"
-             % ("%.0f ms" % (dt * 1000) if interim else "none within 3 s"))
-        s.settimeout(10)
+             % ("%.0f ms" % (dt * 1000) if interim else "none within %.0f s" % harness.patient(3)))
+        s.settimeout(harness.CLIENT_TIMEOUT)
         s.sendall(body)
         buf = interim.partition(b"\r\n\r\n")[2] if interim.startswith(
             b"HTTP/1.1 100") else interim
@@ -468,7 +487,7 @@ def check_pipelining_bodies(c):
           "4 pipelined requests, 2 with bodies, get 4 responses in order")
 
 
-def read_response_head(s, timeout=10):
+def read_response_head(s, timeout=harness.CLIENT_TIMEOUT):
     """Read from socket s until the end of the response head; returns
     (head bytes, body bytes already read)."""
     buf = b""
@@ -487,7 +506,8 @@ def read_response_head(s, timeout=10):
 def check_slow_reader(c):
     """A bot that stops reading a 20 MiB download: the sidecar holds back
     instead of buffering the file, and resumes byte-exact."""
-    s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=20)
+    s = socket.create_connection(("127.0.0.1", c.sc.port),
+                                 timeout=harness.CLIENT_TIMEOUT)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     try:
         s.sendall(("GET /file/bot%s/big/20mb.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -501,14 +521,14 @@ def check_slow_reader(c):
             r = harness.vm_rss_kib(c.sc.proc.pid) or 0
             peak[0] = max(peak[0], r)
             return r - (base or 0) > 12 * 1024
-        harness.wait_until(grown, 1.5, 0.05)
+        harness.wait_until(grown, 1.5, 0.05, scale=False)
         growth = peak[0] - (base or 0)
         c.ok(base is not None and growth <= 12 * 1024,
              "a bot that stops reading a 20 MiB download does not make the "
              "sidecar buffer it (RSS +%d KiB)" % growth)
         h = hashlib.sha256(first)
         n = len(first)
-        s.settimeout(30)
+        s.settimeout(harness.CLIENT_TIMEOUT)
         for _ in range(100000):
             if n >= BIG_SIZE:
                 break
@@ -527,7 +547,8 @@ def check_slow_reader(c):
 def check_hangup_download(c):
     """A bot that hangs up in the middle of a download: the upstream
     connection goes too, and the sidecar carries on."""
-    s = socket.create_connection(("127.0.0.1", c.sc.port), timeout=20)
+    s = socket.create_connection(("127.0.0.1", c.sc.port),
+                                 timeout=harness.CLIENT_TIMEOUT)
     try:
         s.sendall(("GET /file/bot%s/big/20mb.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
                    % c.tok).encode())
@@ -582,7 +603,7 @@ def check_concurrent(c):
     for th in ths:
         th.start()
     for th in ths:
-        th.join(60)
+        th.join(harness.patient(60))
     dt = time.monotonic() - t0
     bad = [r for r in results if r != (200, True)]
     c.ok(len(results) == 100 and not bad,

@@ -36,7 +36,7 @@ def run_daemon(args, env=None, timeout=20):
     """Run the daemon (under $TGSIDECAR_WRAPPER if set) to completion."""
     argv = harness.wrapper_argv() + [BIN] + [str(a) for a in args]
     return harness.run(argv, env=harness.scrubbed_env(env),
-                       timeout=timeout * harness.time_scale())
+                       timeout=timeout)   # run() scales it
 
 
 def is_api_error(status, body, lo=400, hi=499):
@@ -56,7 +56,7 @@ def check_api_error(t, status, body, want, desc):
     return good
 
 
-def getme(host, port, secret, source=None, timeout=30):
+def getme(host, port, secret, source=None, timeout=harness.CLIENT_TIMEOUT):
     c = http.client.HTTPConnection(host, port, timeout=timeout,
                                    source_address=(source, 0) if source else None)
     try:
@@ -71,7 +71,7 @@ def getme_ok(r):
             and (o.get("result") or {}).get("id") == 123456)
 
 
-def raw(sc, data, timeout=10):
+def raw(sc, data, timeout=harness.patient(10)):
     """Send raw bytes to the sidecar; (status, body, raw reply)."""
     out = harness.raw_exchange(sc.host, sc.port, data, timeout=timeout,
                                until_close=False)
@@ -599,7 +599,7 @@ def check_user(t, wd, si, certs, secrets):
     if os.geteuid() != 0:
         # Not root: the promise is a clear refusal, not a silent run as us.
         sc.proc.start()
-        st = sc.proc.wait(10 * harness.time_scale())
+        st = sc.proc.wait(harness.patient(10))
         t.ok(st is not None and st != 0,
              "%s as a non-root user: refuses to start (exit %r)" % (desc, st))
         t.like(sc.log(), "needs tgsidecar to start as root",

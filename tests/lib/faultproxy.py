@@ -276,24 +276,26 @@ def serve(s, n, opts, end):
         if mode == "close-on-connect":
             say("conn %d %s -> closed" % (n, what))
         elif mode == "407":
+            # Logged before the answer: a test counts CONNECTs as soon as
+            # the sidecar has answered its bot, however slow this thread.
+            say("conn %d %s -> 407" % (n, what))
             body = b"proxy authentication required\n"
             s.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
                       b"Proxy-Authenticate: Basic realm=\"faultproxy\"\r\n"
                       b"Content-Type: text/plain\r\n"
                       b"Content-Length: %d\r\n"
                       b"Connection: close\r\n\r\n%s" % (len(body), body))
-            say("conn %d %s -> 407" % (n, what))
         elif mode == "503":
+            say("conn %d %s -> 503" % (n, what))
             body = b"service unavailable\n"
             s.sendall(b"HTTP/1.1 503 Service Unavailable\r\n"
                       b"Content-Type: text/plain\r\n"
                       b"Content-Length: %d\r\n"
                       b"Connection: close\r\n\r\n%s" % (len(body), body))
-            say("conn %d %s -> 503" % (n, what))
         elif mode == "stall" or mode in SILENCE:
-            s.sendall(SILENCE.get(mode, b""))
             say("conn %d %s -> %s" % (n, what, "stalled" if mode == "stall"
                                       else mode))
+            s.sendall(SILENCE.get(mode, b""))
             how = hold(s, end)
             say("conn %d stall ended: %s" % (n, how))
         elif mode == "tunnel":

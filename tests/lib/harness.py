@@ -161,11 +161,43 @@ def make_tempdir(prefix="tgsidecar-test-"):
     return d
 
 
+# ---------------------------------------------------------------- patience
+
+# The suite must pass on a loaded machine too (make -j, CI runners, other
+# jobs): at a load of 20 on 2 cores every step here took 10 to 30 times
+# longer than on a quiet machine, and 11 checks failed on bounds made for a
+# quiet one. A bound on waiting for something that should happen is only
+# reached when the test fails anyway, so a generous one costs nothing on a
+# good run: such bounds are scaled here, in one place. A window in which
+# something must NOT happen, or a bound that is itself the outcome checked
+# (well under some other timeout), is not scaled: wait_until(scale=False).
+PATIENCE = 10.0
+
+
+def patience():
+    """The factor for bounds on waits for what should happen: PATIENCE, or
+    $TGSIDECAR_PATIENCE (1 gives the bare bounds); at least time_scale()."""
+    try:
+        p = float(os.environ.get("TGSIDECAR_PATIENCE") or PATIENCE)
+    except ValueError:
+        p = PATIENCE
+    return max(1.0, p, time_scale())
+
+
+def patient(seconds):
+    """A bound of seconds on a quiet machine, made generous (see
+    PATIENCE): for socket timeouts and joins that wait for an answer."""
+    return seconds * patience()
+
+
 # ---------------------------------------------------------------- waiting
 
-def wait_until(pred, timeout=10.0, step=0.02):
+def wait_until(pred, timeout=10.0, step=0.02, scale=True):
     """Poll pred() until it returns a truthy value or timeout passes.
-    Returns the last value of pred()."""
+    Returns the last value of pred(). timeout is a quiet machine's bound,
+    scaled by patience() unless scale is False."""
+    if scale:
+        timeout = patient(timeout)
     deadline = time.monotonic() + timeout
     max_iter = int(timeout / max(step, 0.001)) + 10
     v = None
@@ -393,10 +425,12 @@ def read_text(path):
 
 
 def run(argv, env=None, timeout=20, stdin=None):
-    """Run a command to completion; returns (status, stdout, stderr)."""
+    """Run a command to completion; returns (status, stdout, stderr).
+    timeout: a quiet machine's, scaled by patience()."""
     r = subprocess.run([str(a) for a in argv], env=env or scrubbed_env(),
                        stdin=subprocess.DEVNULL if stdin is None else None,
-                       input=stdin, capture_output=True, timeout=timeout)
+                       input=stdin, capture_output=True,
+                       timeout=patient(timeout))
     return (r.returncode, r.stdout.decode("utf-8", "replace"),
             r.stderr.decode("utf-8", "replace"))
 
@@ -523,7 +557,8 @@ class StandIn:
         return self.proc.stop()
 
     def _control(self, method, path, obj=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", self.control_port,
+                                       timeout=patient(10))
         try:
             body = json.dumps(obj).encode() if obj is not None else None
             hdrs = {"Content-Type": "application/json"} if body else {}
@@ -574,6 +609,11 @@ def time_scale():
         return max(1.0, float(os.environ.get("TGSIDECAR_TIME_SCALE") or 10))
     except ValueError:
         return 10.0
+
+
+# A bot's socket timeout for an answer that should come: 30 s on a quiet
+# machine; bot libraries themselves wait up to 500 s (grammY, telegraf).
+CLIENT_TIMEOUT = patient(30)
 
 
 def nofile_limit(n):
@@ -656,7 +696,6 @@ class Sidecar:
         return self.proc.stderr_path
 
     def start(self, timeout=10.0):
-        timeout *= time_scale()
         self.proc.start()
         if not wait_port(self.host, self.port, timeout, self.proc):
             st, _ = self.proc.stop(timeout=2)
@@ -668,12 +707,12 @@ class Sidecar:
 
     def stop(self, timeout=10.0):
         """SIGTERM; returns (exit status, killed)."""
-        return self.proc.stop(timeout=timeout * time_scale())
+        return self.proc.stop(timeout=patient(timeout))
 
     def log(self):
         return self.proc.stderr()
 
-    def conn(self, timeout=30):
+    def conn(self, timeout=CLIENT_TIMEOUT):
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 

@@ -290,7 +290,8 @@ class StaleProxy:
 
     def stats(self):
         import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", self.control_port,
+                                       timeout=self.h.patient(10))
         try:
             c.request("GET", "/stats")
             r = c.getresponse()

@@ -624,7 +624,11 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
 class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    # t_faults sends 1000 bots at once, each a fresh connection here. On a
+    # loaded machine this one accept thread falls behind; a full backlog
+    # drops SYNs, and their retransmits (1, 3, 7, 15 s) run into connect
+    # timeouts.
+    request_queue_size = 1024
 
     def __init__(self, addr, ctx):
         self.ctx = ctx
