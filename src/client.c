@@ -260,7 +260,41 @@ client_on_url(http_parser *p, const char *at, size_t len)
 	return evbuffer_add(req->req_target, at, len);
 }
 
-/* Complete the header gathered so far, as one "Name: value" line. */
+/* A bad request head: the status and words client_parse_error() gives. */
+static int
+client_head_bad(struct client *clt, const char *why)
+{
+	clt->clt_perr = 400;
+	clt->clt_pwhy = why;
+	return -1;
+}
+
+/* Keep what the sidecar itself acts on; every check is on a token. */
+static int
+client_header_note(struct req *req, int kind, const char *value,
+    size_t vlen)
+{
+	char	*c;
+
+	if (kind == HEADER_EXPECT && vlen == 12 &&
+	    strncasecmp(value, "100-continue", 12) == 0)
+		req->req_expect = 1;
+	else if (kind == HEADER_CONNECTION) {
+		/* Every Connection header counts, not only the last. */
+		if (asprintf(&c, "%s%s%.*s", req->req_connection != NULL ?
+		    req->req_connection : "", req->req_connection != NULL ?
+		    ", " : "", (int)vlen, value) == -1)
+			return -1;
+		free(req->req_connection);
+		req->req_connection = c;
+	}
+	return 0;
+}
+
+/*
+ * Complete the header gathered so far as one "Name: value" line.  An
+ * empty value is still a header: the next name must not join this one.
+ */
 static int
 client_header_commit(struct client *clt)
 {
@@ -268,31 +302,34 @@ client_header_commit(struct client *clt)
 	struct curl_slist	*l;
 	size_t			 nlen = evbuffer_get_length(req->req_hname);
 	size_t			 vlen = evbuffer_get_length(req->req_hvalue);
-	char			*name, *value, *line;
+	const char		*name, *value;
+	char			*line;
 
-	if (nlen == 0)
+	if (req->req_hstate == CLIENT_H_NONE)
 		return 0;
-	name = (char *)evbuffer_pullup(req->req_hname, -1);
+	req->req_hstate = CLIENT_H_NONE;
+	name = nlen ? (char *)evbuffer_pullup(req->req_hname, -1) : "";
 	value = vlen ? (char *)evbuffer_pullup(req->req_hvalue, -1) : "";
+	if (!header_token(name, nlen))
+		return client_head_bad(clt, "Bad Request: a header name is "
+		    "not a token");
+	if (!header_value_ok(value, vlen))
+		return client_head_bad(clt, "Bad Request: a header value "
+		    "holds a control character");
+	header_trim(&value, &vlen);
+	if (client_header_note(req, header_kind(name, nlen), value,
+	    vlen) == -1)
+		return -1;
 	if (asprintf(&line, "%.*s: %.*s", (int)nlen, name, (int)vlen,
 	    value) == -1)
 		return -1;
-	if (header_is(name, nlen, "Content-Type"))
-		req->req_has_ctype = 1;
-	else if (header_is(name, nlen, "Expect") && vlen == 12 &&
-	    strncasecmp(value, "100-continue", 12) == 0)
-		req->req_expect = 1;
-	else if (header_is(name, nlen, "Connection")) {
-		free(req->req_connection);
-		req->req_connection = strndup(value, vlen);
-	}
 	l = curl_slist_append(req->req_hdrs, line);
 	free(line);
 	if (l == NULL)
 		return -1;
 	req->req_hdrs = l;
 	evbuffer_drain(req->req_hname, nlen);
-	evbuffer_drain(req->req_hvalue, vlen);
+	evbuffer_drain(req->req_hvalue, evbuffer_get_length(req->req_hvalue));
 	return 0;
 }
 
@@ -309,6 +346,11 @@ client_header_room(struct client *clt, size_t len)
 	return 0;
 }
 
+/*
+ * http-parser calls this one or more times per name, and the value
+ * callback zero or more times per value: a name that follows a value,
+ * even an empty one, starts a new header.
+ */
 static int
 client_on_hfield(http_parser *p, const char *at, size_t len)
 {
@@ -317,10 +359,12 @@ client_on_hfield(http_parser *p, const char *at, size_t len)
 
 	if (client_header_room(clt, len) == -1)
 		return -1;
-	/* A new field after a value: the previous header is complete. */
-	if (evbuffer_get_length(req->req_hvalue) > 0 &&
+	if (req->req_hstate == CLIENT_H_DONE)
+		return 0;	/* a trailer: never forwarded */
+	if (req->req_hstate == CLIENT_H_VALUE &&
 	    client_header_commit(clt) == -1)
 		return -1;
+	req->req_hstate = CLIENT_H_FIELD;
 	return evbuffer_add(req->req_hname, at, len);
 }
 
@@ -328,10 +372,14 @@ static int
 client_on_hvalue(http_parser *p, const char *at, size_t len)
 {
 	struct client	*clt = client_of(p);
+	struct req	*req = clt->clt_req;
 
 	if (client_header_room(clt, len) == -1)
 		return -1;
-	return evbuffer_add(clt->clt_req->req_hvalue, at, len);
+	if (req->req_hstate == CLIENT_H_DONE)
+		return 0;
+	req->req_hstate = CLIENT_H_VALUE;
+	return evbuffer_add(req->req_hvalue, at, len);
 }
 
 /* Decide what to do with a request once its head is known. */
@@ -472,6 +520,7 @@ client_on_headers(http_parser *p)
 
 	if (client_header_commit(clt) == -1)
 		return -1;
+	req->req_hstate = CLIENT_H_DONE;
 	req->req_method = p->method;
 	req->req_http11 = p->http_major > 1 ||
 	    (p->http_major == 1 && p->http_minor >= 1);
@@ -561,6 +610,8 @@ client_parse_error(struct client *clt, int *status)
 	enum http_errno	 e = HTTP_PARSER_ERRNO(&clt->clt_parser);
 
 	*status = clt->clt_perr ? clt->clt_perr : 400;
+	if (clt->clt_pwhy != NULL)
+		return clt->clt_pwhy;
 	switch (*status) {
 	case 414:
 		return "URI Too Long";

@@ -198,6 +198,13 @@ int	 multi_running(void);
 struct server;
 
 /* client.c: one bot connection; it owns at most one request at a time */
+enum client_hstate {
+	CLIENT_H_NONE,		/* no header begun */
+	CLIENT_H_FIELD,		/* in a name */
+	CLIENT_H_VALUE,		/* in a value, maybe still empty */
+	CLIENT_H_DONE		/* head complete: trailers are ignored */
+};
+
 #define CLIENT_URL_MAX		8192
 #define CLIENT_HEADERS_MAX	32768
 #define CLIENT_BODY_HIGH	(256 * 1024)	/* stop reading the bot */
@@ -211,10 +218,10 @@ struct req {
 	struct evbuffer		*req_target;	/* raw request-target */
 	struct evbuffer		*req_hname;	/* header being parsed */
 	struct evbuffer		*req_hvalue;
-	struct curl_slist	*req_hdrs;	/* bot's headers, raw */
+	int			 req_hstate;	/* enum client_hstate */
+	struct curl_slist	*req_hdrs;	/* "Name: value", name checked */
 	size_t			 req_hdrlen;
-	char			*req_connection;	/* Connection: value */
-	int			 req_has_ctype;
+	char			*req_connection;	/* Connection: values */
 	int			 req_refused;	/* answered at its head */
 	int			 req_admin;	/* a health or metrics request */
 	int			 req_probe;	/* req_easy is a /readyz probe */
@@ -249,6 +256,8 @@ struct req {
 	struct evbuffer		*req_up_head;	/* filtered reply headers */
 	char			*req_up_connection;	/* its Connection: */
 	int64_t			 req_up_clen;	/* -1: unknown */
+	int			 req_up_chunked;	/* Transfer-Encoding seen */
+	const char		*req_up_bad;	/* why the reply is refused */
 	char			 req_errbuf[CURL_ERROR_SIZE];
 
 	/* reply.c */
@@ -256,6 +265,7 @@ struct req {
 	int			 req_head_sent;
 	int			 req_chunked;
 	int			 req_close_delim;
+	int64_t			 req_clen_out;	/* declared, or -1 */
 	char			 req_errdesc[CURL_ERROR_SIZE + 256];	/* for the access log */
 };
 
@@ -269,6 +279,7 @@ struct client {
 	struct req		*clt_req;
 	char			 clt_peer[64];
 	int			 clt_perr;	/* status for a parser error */
+	const char		*clt_pwhy;	/* and its description */
 	int			 clt_paused;	/* parser held at a message end */
 	int			 clt_closing;	/* close once output is flushed */
 	int			 clt_denied;	/* peer not in allow */
@@ -282,10 +293,28 @@ void		 client_schedule(struct client *);
 void		 client_req_done(struct req *);
 void		 client_drain(struct server *);
 
-/* header.c */
+/* header.c: names are checked as tokens before they mean anything */
+enum header_kind {
+	HEADER_OTHER,		/* end-to-end: forwarded */
+	HEADER_HOST,
+	HEADER_CONTENT_LENGTH,
+	HEADER_CONTENT_TYPE,
+	HEADER_EXPECT,
+	HEADER_CONNECTION,
+	HEADER_TRANSFER_ENCODING,
+	HEADER_HOP		/* any other hop-by-hop header */
+};
+
+int	 header_token(const char *, size_t);
+int	 header_value_ok(const char *, size_t);
+int	 header_is(const char *, size_t, const char *);
+int	 header_kind(const char *, size_t);
 int	 header_hop(const char *, size_t);
 int	 header_listed(const char *, const char *, size_t);
-int	 header_is(const char *, size_t, const char *);
+void	 header_trim(const char **, size_t *);
+int	 header_split(const char *, size_t, size_t *, const char **,
+	    size_t *);
+int	 header_upstream(struct req *);
 
 /* reply.c: HTTP/1.1 framing of what goes back to the bot */
 int	 reply_head(struct req *, int, const char *, struct evbuffer *,
