@@ -234,6 +234,7 @@ client_on_begin(http_parser *p)
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		return -1;
 	req->req_clt = clt;
+	req->req_seq = ++clt->clt_nreq;
 	req->req_cfg = config_ref(clt->clt_srv->srv_cfg);
 	req->req_method = -1;
 	clt->clt_req = req;

@@ -214,6 +214,7 @@ enum client_hstate {
 struct req {
 	struct client		*req_clt;
 	struct config		*req_cfg;	/* a reference, see config_ref */
+	unsigned int		 req_seq;	/* 1, 2, ... on its connection */
 	struct route		 req_route;
 	struct evbuffer		*req_target;	/* raw request-target */
 	struct evbuffer		*req_hname;	/* header being parsed */
@@ -280,6 +281,7 @@ struct client {
 	char			 clt_peer[64];
 	int			 clt_perr;	/* status for a parser error */
 	const char		*clt_pwhy;	/* and its description */
+	unsigned int		 clt_nreq;	/* requests begun */
 	int			 clt_paused;	/* parser held at a message end */
 	int			 clt_closing;	/* close once output is flushed */
 	int			 clt_denied;	/* peer not in allow */
