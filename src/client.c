@@ -624,6 +624,48 @@ client_parse_error(struct client *clt, int *status)
 	return "Bad Request: malformed HTTP request";
 }
 
+/* Is the parser before or in a request head, where a CR ends a line? */
+static int
+client_in_head(struct client *clt)
+{
+	return clt->clt_req == NULL ||
+	    clt->clt_req->req_hstate != CLIENT_H_DONE;
+}
+
+/*
+ * How much of a piece of request head (n of its len bytes) may go to
+ * http-parser: up to a CR that no LF follows (*bare), or up to a CR whose
+ * next byte has not come yet.  Built lenient, http-parser takes a CR and
+ * any byte for a line end in places, and so reads another head than the
+ * bot wrote ("X: \r1\nContent-Length: 5" ends the head at the 1).
+ */
+static size_t
+client_head_piece(struct evbuffer *in, const char *p, size_t n, size_t len,
+    int *bare)
+{
+	struct evbuffer_ptr	 pos;
+	const char		*cr;
+	char			 next;
+	size_t			 i = 0;
+
+	*bare = 0;
+	while (i < n && (cr = memchr(p + i, '\r', n - i)) != NULL) {
+		i = cr - p;
+		if (i + 1 < len)
+			next = p[i + 1];
+		else if (evbuffer_ptr_set(in, &pos, i + 1,
+		    EVBUFFER_PTR_SET) == -1 ||
+		    evbuffer_copyout_from(in, &pos, &next, 1) != 1)
+			return i;	/* wait for the byte after it */
+		if (next != '\n') {
+			*bare = 1;
+			return i;
+		}
+		i += 2;
+	}
+	return n;
+}
+
 /* Feed buffered input to the parser while there is room to take it. */
 static void
 client_parse(struct client *clt)
@@ -632,7 +674,7 @@ client_parse(struct client *clt)
 	struct evbuffer_iovec	 v;
 	const char		*why;
 	size_t			 n, done;
-	int			 status;
+	int			 status, bare = 0;
 
 	while (!clt->clt_closing && !clt->clt_paused &&
 	    evbuffer_get_length(in) > 0) {
@@ -643,8 +685,12 @@ client_parse(struct client *clt)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		n = v.iov_len < CLIENT_PARSE_MAX ? v.iov_len : CLIENT_PARSE_MAX;
-		done = http_parser_execute(&clt->clt_parser, &client_settings,
-		    v.iov_base, n);
+		if (client_in_head(clt) && (n = client_head_piece(in,
+		    v.iov_base, n, v.iov_len, &bare)) == 0 && !bare)
+			break;	/* a CR, and nothing after it yet */
+		/* Never 0 bytes: that tells http-parser the input ended. */
+		done = n > 0 ? http_parser_execute(&clt->clt_parser,
+		    &client_settings, v.iov_base, n) : 0;
 		evbuffer_drain(in, done);
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			break;
@@ -652,6 +698,11 @@ client_parse(struct client *clt)
 		    done != n) {
 			why = client_parse_error(clt, &status);
 			client_fail(clt, status, why);
+			break;
+		}
+		if (bare && client_in_head(clt)) {
+			client_fail(clt, 400, "Bad Request: a CR without LF in "
+			    "the request head");
 			break;
 		}
 	}

@@ -717,7 +717,7 @@ upstream_start(struct req *req)
 		return -1;
 	/* The real header list, as libcurl would get it, and checked. */
 	if (header_upstream(req) == -1)
-		abort();
+		ref_fail(req, "header_upstream() refused the bot's headers");
 	ref_check_head(req);
 	evbuffer_drain(fz.xfer.fx_sent, evbuffer_get_length(fz.xfer.fx_sent));
 	fz.xfer.fx_req = req;

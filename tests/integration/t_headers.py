@@ -102,6 +102,13 @@ def bad_request_cases(tok):
             b"X-A\t: 1\r\nContent-Length: %d\r\n" % len(body))),
         ("a value with a bare CR", post(b"X-A: 1\rX-B: 2\r\n"
                                         b"Content-Length: %d\r\n" % len(body))),
+        ("a CR without LF right after the colon", post(
+            b"X-A:\rContent-Length: 999\r\nContent-Length: %d\r\n"
+            % len(body))),
+        ("a CR and another byte ending the head", post(
+            b"Content-Length: %d\r\n\rZ" % len(body))),
+        ("a CR without LF in the request line",
+         b"GET /bot%s/getMe HTTP/1.1\rX\nHost: x\r\n\r\n" % tok.encode()),
         ("a value with NUL", post(b"X-A: 1\x002\r\n"
                                   b"Content-Length: %d\r\n" % len(body))),
         ("a value with 0x01", post(b"X-A: 1\x012\r\n"
@@ -168,6 +175,29 @@ def send_in_bytes(port, data, timeout=10.0):
     finally:
         s.close()
     return bytes(out)
+
+
+def check_cr_in_body(t, wd, si, certs, secrets):
+    """CRs in a body are data: only the head is held to CRLF."""
+    secret = harness.unique_secret("crb")
+    secrets.append(secret)
+    sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy="direct",
+                 name="sidecar-crbody").start()
+    body = b"chat_id=3&text=a\rb\r\rc\r"
+    try:
+        si.reset()
+        out, closed = exchange(sc.port, b"POST /bot%s/sendMessage HTTP/1.1\r\n"
+                               b"Host: x\r\nContent-Type: application/"
+                               b"x-www-form-urlencoded\r\nContent-Length: %d"
+                               b"\r\nConnection: close\r\n\r\n%s"
+                               % (token(secret).encode(), len(body), body))
+        o = harness.try_json(harness.body_of(out)) or {}
+        t.ok(harness.status_of(out) == 200 and
+             (o.get("result") or {}).get("text") == "a\rb\r\rc\r",
+             "a body with bare CRs, in the same write as the head, arrives "
+             "intact (%r)" % harness.status_of(out))
+    finally:
+        sc.stop()
 
 
 def check_empty_values(t, wd, si, certs, secrets):
@@ -365,7 +395,7 @@ def main():
     certs = Certs(wd)
     si = StandIn(wd, certs).start()
     secrets = []
-    for part in (check_bad_requests, check_empty_values):
+    for part in (check_bad_requests, check_cr_in_body, check_empty_values):
         try:
             part(t, wd, si, certs, secrets)
         except Exception:
