@@ -54,6 +54,12 @@ def exchange(port, data, timeout=10.0):
     return bytes(out), closed
 
 
+def stop_ok(t, sc, desc):
+    st, killed = sc.stop()
+    t.ok(st == 0 and not killed, "%s: the sidecar exits 0 on SIGTERM "
+         "(status %r%s)" % (desc, st, ", killed" if killed else ""))
+
+
 def api_error(data, status):
     o = harness.try_json(harness.body_of(data)) or {}
     return (harness.status_of(data) == status and o.get("ok") is False
@@ -140,7 +146,7 @@ def check_bad_requests(t, wd, si, certs, secrets):
         r = request(sc.conn(), "GET", "/bot%s/getMe" % token(secret))
         t.is_(r.status, 200, "getMe still answers 200 after them")
     finally:
-        sc.stop()
+        stop_ok(t, sc, "bad headers")
     t.ok(secret not in sc.log(), "bad headers: no token secret in the log")
 
 
@@ -197,7 +203,7 @@ def check_cr_in_body(t, wd, si, certs, secrets):
              "a body with bare CRs, in the same write as the head, arrives "
              "intact (%r)" % harness.status_of(out))
     finally:
-        sc.stop()
+        stop_ok(t, sc, "CRs in a body")
 
 
 def check_empty_values(t, wd, si, certs, secrets):
@@ -235,7 +241,7 @@ def check_empty_values(t, wd, si, certs, secrets):
                      "%s, %s: Content-Type and the body arrived intact"
                      % (desc, how))
     finally:
-        sc.stop()
+        stop_ok(t, sc, "empty values")
 
 
 # ------------------------------------------------------------ upstream side
@@ -385,7 +391,7 @@ def check_hostile_upstream(t, wd, certs, secrets):
         t.like(log, "cannot frame", "the access log says why the reply "
                "was refused")
     finally:
-        sc.stop()
+        stop_ok(t, sc, "hostile upstream")
         h.close()
 
 
