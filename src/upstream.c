@@ -18,6 +18,7 @@
 #define UPSTREAM_REPLAY_MAX	(64 * 1024)
 #define UPSTREAM_BACKOFF_MS	50
 #define UPSTREAM_BACKOFF_MAX_MS	2000
+#define UPSTREAM_HEAD_MAX	(64 * 1024)	/* reply headers kept */
 
 /* The configuration the request started with, even across a reload. */
 static const struct config *
@@ -177,6 +178,9 @@ upstream_header(char *line, size_t size, size_t nitems, void *arg)
 		return upstream_connection(req, value, vlen) == -1 ? 0 : n;
 	if (kind == HEADER_HOP)
 		return n;
+	if (evbuffer_get_length(req->req_up_head) + len > UPSTREAM_HEAD_MAX)
+		return upstream_refuse(req, "more header bytes than the "
+		    "sidecar keeps");
 	if (evbuffer_add(req->req_up_head, line, nlen) == -1 ||
 	    evbuffer_add_printf(req->req_up_head, ": %.*s\r\n", (int)vlen,
 	    value) == -1)

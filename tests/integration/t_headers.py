@@ -276,6 +276,9 @@ def hostile_replies():
          b"HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\n" + cl),
         ("case11", "a line without a colon",
          b"HTTP/1.1 200 OK\r\nnot a header\r\n" + cl),
+        ("case12", "100 KB of headers",
+         b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000)
+                                          for i in range(100)) + cl),
     ]
 
 
