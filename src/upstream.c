@@ -710,7 +710,9 @@ upstream_failed(struct req *req, CURLcode rc)
 
 	status = upstream_error(req, rc, req->req_errdesc,
 	    sizeof(req->req_errdesc), &stage);
-	if (rc != CURLE_WRITE_ERROR && rc != CURLE_ABORTED_BY_CALLBACK)
+	/* A write error is the bot's doing, unless we refused the reply. */
+	if ((rc != CURLE_WRITE_ERROR || req->req_up_bad != NULL) &&
+	    rc != CURLE_ABORTED_BY_CALLBACK)
 		metrics_error(stage);
 	if (upstream_proxy_fault(req, rc))
 		failover_fail(cfg, req->req_proxy, req->req_errdesc);

@@ -393,6 +393,11 @@ def check_hostile_upstream(t, wd, certs, secrets):
         log = sc.log()
         t.like(log, "cannot frame", "the access log says why the reply "
                "was refused")
+        r = request(sc.conn(), "GET", "/metrics")
+        want = 'tgsidecar_errors_total{stage="upstream"} %d' % len(
+            hostile_replies())
+        t.like(r.body.decode("utf-8", "replace"), want,
+               "/metrics counts each refused reply as an upstream error")
     finally:
         stop_ok(t, sc, "hostile upstream")
         h.close()
