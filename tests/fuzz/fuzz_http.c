@@ -18,7 +18,10 @@
  *		bit 7 (0xb0..): it came in on the admin listener
  *	ctl[2..7] what the stand-in upstream does with requests 1, 2, ...
  *		(cycling): bits 0-2 are a mode (see fx_mode), bit 6 makes
- *		its reply large (100 KB, over the output watermarks)
+ *		its reply large (100 KB, over the output watermarks); bit 3
+ *		makes an FX_EARLY or FX_LENGTH reply lie about its length,
+ *		declaring one byte more (bit 4 set: ':') or less ('*') than
+ *		it sends, as a libcurl that framed otherwise than we did
  *
  * Every mode byte is meaningful in ASCII: "00" + "222222" + a request is
  * "one write, defaults, every request answered with a Content-Length".
@@ -87,6 +90,7 @@ struct fake_xfer {
 	struct evbuffer	*fx_sent;	/* the body, as libcurl would send it */
 	int		 fx_mode;
 	int		 fx_big;
+	int		 fx_liar;	/* declared minus sent: -1, 0, 1 */
 };
 
 /* The reference's reading of the bot's bytes. */
@@ -616,7 +620,7 @@ fake_release(struct req *req)
 	req->req_clt->clt_srv->srv_inflight--;
 }
 
-static void
+static int
 fake_reply(struct req *req, int status, int64_t clen, const char *body,
     size_t len)
 {
@@ -627,7 +631,7 @@ fake_reply(struct req *req, int status, int64_t clen, const char *body,
 	evbuffer_add_printf(hdrs, "Content-Type: application/json\r\n");
 	reply_head(req, status, NULL, hdrs, clen);
 	evbuffer_free(hdrs);
-	reply_body(req, body, len);
+	return reply_body(req, body, len);
 }
 
 /* Like upstream_done(): the transfer ended, the request is answered. */
@@ -644,8 +648,12 @@ fake_done(struct req *req)
 	case FX_EARLY:
 	case FX_LENGTH:
 		fake_release(req);
-		fake_reply(req, 200, (int64_t)len, body, len);
-		reply_end(req);
+		/* A refused write fails the transfer, as in upstream_write(). */
+		if (fake_reply(req, 200, (int64_t)len + fz.xfer.fx_liar, body,
+		    len) == -1)
+			req->req_keepalive = 0;
+		else
+			reply_end(req);
 		break;
 	case FX_CHUNKED:
 		fake_release(req);
@@ -723,6 +731,7 @@ upstream_start(struct req *req)
 	fz.xfer.fx_req = req;
 	fz.xfer.fx_mode = m & 7;
 	fz.xfer.fx_big = (m & 0x40) != 0;
+	fz.xfer.fx_liar = !(m & 0x08) ? 0 : (m & 0x10) ? 1 : -1;
 	req->req_easy = (CURL *)&fz.xfer;
 	req->req_clt->clt_srv->srv_inflight++;
 	/* It finishes from the loop, never inside the parser callback. */
