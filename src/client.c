@@ -270,6 +270,23 @@ client_head_bad(struct client *clt, const char *why)
 	return -1;
 }
 
+/* A Content-Length value: digits only, or -1. */
+static int64_t
+client_clen(const char *value, size_t vlen)
+{
+	int64_t		 n = 0;
+	size_t		 i;
+
+	if (vlen == 0 || vlen > 18)
+		return -1;
+	for (i = 0; i < vlen; i++) {
+		if (value[i] < '0' || value[i] > '9')
+			return -1;
+		n = n * 10 + (value[i] - '0');
+	}
+	return n;
+}
+
 /* Keep what the sidecar itself acts on; every check is on a token. */
 static int
 client_header_note(struct req *req, int kind, const char *value,
@@ -277,7 +294,13 @@ client_header_note(struct req *req, int kind, const char *value,
 {
 	char	*c;
 
-	if (kind == HEADER_EXPECT && vlen == 12 &&
+	if (kind == HEADER_TRANSFER_ENCODING) {
+		req->req_hte++;
+		req->req_hte_chunked = header_is(value, vlen, "chunked");
+	} else if (kind == HEADER_CONTENT_LENGTH) {
+		req->req_hcl++;
+		req->req_hclen = client_clen(value, vlen);
+	} else if (kind == HEADER_EXPECT && vlen == 12 &&
 	    strncasecmp(value, "100-continue", 12) == 0)
 		req->req_expect = 1;
 	else if (kind == HEADER_CONNECTION) {
@@ -381,6 +404,31 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 		return 0;
 	req->req_hstate = CLIENT_H_VALUE;
 	return evbuffer_add(req->req_hvalue, at, len);
+}
+
+/*
+ * The body's framing, from the headers as the sidecar checked them, must
+ * be what lenient http-parser made of it ("chunked\t" is not chunked to
+ * it), or the two would read different requests from one stream.
+ */
+static int
+client_framing(struct client *clt)
+{
+	struct req	*req = clt->clt_req;
+	http_parser	*p = &clt->clt_parser;
+	int		 chunked = (p->flags & F_CHUNKED) != 0;
+	int		 clen = (p->flags & F_CONTENTLENGTH) != 0;
+
+	if (req->req_hte > 1 || (req->req_hte == 1 && (!req->req_hte_chunked ||
+	    req->req_hcl > 0)) || chunked != (req->req_hte == 1))
+		return client_head_bad(clt, "Bad Request: a Transfer-Encoding "
+		    "other than one \"chunked\"");
+	if (req->req_hcl > 1 || (req->req_hcl == 1 && (req->req_hclen < 0 ||
+	    !clen || p->content_length != (uint64_t)req->req_hclen)) ||
+	    (clen && req->req_hcl == 0))
+		return client_head_bad(clt, "Bad Request: a Content-Length "
+		    "that is not one number");
+	return 0;
 }
 
 /* Decide what to do with a request once its head is known. */
@@ -519,7 +567,7 @@ client_on_headers(http_parser *p)
 	const char	*why = NULL;
 	int		 status = 0;
 
-	if (client_header_commit(clt) == -1)
+	if (client_header_commit(clt) == -1 || client_framing(clt) == -1)
 		return -1;
 	req->req_hstate = CLIENT_H_DONE;
 	req->req_method = p->method;

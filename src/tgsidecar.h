@@ -220,6 +220,10 @@ struct req {
 	struct evbuffer		*req_hname;	/* header being parsed */
 	struct evbuffer		*req_hvalue;
 	int			 req_hstate;	/* enum client_hstate */
+	int			 req_hte;	/* Transfer-Encoding headers */
+	int			 req_hte_chunked;	/* its value is "chunked" */
+	int			 req_hcl;	/* Content-Length headers */
+	int64_t			 req_hclen;	/* its value, -1 if no number */
 	struct curl_slist	*req_hdrs;	/* "Name: value", name checked */
 	size_t			 req_hdrlen;
 	char			*req_connection;	/* Connection: values */

@@ -89,6 +89,13 @@ def bad_request_cases(tok):
         ("Transfer-Encoding : chunked alone, a request inside its body",
          post(b"Transfer-Encoding : chunked\r\n", b"%x\r\n%s\r\n0\r\n\r\n"
               % (len(smuggled), smuggled))),
+        ("Transfer-Encoding: chunked<TAB> (http-parser: no body)",
+         post(b"Transfer-Encoding: chunked\t\r\n", chunk)),
+        ("Transfer-Encoding: gzip, chunked",
+         post(b"Transfer-Encoding: gzip, chunked\r\n", chunk)),
+        ("Transfer-Encoding: chunked twice",
+         post(b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+              chunk)),
         ("Content-Length : N", post(b"Content-Length : %d\r\n" % len(body))),
         ("Connection : close", post(b"Connection : close\r\n"
                                     b"Content-Length: %d\r\n" % len(body))),
