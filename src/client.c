@@ -252,6 +252,7 @@ client_on_begin(http_parser *p)
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		return -1;
 	req->req_clt = clt;
+	req->req_seq = ++clt->clt_nreq;
 	req->req_cfg = config_ref(clt->clt_srv->srv_cfg);
 	req->req_method = -1;
 	clt->clt_req = req;
@@ -281,7 +282,64 @@ client_on_url(http_parser *p, const char *at, size_t len)
 	return evbuffer_add(req->req_target, at, len);
 }
 
-/* Complete the header gathered so far, as one "Name: value" line. */
+/* A bad request head: the status and words client_parse_error() gives. */
+static int
+client_head_bad(struct client *clt, const char *why)
+{
+	clt->clt_perr = 400;
+	clt->clt_pwhy = why;
+	return -1;
+}
+
+/* A Content-Length value: digits only, or -1. */
+static int64_t
+client_clen(const char *value, size_t vlen)
+{
+	int64_t		 n = 0;
+	size_t		 i;
+
+	if (vlen == 0 || vlen > 18)
+		return -1;
+	for (i = 0; i < vlen; i++) {
+		if (value[i] < '0' || value[i] > '9')
+			return -1;
+		n = n * 10 + (value[i] - '0');
+	}
+	return n;
+}
+
+/* Keep what the sidecar itself acts on; every check is on a token. */
+static int
+client_header_note(struct req *req, int kind, const char *value,
+    size_t vlen)
+{
+	char	*c;
+
+	if (kind == HEADER_TRANSFER_ENCODING) {
+		req->req_hte++;
+		req->req_hte_chunked = header_is(value, vlen, "chunked");
+	} else if (kind == HEADER_CONTENT_LENGTH) {
+		req->req_hcl++;
+		req->req_hclen = client_clen(value, vlen);
+	} else if (kind == HEADER_EXPECT && vlen == 12 &&
+	    strncasecmp(value, "100-continue", 12) == 0)
+		req->req_expect = 1;
+	else if (kind == HEADER_CONNECTION) {
+		/* Every Connection header counts, not only the last. */
+		if (asprintf(&c, "%s%s%.*s", req->req_connection != NULL ?
+		    req->req_connection : "", req->req_connection != NULL ?
+		    ", " : "", (int)vlen, value) == -1)
+			return -1;
+		free(req->req_connection);
+		req->req_connection = c;
+	}
+	return 0;
+}
+
+/*
+ * Complete the header gathered so far as one "Name: value" line.  An
+ * empty value is still a header: the next name must not join this one.
+ */
 static int
 client_header_commit(struct client *clt)
 {
@@ -289,31 +347,34 @@ client_header_commit(struct client *clt)
 	struct curl_slist	*l;
 	size_t			 nlen = evbuffer_get_length(req->req_hname);
 	size_t			 vlen = evbuffer_get_length(req->req_hvalue);
-	char			*name, *value, *line;
+	const char		*name, *value;
+	char			*line;
 
-	if (nlen == 0)
+	if (req->req_hstate == CLIENT_H_NONE)
 		return 0;
-	name = (char *)evbuffer_pullup(req->req_hname, -1);
+	req->req_hstate = CLIENT_H_NONE;
+	name = nlen ? (char *)evbuffer_pullup(req->req_hname, -1) : "";
 	value = vlen ? (char *)evbuffer_pullup(req->req_hvalue, -1) : "";
+	if (!header_token(name, nlen))
+		return client_head_bad(clt, "Bad Request: a header name is "
+		    "not a token");
+	if (!header_value_ok(value, vlen))
+		return client_head_bad(clt, "Bad Request: a header value "
+		    "holds a control character");
+	header_trim(&value, &vlen);
+	if (client_header_note(req, header_kind(name, nlen), value,
+	    vlen) == -1)
+		return -1;
 	if (asprintf(&line, "%.*s: %.*s", (int)nlen, name, (int)vlen,
 	    value) == -1)
 		return -1;
-	if (header_is(name, nlen, "Content-Type"))
-		req->req_has_ctype = 1;
-	else if (header_is(name, nlen, "Expect") && vlen == 12 &&
-	    strncasecmp(value, "100-continue", 12) == 0)
-		req->req_expect = 1;
-	else if (header_is(name, nlen, "Connection")) {
-		free(req->req_connection);
-		req->req_connection = strndup(value, vlen);
-	}
 	l = curl_slist_append(req->req_hdrs, line);
 	free(line);
 	if (l == NULL)
 		return -1;
 	req->req_hdrs = l;
 	evbuffer_drain(req->req_hname, nlen);
-	evbuffer_drain(req->req_hvalue, vlen);
+	evbuffer_drain(req->req_hvalue, evbuffer_get_length(req->req_hvalue));
 	return 0;
 }
 
@@ -330,6 +391,11 @@ client_header_room(struct client *clt, size_t len)
 	return 0;
 }
 
+/*
+ * http-parser calls this one or more times per name, and the value
+ * callback zero or more times per value: a name that follows a value,
+ * even an empty one, starts a new header.
+ */
 static int
 client_on_hfield(http_parser *p, const char *at, size_t len)
 {
@@ -338,10 +404,12 @@ client_on_hfield(http_parser *p, const char *at, size_t len)
 
 	if (client_header_room(clt, len) == -1)
 		return -1;
-	/* A new field after a value: the previous header is complete. */
-	if (evbuffer_get_length(req->req_hvalue) > 0 &&
+	if (req->req_hstate == CLIENT_H_DONE)
+		return 0;	/* a trailer: never forwarded */
+	if (req->req_hstate == CLIENT_H_VALUE &&
 	    client_header_commit(clt) == -1)
 		return -1;
+	req->req_hstate = CLIENT_H_FIELD;
 	return evbuffer_add(req->req_hname, at, len);
 }
 
@@ -349,10 +417,39 @@ static int
 client_on_hvalue(http_parser *p, const char *at, size_t len)
 {
 	struct client	*clt = client_of(p);
+	struct req	*req = clt->clt_req;
 
 	if (client_header_room(clt, len) == -1)
 		return -1;
-	return evbuffer_add(clt->clt_req->req_hvalue, at, len);
+	if (req->req_hstate == CLIENT_H_DONE)
+		return 0;
+	req->req_hstate = CLIENT_H_VALUE;
+	return evbuffer_add(req->req_hvalue, at, len);
+}
+
+/*
+ * The body's framing, from the headers as the sidecar checked them, must
+ * be what lenient http-parser made of it ("chunked\t" is not chunked to
+ * it), or the two would read different requests from one stream.
+ */
+static int
+client_framing(struct client *clt)
+{
+	struct req	*req = clt->clt_req;
+	http_parser	*p = &clt->clt_parser;
+	int		 chunked = (p->flags & F_CHUNKED) != 0;
+	int		 clen = (p->flags & F_CONTENTLENGTH) != 0;
+
+	if (req->req_hte > 1 || (req->req_hte == 1 && (!req->req_hte_chunked ||
+	    req->req_hcl > 0)) || chunked != (req->req_hte == 1))
+		return client_head_bad(clt, "Bad Request: a Transfer-Encoding "
+		    "other than one \"chunked\"");
+	if (req->req_hcl > 1 || (req->req_hcl == 1 && (req->req_hclen < 0 ||
+	    !clen || p->content_length != (uint64_t)req->req_hclen)) ||
+	    (clen && req->req_hcl == 0))
+		return client_head_bad(clt, "Bad Request: a Content-Length "
+		    "that is not one number");
+	return 0;
 }
 
 /* allow, under the config the request holds: a reload may change it. */
@@ -505,10 +602,10 @@ client_on_headers(http_parser *p)
 	const char	*why = NULL;
 	int		 status = 0;
 
-	if (client_header_commit(clt) == -1)
+	if (client_header_commit(clt) == -1 || client_framing(clt) == -1)
 		return -1;
 	evtimer_del(clt->clt_head_ev);
-	req->req_head_done = 1;
+	req->req_hstate = CLIENT_H_DONE;
 	req->req_method = p->method;
 	req->req_http11 = p->http_major > 1 ||
 	    (p->http_major == 1 && p->http_minor >= 1);
@@ -618,6 +715,8 @@ client_parse_error(struct client *clt, int *status)
 	enum http_errno	 e = HTTP_PARSER_ERRNO(&clt->clt_parser);
 
 	*status = clt->clt_perr ? clt->clt_perr : 400;
+	if (clt->clt_pwhy != NULL)
+		return clt->clt_pwhy;
 	switch (*status) {
 	case 414:
 		return "URI Too Long";
@@ -629,6 +728,48 @@ client_parse_error(struct client *clt, int *status)
 	return "Bad Request: malformed HTTP request";
 }
 
+/* Is the parser before or in a request head, where a CR ends a line? */
+static int
+client_in_head(struct client *clt)
+{
+	return clt->clt_req == NULL ||
+	    clt->clt_req->req_hstate != CLIENT_H_DONE;
+}
+
+/*
+ * How much of a piece of request head (n of its len bytes) may go to
+ * http-parser: up to a CR that no LF follows (*bare), or up to a CR whose
+ * next byte has not come yet.  Built lenient, http-parser takes a CR and
+ * any byte for a line end in places, and so reads another head than the
+ * bot wrote ("X: \r1\nContent-Length: 5" ends the head at the 1).
+ */
+static size_t
+client_head_piece(struct evbuffer *in, const char *p, size_t n, size_t len,
+    int *bare)
+{
+	struct evbuffer_ptr	 pos;
+	const char		*cr;
+	char			 next;
+	size_t			 i = 0;
+
+	*bare = 0;
+	while (i < n && (cr = memchr(p + i, '\r', n - i)) != NULL) {
+		i = cr - p;
+		if (i + 1 < len)
+			next = p[i + 1];
+		else if (evbuffer_ptr_set(in, &pos, i + 1,
+		    EVBUFFER_PTR_SET) == -1 ||
+		    evbuffer_copyout_from(in, &pos, &next, 1) != 1)
+			return i;	/* wait for the byte after it */
+		if (next != '\n') {
+			*bare = 1;
+			return i;
+		}
+		i += 2;
+	}
+	return n;
+}
+
 /* Feed buffered input to the parser while there is room to take it. */
 static void
 client_parse(struct client *clt)
@@ -637,7 +778,7 @@ client_parse(struct client *clt)
 	struct evbuffer_iovec	 v;
 	const char		*why;
 	size_t			 n, done;
-	int			 status;
+	int			 status, bare = 0;
 
 	while (!clt->clt_closing && !clt->clt_paused &&
 	    evbuffer_get_length(in) > 0) {
@@ -659,8 +800,12 @@ client_parse(struct client *clt)
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			http_parser_pause(&clt->clt_parser, 0);
 		n = v.iov_len < CLIENT_PARSE_MAX ? v.iov_len : CLIENT_PARSE_MAX;
-		done = http_parser_execute(&clt->clt_parser, &client_settings,
-		    v.iov_base, n);
+		if (client_in_head(clt) && (n = client_head_piece(in,
+		    v.iov_base, n, v.iov_len, &bare)) == 0 && !bare)
+			break;	/* a CR, and nothing after it yet */
+		/* Never 0 bytes: that tells http-parser the input ended. */
+		done = n > 0 ? http_parser_execute(&clt->clt_parser,
+		    &client_settings, v.iov_base, n) : 0;
 		evbuffer_drain(in, done);
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			continue;
@@ -669,6 +814,11 @@ client_parse(struct client *clt)
 			why = client_parse_error(clt, &status);
 			metrics_error(METRICS_STAGE_REFUSED);
 			client_fail(clt, status, why);
+			break;
+		}
+		if (bare && client_in_head(clt)) {
+			client_fail(clt, 400, "Bad Request: a CR without LF in "
+			    "the request head");
 			break;
 		}
 	}
@@ -859,7 +1009,8 @@ client_drain(struct server *srv)
 
 	for (clt = srv->srv_head; clt != NULL; clt = next) {
 		next = clt->clt_next;
-		if ((req = clt->clt_req) != NULL && !req->req_head_done)
+		if ((req = clt->clt_req) != NULL &&
+		    req->req_hstate != CLIENT_H_DONE)
 			client_req_free(req, "sidecar shutting down");
 		if ((req = clt->clt_req) == NULL) {
 			clt->clt_closing = 1;

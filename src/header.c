@@ -1,37 +1,111 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Header names that must not cross the sidecar: hop-by-hop headers
- * (RFC 9110 7.6.1) describe one connection, and each side has its own.
+ * Header fields as the sidecar understands them: names checked as RFC
+ * 9110 tokens and values as field-values before anything is decided on
+ * them, since Debian's http-parser is lenient (it takes "Name : value"
+ * and treats "Transfer-Encoding :" as the real thing).  Then what each
+ * name means here, and the list of the bot's headers that goes upstream.
+ * Hop-by-hop headers (RFC 9110 7.6.1) describe one connection, and each
+ * side has its own.
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "tgsidecar.h"
 
-static const char *header_hops[] = {
-	"Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Proxy-Connection", "TE", "Trailer",
-	"Trailers", "Transfer-Encoding", "Upgrade", NULL
+static const struct {
+	const char	*hn_name;
+	int		 hn_kind;	/* enum header_kind */
+} header_names[] = {
+	{ "Host",		HEADER_HOST },
+	{ "Content-Length",	HEADER_CONTENT_LENGTH },
+	{ "Content-Type",	HEADER_CONTENT_TYPE },
+	{ "Expect",		HEADER_EXPECT },
+	{ "Connection",		HEADER_CONNECTION },
+	{ "Transfer-Encoding",	HEADER_TRANSFER_ENCODING },
+	{ "Keep-Alive",		HEADER_HOP },
+	{ "Proxy-Authenticate",	HEADER_HOP },
+	{ "Proxy-Authorization", HEADER_HOP },
+	{ "Proxy-Connection",	HEADER_HOP },
+	{ "TE",			HEADER_HOP },
+	{ "Trailer",		HEADER_HOP },
+	{ "Trailers",		HEADER_HOP },
+	{ "Upgrade",		HEADER_HOP },
+	{ NULL,			HEADER_OTHER }
 };
+
+/* tchar (RFC 9110 5.6.2): "!#$%&'*+-.^_`|~", DIGIT, ALPHA */
+static int
+header_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return (1);
+	return (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Is it a token: one or more tchar, nothing else? */
+int
+header_token(const char *s, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0)
+		return (0);
+	for (i = 0; i < len; i++)
+		if (!header_tchar((unsigned char)s[i]))
+			return (0);
+	return (1);
+}
+
+/* A field-value holds VCHAR, obs-text, SP and HTAB: never CR, LF, NUL. */
+int
+header_value_ok(const char *s, size_t len)
+{
+	size_t		 i;
+	unsigned char	 c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return (0);
+	}
+	return (1);
+}
 
 /* Is the header name (not NUL-terminated) equal to s, ignoring case? */
 int
 header_is(const char *name, size_t len, const char *s)
 {
-	return strlen(s) == len && strncasecmp(name, s, len) == 0;
+	return (strlen(s) == len && strncasecmp(name, s, len) == 0);
+}
+
+/* What a name, already checked as a token, means to the sidecar. */
+int
+header_kind(const char *name, size_t len)
+{
+	int	 i;
+
+	for (i = 0; header_names[i].hn_name != NULL; i++)
+		if (header_is(name, len, header_names[i].hn_name))
+			return (header_names[i].hn_kind);
+	return (HEADER_OTHER);
 }
 
 int
 header_hop(const char *name, size_t len)
 {
-	int	 i;
-
-	for (i = 0; header_hops[i] != NULL; i++)
-		if (header_is(name, len, header_hops[i]))
-			return 1;
-	return 0;
+	switch (header_kind(name, len)) {
+	case HEADER_CONNECTION:
+	case HEADER_TRANSFER_ENCODING:
+	case HEADER_HOP:
+		return (1);
+	default:
+		return (0);
+	}
 }
 
 /* Does a Connection header value name this header as hop-by-hop too? */
@@ -42,14 +116,105 @@ header_listed(const char *connection, const char *name, size_t len)
 	size_t		 n;
 
 	if (connection == NULL)
-		return 0;
+		return (0);
 	while (*p != '\0') {
 		p += strspn(p, " \t,");
 		tok = p;
 		n = strcspn(p, " \t,");
 		if (n > 0 && n == len && strncasecmp(tok, name, len) == 0)
-			return 1;
+			return (1);
 		p += n;
 	}
-	return 0;
+	return (0);
+}
+
+/* Strip the optional whitespace around a field-value. */
+void
+header_trim(const char **value, size_t *len)
+{
+	while (*len > 0 && (**value == ' ' || **value == '\t')) {
+		(*value)++;
+		(*len)--;
+	}
+	while (*len > 0 && ((*value)[*len - 1] == ' ' ||
+	    (*value)[*len - 1] == '\t'))
+		(*len)--;
+}
+
+/*
+ * Split one header line (no line end) into a checked name and a trimmed
+ * value.  -1 if the name is not a token or the value has a CTL in it.
+ */
+int
+header_split(const char *line, size_t len, size_t *nlen, const char **value,
+    size_t *vlen)
+{
+	const char	*colon;
+
+	if ((colon = memchr(line, ':', len)) == NULL)
+		return (-1);
+	*nlen = colon - line;
+	*value = colon + 1;
+	*vlen = len - *nlen - 1;
+	if (!header_token(line, *nlen) || !header_value_ok(*value, *vlen))
+		return (-1);
+	header_trim(value, vlen);
+	return (0);
+}
+
+static int
+header_add(struct curl_slist **list, const char *line)
+{
+	struct curl_slist	*l;
+
+	if ((l = curl_slist_append(*list, line)) == NULL)
+		return (-1);
+	*list = l;
+	return (0);
+}
+
+/*
+ * The bot's end-to-end headers, as libcurl is to send them; libcurl owns
+ * the framing ones.  req_hdrs holds "Name: value" lines whose names
+ * client.c has checked, so the first colon ends the name.
+ */
+int
+header_upstream(struct req *req)
+{
+	struct curl_slist	*h;
+	const char		*line, *value;
+	char			*buf;
+	size_t			 nlen, vlen;
+	int			 kind, ctype = 0, rc;
+
+	for (h = req->req_hdrs; h != NULL; h = h->next) {
+		line = h->data;
+		if (header_split(line, strlen(line), &nlen, &value,
+		    &vlen) == -1)
+			return (-1);
+		kind = header_kind(line, nlen);
+		if ((kind != HEADER_OTHER && kind != HEADER_CONTENT_TYPE) ||
+		    header_listed(req->req_connection, line, nlen))
+			continue;
+		if (kind == HEADER_CONTENT_TYPE)
+			ctype = 1;
+		/* libcurl reads "Name:" as "remove"; "Name;" sends it empty. */
+		if (vlen == 0)
+			rc = asprintf(&buf, "%.*s;", (int)nlen, line);
+		else
+			rc = asprintf(&buf, "%.*s: %.*s", (int)nlen, line,
+			    (int)vlen, value);
+		if (rc == -1)
+			return (-1);
+		rc = header_add(&req->req_uphdrs, buf);
+		free(buf);
+		if (rc == -1)
+			return (-1);
+	}
+	/* No 100-continue round trip, and no invented Content-Type. */
+	if (header_add(&req->req_uphdrs, "Expect:") == -1)
+		return (-1);
+	if (!ctype && header_add(&req->req_uphdrs, "Content-Type:") == -1)
+		return (-1);
+	return (0);
 }

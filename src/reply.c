@@ -38,6 +38,7 @@ reply_head(struct req *req, int status, const char *reason,
 		req->req_close_delim = 1;
 		req->req_keepalive = 0;
 	}
+	req->req_clen_out = clen;
 	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
 	    reason != NULL && *reason != '\0' ? reason :
 	    apierror_reason(status)) == -1)
@@ -60,6 +61,10 @@ reply_head(struct req *req, int status, const char *reason,
 	return evbuffer_add(out, "\r\n", 2);
 }
 
+/*
+ * Never more than the head declared: a byte past it would be read by the
+ * bot as the start of its next reply.
+ */
 int
 reply_body(struct req *req, const char *data, size_t len)
 {
@@ -67,6 +72,9 @@ reply_body(struct req *req, const char *data, size_t len)
 
 	if (len == 0)
 		return 0;
+	if (req->req_clen_out == -2 || (req->req_clen_out >= 0 &&
+	    req->req_bytes_out + len > (uint64_t)req->req_clen_out))
+		return -1;
 	req->req_bytes_out += len;
 	if (req->req_chunked &&
 	    evbuffer_add_printf(out, "%zx\r\n", len) == -1)
@@ -78,9 +86,15 @@ reply_body(struct req *req, const char *data, size_t len)
 	return 0;
 }
 
+/* A body shorter than declared leaves the bot waiting: close after it. */
 int
 reply_end(struct req *req)
 {
+	if (req->req_clen_out >= 0 &&
+	    req->req_bytes_out != (uint64_t)req->req_clen_out) {
+		req->req_keepalive = 0;
+		return -1;
+	}
 	if (req->req_chunked)
 		return evbuffer_add(reply_out(req->req_clt), "0\r\n\r\n", 5);
 	return 0;

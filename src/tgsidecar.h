@@ -219,6 +219,13 @@ int	 multi_running(void);
 struct server;
 
 /* client.c: one bot connection; it owns at most one request at a time */
+enum client_hstate {
+	CLIENT_H_NONE,		/* no header begun */
+	CLIENT_H_FIELD,		/* in a name */
+	CLIENT_H_VALUE,		/* in a value, maybe still empty */
+	CLIENT_H_DONE		/* head complete: trailers are ignored */
+};
+
 #define CLIENT_URL_MAX		8192
 #define CLIENT_HEADERS_MAX	32768
 #define CLIENT_BODY_HIGH	(256 * 1024)	/* stop reading the bot */
@@ -228,15 +235,19 @@ struct server;
 struct req {
 	struct client		*req_clt;
 	struct config		*req_cfg;	/* a reference, see config_ref */
+	unsigned int		 req_seq;	/* 1, 2, ... on its connection */
 	struct route		 req_route;
 	struct evbuffer		*req_target;	/* raw request-target */
 	struct evbuffer		*req_hname;	/* header being parsed */
 	struct evbuffer		*req_hvalue;
-	struct curl_slist	*req_hdrs;	/* bot's headers, raw */
+	int			 req_hstate;	/* enum client_hstate */
+	int			 req_hte;	/* Transfer-Encoding headers */
+	int			 req_hte_chunked;	/* its value is "chunked" */
+	int			 req_hcl;	/* Content-Length headers */
+	int64_t			 req_hclen;	/* its value, -1 if no number */
+	struct curl_slist	*req_hdrs;	/* "Name: value", name checked */
 	size_t			 req_hdrlen;
-	char			*req_connection;	/* Connection: value */
-	int			 req_has_ctype;
-	int			 req_head_done;	/* its head is parsed */
+	char			*req_connection;	/* Connection: values */
 	int			 req_refused;	/* answered at its head */
 	int			 req_admin;	/* a health or metrics request */
 	int			 req_probe;	/* the /readyz probe: no bot */
@@ -273,6 +284,8 @@ struct req {
 	struct evbuffer		*req_up_head;	/* filtered reply headers */
 	char			*req_up_connection;	/* its Connection: */
 	int64_t			 req_up_clen;	/* -1: unknown */
+	int			 req_up_chunked;	/* Transfer-Encoding seen */
+	const char		*req_up_bad;	/* why the reply is refused */
 	char			 req_errbuf[CURL_ERROR_SIZE];
 
 	/* reply.c */
@@ -280,6 +293,7 @@ struct req {
 	int			 req_head_sent;
 	int			 req_chunked;
 	int			 req_close_delim;
+	int64_t			 req_clen_out;	/* declared, or -1 */
 	char			 req_errdesc[CURL_ERROR_SIZE + 256];	/* for the access log */
 };
 
@@ -293,6 +307,8 @@ struct client {
 	struct req		*clt_req;
 	char			 clt_peer[64];
 	int			 clt_perr;	/* status for a parser error */
+	const char		*clt_pwhy;	/* and its description */
+	unsigned int		 clt_nreq;	/* requests begun */
 	int			 clt_paused;	/* parser held at a message end */
 	int			 clt_closing;	/* close once output is flushed */
 	struct sockaddr_storage	 clt_ss;	/* the peer, for allow */
@@ -307,10 +323,28 @@ void		 client_schedule(struct client *);
 void		 client_req_done(struct req *);
 void		 client_drain(struct server *);
 
-/* header.c */
+/* header.c: names are checked as tokens before they mean anything */
+enum header_kind {
+	HEADER_OTHER,		/* end-to-end: forwarded */
+	HEADER_HOST,
+	HEADER_CONTENT_LENGTH,
+	HEADER_CONTENT_TYPE,
+	HEADER_EXPECT,
+	HEADER_CONNECTION,
+	HEADER_TRANSFER_ENCODING,
+	HEADER_HOP		/* any other hop-by-hop header */
+};
+
+int	 header_token(const char *, size_t);
+int	 header_value_ok(const char *, size_t);
+int	 header_is(const char *, size_t, const char *);
+int	 header_kind(const char *, size_t);
 int	 header_hop(const char *, size_t);
 int	 header_listed(const char *, const char *, size_t);
-int	 header_is(const char *, size_t, const char *);
+void	 header_trim(const char **, size_t *);
+int	 header_split(const char *, size_t, size_t *, const char **,
+	    size_t *);
+int	 header_upstream(struct req *);
 
 /* reply.c: HTTP/1.1 framing of what goes back to the bot */
 int	 reply_head(struct req *, int, const char *, struct evbuffer *,

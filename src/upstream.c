@@ -18,6 +18,7 @@
 #define UPSTREAM_REPLAY_MAX	(64 * 1024)
 #define UPSTREAM_BACKOFF_MS	50
 #define UPSTREAM_BACKOFF_MAX_MS	2000
+#define UPSTREAM_HEAD_MAX	(64 * 1024)	/* reply headers kept */
 
 /* The configuration the request started with, even across a reload. */
 static const struct config *
@@ -52,67 +53,137 @@ upstream_unlisted(struct req *req)
 	return 0;
 }
 
+/*
+ * Refuse a reply the sidecar cannot frame for the bot without guessing:
+ * libcurl aborts the transfer, and the bot gets a 502 of our own.
+ */
+static size_t
+upstream_refuse(struct req *req, const char *why)
+{
+	req->req_up_bad = why;
+	return 0;
+}
+
+/* A status line, interim (1xx) or final: the reply headers start over. */
+static size_t
+upstream_status(struct req *req, const char *line, size_t len, size_t n)
+{
+	const char	*sp = memchr(line, ' ', len);
+
+	if (sp == NULL || line + len - sp < 4 || sp[1] < '1' ||
+	    sp[1] > '5' || sp[2] < '0' || sp[2] > '9' || sp[3] < '0' ||
+	    sp[3] > '9' || (line + len - sp > 4 && sp[4] != ' '))
+		return upstream_refuse(req, "a malformed status line");
+	req->req_up_status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 +
+	    (sp[3] - '0');
+	req->req_up_clen = -1;
+	req->req_up_chunked = 0;
+	free(req->req_up_connection);
+	req->req_up_connection = NULL;
+	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
+	return n;
+}
+
+/* The reply's length, from its framing headers; -1 if it is unsafe. */
+static int
+upstream_length(struct req *req, int kind, const char *value, size_t vlen)
+{
+	int64_t		 clen = 0;
+	size_t		 i;
+
+	if (kind == HEADER_TRANSFER_ENCODING) {
+		/* libcurl decodes chunked, and nothing else is asked of it. */
+		if (!header_is(value, vlen, "chunked") || req->req_up_chunked ||
+		    req->req_up_clen >= 0)
+			return -1;
+		req->req_up_chunked = 1;
+		return 0;
+	}
+	if (vlen == 0 || vlen > 18 || req->req_up_chunked)
+		return -1;
+	for (i = 0; i < vlen; i++) {
+		if (value[i] < '0' || value[i] > '9')
+			return -1;
+		clen = clen * 10 + (value[i] - '0');
+	}
+	if (req->req_up_clen >= 0 && req->req_up_clen != clen)
+		return -1;
+	req->req_up_clen = clen;
+	return 0;
+}
+
+/* Every Connection header of the reply counts, not only the last. */
+static int
+upstream_connection(struct req *req, const char *value, size_t vlen)
+{
+	char	*c;
+
+	if (asprintf(&c, "%s%s%.*s", req->req_up_connection != NULL ?
+	    req->req_up_connection : "", req->req_up_connection != NULL ?
+	    ", " : "", (int)vlen, value) == -1)
+		return -1;
+	free(req->req_up_connection);
+	req->req_up_connection = c;
+	return 0;
+}
+
+/* The head is complete: hand it to the bot, framed our way. */
+static size_t
+upstream_head_end(struct req *req, size_t n)
+{
+	if (req->req_up_status < 200)
+		return n;
+	if (upstream_unlisted(req) == -1)
+		return 0;
+	if (reply_head(req, req->req_up_status, NULL, req->req_up_head,
+	    req->req_up_chunked ? -1 : req->req_up_clen) == -1)
+		return 0;
+	return n;
+}
+
+/*
+ * Each header line of the reply, as libcurl reads it.  Only checked
+ * names and values pass, and the framing ones are ours to write.
+ */
 static size_t
 upstream_header(char *line, size_t size, size_t nitems, void *arg)
 {
 	struct req	*req = arg;
-	size_t		 n = size * nitems, len = n, nlen;
-	const char	*colon;
-	char		*end;
-	long long	 clen;
+	size_t		 n = size * nitems, len = n, nlen, vlen;
+	const char	*value;
+	int		 kind;
 
 	if (req->req_head_sent)
 		return n;	/* trailers */
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+	if (len > 0 && line[len - 1] == '\n')
 		len--;
-	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
-		/* A new status line: an interim 1xx or the final one. */
-		const char *sp = memchr(line, ' ', len);
-
-		req->req_up_status = sp != NULL ? atoi(sp + 1) : 0;
-		req->req_up_clen = -1;
-		free(req->req_up_connection);
-		req->req_up_connection = NULL;
-		evbuffer_drain(req->req_up_head,
-		    evbuffer_get_length(req->req_up_head));
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0)
+		return upstream_status(req, line, len, n);
+	if (len == 0)
+		return upstream_head_end(req, n);
+	if (header_split(line, len, &nlen, &value, &vlen) == -1)
+		return upstream_refuse(req, "a header that is not a token "
+		    "and a clean value");
+	kind = header_kind(line, nlen);
+	if (kind == HEADER_TRANSFER_ENCODING ||
+	    kind == HEADER_CONTENT_LENGTH) {
+		if (upstream_length(req, kind, value, vlen) == -1)
+			return upstream_refuse(req, "a Content-Length or "
+			    "Transfer-Encoding that cannot be framed safely");
 		return n;
 	}
-	if (len == 0) {
-		if (req->req_up_status < 200)
-			return n;
-		if (upstream_unlisted(req) == -1)
-			return 0;
-		if (reply_head(req, req->req_up_status, NULL,
-		    req->req_up_head, req->req_up_clen) == -1)
-			return 0;
+	if (kind == HEADER_CONNECTION)
+		return upstream_connection(req, value, vlen) == -1 ? 0 : n;
+	if (kind == HEADER_HOP)
 		return n;
-	}
-	if ((colon = memchr(line, ':', len)) == NULL)
-		return n;	/* obsolete line folding: dropped */
-	nlen = colon - line;
-	if (header_is(line, nlen, "Transfer-Encoding")) {
-		/* libcurl decodes chunks; any length sent alongside is void */
-		req->req_up_clen = INT64_MIN;
-		return n;
-	}
-	if (header_is(line, nlen, "Connection")) {
-		free(req->req_up_connection);
-		req->req_up_connection = strndup(colon + 1, len - nlen - 1);
-		return n;
-	}
-	if (header_hop(line, nlen))
-		return n;
-	if (header_is(line, nlen, "Content-Length")) {
-		if (req->req_up_clen == INT64_MIN)
-			return n;
-		errno = 0;
-		clen = strtoll(colon + 1, &end, 10);
-		if (errno == 0 && clen >= 0)
-			req->req_up_clen = clen;
-		return n;
-	}
-	if (evbuffer_add(req->req_up_head, line, len) == -1 ||
-	    evbuffer_add(req->req_up_head, "\r\n", 2) == -1)
+	if (evbuffer_get_length(req->req_up_head) + len > UPSTREAM_HEAD_MAX)
+		return upstream_refuse(req, "more header bytes than the "
+		    "sidecar keeps");
+	if (evbuffer_add(req->req_up_head, line, nlen) == -1 ||
+	    evbuffer_add_printf(req->req_up_head, ": %.*s\r\n", (int)vlen,
+	    value) == -1)
 		return 0;
 	return n;
 }
@@ -164,48 +235,6 @@ upstream_read(char *buf, size_t size, size_t nitems, void *arg)
 		return 0;
 	req->req_send_paused = 1;
 	return CURL_READFUNC_PAUSE;
-}
-
-/* Forward the bot's end-to-end headers; libcurl owns the framing ones. */
-static int
-upstream_headers(struct req *req)
-{
-	struct curl_slist	*h, *l;
-	const char		*line, *colon;
-	char			 buf[CLIENT_HEADERS_MAX + 2];
-	size_t			 nlen;
-
-	for (h = req->req_hdrs; h != NULL; h = h->next) {
-		line = h->data;
-		if ((colon = strchr(line, ':')) == NULL)
-			continue;
-		nlen = colon - line;
-		if (header_hop(line, nlen) ||
-		    header_listed(req->req_connection, line, nlen) ||
-		    header_is(line, nlen, "Host") ||
-		    header_is(line, nlen, "Content-Length") ||
-		    header_is(line, nlen, "Expect"))
-			continue;
-		/* libcurl reads "Name:" as "remove"; "Name;" sends it empty. */
-		if (colon[1 + strspn(colon + 1, " \t")] == '\0') {
-			snprintf(buf, sizeof(buf), "%.*s;", (int)nlen, line);
-			line = buf;
-		}
-		if ((l = curl_slist_append(req->req_uphdrs, line)) == NULL)
-			return -1;
-		req->req_uphdrs = l;
-	}
-	/* No 100-continue round trip, and no invented Content-Type. */
-	if ((l = curl_slist_append(req->req_uphdrs, "Expect:")) == NULL)
-		return -1;
-	req->req_uphdrs = l;
-	if (!req->req_has_ctype) {
-		if ((l = curl_slist_append(req->req_uphdrs, "Content-Type:")) ==
-		    NULL)
-			return -1;
-		req->req_uphdrs = l;
-	}
-	return 0;
 }
 
 /* A pre-proxy has no separate credential options: they go in its URL. */
@@ -292,6 +321,8 @@ upstream_reset(struct req *req)
 {
 	req->req_up_status = 0;
 	req->req_up_clen = -1;
+	req->req_up_chunked = 0;
+	req->req_up_bad = NULL;
 	req->req_send_paused = req->req_recv_paused = 0;
 	req->req_errbuf[0] = '\0';
 	req->req_errdesc[0] = '\0';
@@ -424,7 +455,7 @@ upstream_start(struct req *req)
 		req->req_url = NULL;
 		return -1;
 	}
-	if (upstream_headers(req) == -1)
+	if (header_upstream(req) == -1)
 		return -1;
 	return upstream_attempt(req);
 }
@@ -464,7 +495,8 @@ enum upstream_stage {
 	UST_TLS,		/* the TLS handshake with the upstream */
 	UST_TIMEOUT,		/* sent, and no whole answer in time */
 	UST_BROKEN,		/* sent, and the connection broke */
-	UST_UPSTREAM		/* sent, and the upstream failed otherwise */
+	UST_UPSTREAM,		/* sent, and the upstream failed otherwise */
+	UST_REPLY		/* a reply the sidecar cannot frame */
 };
 
 enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_HOST, WHO_PROXY, WHO_HOP,
@@ -510,6 +542,9 @@ static const struct upstream_rule {
 	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_READONLY },
 	[UST_UPSTREAM] = { METRICS_STAGE_UPSTREAM,
 	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
+	[UST_REPLY] = { METRICS_STAGE_UPSTREAM,
+	    "%s sent a reply the sidecar cannot frame: %s", WHO_UPSTREAM, 502,
+	    0, RETRY_NEVER },
 };
 
 /* Creating our own socket failed: no proxy or upstream is to blame. */
@@ -534,6 +569,9 @@ upstream_stage(struct req *req, CURLcode rc, long *code)
 	*code = 0;
 	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE, code);
 	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	/* Our write callback refused it: the upstream's doing, not ours. */
+	if (req->req_up_bad != NULL)
+		return UST_REPLY;
 	if (rc == CURLE_WRITE_ERROR || rc == CURLE_READ_ERROR ||
 	    rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OUT_OF_MEMORY)
 		return UST_LOCAL;
@@ -618,6 +656,8 @@ upstream_error(struct req *req, CURLcode rc, enum upstream_stage st,
 	if (st == UST_PROXY_ANSWER) {
 		snprintf(num, sizeof(num), "%ld", code);
 		why = num;
+	} else if (st == UST_REPLY) {
+		why = req->req_up_bad;
 	}
 	snprintf(desc, len, ur->ur_fmt, upstream_who(req, ur->ur_who, who,
 	    sizeof(who)), why);

@@ -12,7 +12,7 @@
 #           reports also go to files (log_path) that are grepped afterwards,
 #           together with the test logs.
 # valgrind  Builds a plain -g -O1 copy and runs t_errors.py, t_cli.py,
-#           t_security.py and tests/memcheck_proxies.py with the daemon
+#           t_security.py, t_headers.py and tests/memcheck_proxies.py with the daemon
 #           under valgrind memcheck (TGSIDECAR_WRAPPER, see
 #           tests/lib/harness.py); any valgrind error, a definite or
 #           indirect leak included, fails the run.
@@ -130,7 +130,7 @@ run_asan() {
 }
 
 VG_TESTS=(integration/t_errors.py integration/t_cli.py integration/t_security.py
-    memcheck_proxies.py)
+    integration/t_headers.py memcheck_proxies.py)
 
 run_valgrind() {
 	local dir=$WORK/plain logs=$WORK/valgrind t0 t1 rc=0 test name st

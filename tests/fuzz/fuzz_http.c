@@ -18,7 +18,10 @@
  *		bit 7 (0xb0..): it came in on the admin listener
  *	ctl[2..7] what the stand-in upstream does with requests 1, 2, ...
  *		(cycling): bits 0-2 are a mode (see fx_mode), bit 6 makes
- *		its reply large (100 KB, over the output watermarks)
+ *		its reply large (100 KB, over the output watermarks); bit 3
+ *		makes an FX_EARLY or FX_LENGTH reply lie about its length,
+ *		declaring one byte more (bit 4 set: ':') or less ('*') than
+ *		it sends, as a libcurl that framed otherwise than we did
  *
  * Every mode byte is meaningful in ASCII: "00" + "222222" + a request is
  * "one write, defaults, every request answered with a Content-Length".
@@ -27,6 +30,16 @@
  * (a reply to HEAD has no body), and must stop after a "Connection:
  * close" reply.  FUZZ_HTTP_DUMP=1 in the environment copies the
  * replies to stderr.
+ *
+ * What would go upstream is checked against a strict reference parser
+ * of the bot's bytes (ref_*): each request the sidecar hands to libcurl
+ * must be exactly the one the reference read (method, target, each
+ * forwarded header name and value, the body bytes), and no request the
+ * reference refuses (a name that is not a token, a control character in
+ * a value) may reach upstream_start() at all.  Where the reference is
+ * unsure (http-parser's leniencies it does not model: folding, odd
+ * request lines, several framing headers), it stops comparing.  The
+ * bytes the sidecar buffers for a connection are bounded (fz_bounds).
  */
 #include "config.h"
 
@@ -34,12 +47,14 @@
 
 #include <netinet/in.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tgsidecar.h"
@@ -50,6 +65,12 @@
 #define FUZZ_STALLS	16	/* writes that may find the socket full */
 #define FUZZ_BIG	(100 * 1024)
 #define FUZZ_METHODS	256
+#define REF_REQS	64
+#define REF_HDRS	128
+/* What one connection may hold, whatever the bot sends. */
+#define FUZZ_IN_MAX	(CLIENT_BODY_HIGH + 64 * 1024)
+#define FUZZ_BODY_MAX	(CLIENT_BODY_HIGH + 64 * 1024)
+#define FUZZ_OUT_MAX	(4 * 1024 * 1024)
 
 enum fx_mode {
 	FX_PENDING,	/* never answers; the connection ends with it open */
@@ -66,9 +87,45 @@ enum fx_mode {
 struct fake_xfer {
 	struct req	*fx_req;
 	struct event	*fx_ev;
+	struct evbuffer	*fx_sent;	/* the body, as libcurl would send it */
 	int		 fx_mode;
 	int		 fx_big;
+	int		 fx_liar;	/* declared minus sent: -1, 0, 1 */
 };
+
+/* The reference's reading of the bot's bytes. */
+enum ref_verdict {
+	REF_END,	/* every complete request was read */
+	REF_REJECT,	/* request ref.n must never go upstream */
+	REF_UNSURE	/* request ref.n is beyond the reference */
+};
+
+struct ref_hdr {
+	const char	*rh_name;	/* in the input */
+	size_t		 rh_nlen;
+	const char	*rh_value;	/* trimmed, in the input */
+	size_t		 rh_vlen;
+};
+
+struct ref_req {
+	const char	*rr_method;
+	size_t		 rr_mlen;
+	const char	*rr_target;
+	size_t		 rr_tlen;
+	struct ref_hdr	 rr_hdrs[REF_HDRS];
+	int		 rr_nhdrs;
+	int		 rr_chunked;
+	int64_t		 rr_clen;	/* -1: none */
+	int		 rr_body_ok;	/* the body was read in full */
+	struct evbuffer	*rr_body;
+};
+
+static struct {
+	struct ref_req	 req[REF_REQS];
+	int		 n;		/* heads read */
+	int		 verdict;	/* enum ref_verdict, for req[n] */
+	const char	*why;
+} ref;
 
 static struct {
 	struct config		*cfg;		/* the server's reference */
@@ -88,6 +145,435 @@ static struct {
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/*
+ * The reference: the bot's bytes read strictly, as RFC 9112 has them,
+ * written apart from the sidecar's code so that it can disagree.
+ */
+static int
+ref_tchar(unsigned char c)
+{
+	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int
+ref_token(const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		if (!isascii((unsigned char)s[i]) ||
+		    !ref_tchar((unsigned char)s[i]))
+			return 0;
+	return len > 0;
+}
+
+static int
+ref_ctl(const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		if (((unsigned char)s[i] < 0x20 && s[i] != '\t') ||
+		    s[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* One line, ended by LF (a CR before it is dropped); 0 at the end. */
+static int
+ref_line(const char *p, size_t len, size_t *off, const char **line,
+    size_t *llen)
+{
+	const char	*lf = memchr(p + *off, '\n', len - *off);
+
+	if (lf == NULL)
+		return 0;
+	*line = p + *off;
+	*llen = lf - *line;
+	*off = lf - p + 1;
+	if (*llen > 0 && (*line)[*llen - 1] == '\r')
+		(*llen)--;
+	return 1;
+}
+
+static int
+ref_stop(int verdict, const char *why)
+{
+	ref.verdict = verdict;
+	ref.why = why;
+	return -1;
+}
+
+/* "METHOD SP target SP HTTP/d.d", nothing more or less. */
+static int
+ref_request_line(struct ref_req *rr, const char *l, size_t len)
+{
+	const char	*sp1, *sp2, *v;
+
+	if ((sp1 = memchr(l, ' ', len)) == NULL ||
+	    (sp2 = memchr(sp1 + 1, ' ', len - (sp1 + 1 - l))) == NULL)
+		return ref_stop(REF_UNSURE, "request line");
+	v = sp2 + 1;
+	if (!ref_token(l, sp1 - l) || sp2 == sp1 + 1 ||
+	    memchr(sp1 + 1, '\t', sp2 - sp1 - 1) != NULL ||
+	    ref_ctl(sp1 + 1, sp2 - sp1 - 1) || l + len - v != 8 ||
+	    memcmp(v, "HTTP/", 5) != 0 || !isdigit((unsigned char)v[5]) ||
+	    v[6] != '.' || !isdigit((unsigned char)v[7]))
+		return ref_stop(REF_UNSURE, "request line");
+	if ((sp1 - l == 7 && memcmp(l, "CONNECT", 7) == 0) || v[5] != '1')
+		return ref_stop(REF_UNSURE, "CONNECT or not HTTP/1");
+	rr->rr_method = l;
+	rr->rr_mlen = sp1 - l;
+	rr->rr_target = sp1 + 1;
+	rr->rr_tlen = sp2 - sp1 - 1;
+	return 0;
+}
+
+static int
+ref_is(const struct ref_hdr *h, const char *name)
+{
+	return h->rh_nlen == strlen(name) &&
+	    strncasecmp(h->rh_name, name, h->rh_nlen) == 0;
+}
+
+static int
+ref_header(struct ref_req *rr, const char *l, size_t len)
+{
+	struct ref_hdr	*h;
+	const char	*colon;
+
+	if (*l == ' ' || *l == '\t')
+		return ref_stop(REF_UNSURE, "obs-fold");
+	if ((colon = memchr(l, ':', len)) == NULL ||
+	    !ref_token(l, colon - l))
+		return ref_stop(REF_REJECT, "a header name is not a token");
+	if (ref_ctl(colon + 1, len - (colon + 1 - l)))
+		return ref_stop(REF_REJECT, "a control character in a value");
+	if (rr->rr_nhdrs == REF_HDRS)
+		return ref_stop(REF_UNSURE, "too many headers");
+	h = &rr->rr_hdrs[rr->rr_nhdrs++];
+	h->rh_name = l;
+	h->rh_nlen = colon - l;
+	h->rh_value = colon + 1;
+	h->rh_vlen = len - h->rh_nlen - 1;
+	while (h->rh_vlen > 0 && (*h->rh_value == ' ' ||
+	    *h->rh_value == '\t')) {
+		h->rh_value++;
+		h->rh_vlen--;
+	}
+	while (h->rh_vlen > 0 && (h->rh_value[h->rh_vlen - 1] == ' ' ||
+	    h->rh_value[h->rh_vlen - 1] == '\t'))
+		h->rh_vlen--;
+	return 0;
+}
+
+/* One Content-Length, or one "Transfer-Encoding: chunked", or neither. */
+static int
+ref_framing(struct ref_req *rr)
+{
+	const struct ref_hdr	*h;
+	int			 i, ncl = 0, nte = 0;
+	size_t			 j;
+
+	rr->rr_clen = -1;
+	for (i = 0; i < rr->rr_nhdrs; i++) {
+		h = &rr->rr_hdrs[i];
+		if (ref_is(h, "Upgrade"))
+			return ref_stop(REF_UNSURE, "Upgrade");
+		if (ref_is(h, "Transfer-Encoding")) {
+			if (nte++ || h->rh_vlen != 7 ||
+			    strncasecmp(h->rh_value, "chunked", 7) != 0)
+				return ref_stop(REF_UNSURE, "Transfer-Encoding");
+			rr->rr_chunked = 1;
+		}
+		if (ref_is(h, "Content-Length")) {
+			if (ncl++ || h->rh_vlen == 0 || h->rh_vlen > 15)
+				return ref_stop(REF_UNSURE, "Content-Length");
+			rr->rr_clen = 0;
+			for (j = 0; j < h->rh_vlen; j++) {
+				if (!isdigit((unsigned char)h->rh_value[j]))
+					return ref_stop(REF_UNSURE,
+					    "Content-Length");
+				rr->rr_clen = rr->rr_clen * 10 +
+				    (h->rh_value[j] - '0');
+			}
+		}
+	}
+	if (nte && ncl)
+		return ref_stop(REF_UNSURE, "Content-Length and chunked");
+	return 0;
+}
+
+/* A chunked body; the trailer section is read and ignored. */
+static int
+ref_chunked(struct ref_req *rr, const char *p, size_t len, size_t *off)
+{
+	const char	*l;
+	size_t		 llen, i;
+	uint64_t	 n;
+
+	for (;;) {
+		if (!ref_line(p, len, off, &l, &llen))
+			return ref_stop(REF_UNSURE, "chunk size");
+		for (i = 0, n = 0; i < llen && isxdigit((unsigned char)l[i]);
+		    i++)
+			n = n * 16 + (isdigit((unsigned char)l[i]) ? l[i] - '0' :
+			    (tolower((unsigned char)l[i]) - 'a' + 10));
+		if (i == 0 || i > 15 || (i < llen && l[i] != ';') ||
+		    ref_ctl(l, llen))
+			return ref_stop(REF_UNSURE, "chunk size");
+		if (n == 0)
+			break;
+		if (len - *off < n + 2 || p[*off + n] != '\r' ||
+		    p[*off + n + 1] != '\n')
+			return ref_stop(REF_UNSURE, "chunk data");
+		evbuffer_add(rr->rr_body, p + *off, n);
+		*off += n + 2;
+	}
+	do {
+		if (!ref_line(p, len, off, &l, &llen))
+			return ref_stop(REF_UNSURE, "trailers");
+		if (llen > 0 && (*l == ' ' || *l == '\t' ||
+		    memchr(l, ':', llen) == NULL ||
+		    !ref_token(l, (const char *)memchr(l, ':', llen) - l) ||
+		    ref_ctl(l, llen)))
+			return ref_stop(REF_UNSURE, "trailers");
+	} while (llen > 0);
+	return 0;
+}
+
+static int
+ref_one(const char *p, size_t len, size_t *off)
+{
+	struct ref_req	*rr = &ref.req[ref.n];
+	const char	*l;
+	size_t		 llen;
+
+	/* http-parser skips empty lines before a request. */
+	while (*off < len && (p[*off] == '\r' || p[*off] == '\n'))
+		(*off)++;
+	if (*off == len)
+		return ref_stop(REF_END, NULL);
+	if (!ref_line(p, len, off, &l, &llen))
+		return ref_stop(REF_UNSURE, "incomplete head");
+	if (ref_request_line(rr, l, llen) == -1)
+		return -1;
+	for (;;) {
+		if (!ref_line(p, len, off, &l, &llen))
+			return ref_stop(REF_UNSURE, "incomplete head");
+		if (llen == 0)
+			break;
+		if (memchr(l, '\r', llen) != NULL)
+			return ref_stop(REF_REJECT, "a bare CR");
+		if (ref_header(rr, l, llen) == -1)
+			return -1;
+	}
+	if (ref_framing(rr) == -1)
+		return -1;
+	ref.n++;
+	if (rr->rr_chunked)
+		return ref_chunked(rr, p, len, off) == -1 ? -1 :
+		    (rr->rr_body_ok = 1, 0);
+	if (rr->rr_clen > 0) {
+		if ((uint64_t)rr->rr_clen > len - *off)
+			return ref_stop(REF_UNSURE, "incomplete body");
+		evbuffer_add(rr->rr_body, p + *off, rr->rr_clen);
+		*off += rr->rr_clen;
+	}
+	rr->rr_body_ok = 1;
+	return 0;
+}
+
+static void
+ref_parse(const uint8_t *data, size_t size)
+{
+	size_t	 off = 0;
+	int	 i;
+
+	for (i = 0; i < REF_REQS; i++) {
+		ref.req[i].rr_nhdrs = 0;
+		ref.req[i].rr_chunked = 0;
+		ref.req[i].rr_body_ok = 0;
+		evbuffer_drain(ref.req[i].rr_body,
+		    evbuffer_get_length(ref.req[i].rr_body));
+	}
+	ref.n = 0;
+	ref.why = NULL;
+	ref.verdict = REF_UNSURE;
+	while (ref.n < REF_REQS &&
+	    ref_one((const char *)data, size, &off) == 0)
+		;
+}
+
+static void
+ref_fail(const struct req *req, const char *what)
+{
+	fprintf(stderr, "fuzz_http: request %u upstream: %s\n", req->req_seq,
+	    what);
+	abort();
+}
+
+/* Connection names a header: it stays on this hop. */
+static int
+ref_listed(const struct ref_req *rr, const char *name, size_t nlen)
+{
+	const struct ref_hdr	*h;
+	const char		*v, *end;
+	size_t			 n;
+	int			 i;
+
+	for (i = 0; i < rr->rr_nhdrs; i++) {
+		h = &rr->rr_hdrs[i];
+		if (!ref_is(h, "Connection"))
+			continue;
+		for (v = h->rh_value, end = v + h->rh_vlen; v < end; v += n) {
+			v += strspn(v, " \t,");
+			if (v >= end)
+				break;
+			for (n = 0; v + n < end && !strchr(" \t,", v[n]); n++)
+				;
+			if (n == nlen && strncasecmp(v, name, n) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+ref_forwarded(const struct ref_req *rr, const struct ref_hdr *h)
+{
+	static const char *const stay[] = { "Host", "Content-Length",
+	    "Expect", "Connection", "Transfer-Encoding", "Keep-Alive",
+	    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
+	    "TE", "Trailer", "Trailers", "Upgrade", NULL };
+	int	 i;
+
+	for (i = 0; stay[i] != NULL; i++)
+		if (ref_is(h, stay[i]))
+			return 0;
+	return !ref_listed(rr, h->rh_name, h->rh_nlen);
+}
+
+/* The header list libcurl gets: the forwarded ones, in order, then ours. */
+static void
+ref_check_headers(const struct req *req, const struct ref_req *rr)
+{
+	const struct curl_slist	*l = req->req_uphdrs;
+	const struct ref_hdr	*h;
+	char			 want[CLIENT_HEADERS_MAX + 8];
+	int			 i, ctype = 0;
+
+	for (i = 0; i < rr->rr_nhdrs; i++) {
+		h = &rr->rr_hdrs[i];
+		if (!ref_forwarded(rr, h))
+			continue;
+		if (ref_is(h, "Content-Type"))
+			ctype = 1;
+		if (h->rh_vlen == 0)
+			snprintf(want, sizeof(want), "%.*s;", (int)h->rh_nlen,
+			    h->rh_name);
+		else
+			snprintf(want, sizeof(want), "%.*s: %.*s",
+			    (int)h->rh_nlen, h->rh_name, (int)h->rh_vlen,
+			    h->rh_value);
+		if (l == NULL || strcmp(l->data, want) != 0)
+			ref_fail(req, "a header differs from the bot's");
+		l = l->next;
+	}
+	if (l == NULL || strcmp(l->data, "Expect:") != 0)
+		ref_fail(req, "no Expect: removal");
+	l = l->next;
+	if (!ctype) {
+		if (l == NULL || strcmp(l->data, "Content-Type:") != 0)
+			ref_fail(req, "no Content-Type: removal");
+		l = l->next;
+	}
+	if (l != NULL)
+		ref_fail(req, "a header the bot did not send");
+}
+
+/* At upstream_start(): the request is the one the reference read. */
+static void
+ref_check_head(const struct req *req)
+{
+	const struct ref_req	*rr;
+	const char		*m, *t;
+	size_t			 i, tlen;
+	unsigned int		 k = req->req_seq - 1;
+
+	if ((int)k >= ref.n) {
+		if (ref.verdict == REF_UNSURE)
+			return;
+		fprintf(stderr, "fuzz_http: reference: %s\n",
+		    ref.why != NULL ? ref.why : "no such request");
+		ref_fail(req, "the reference refuses it");
+	}
+	rr = &ref.req[k];
+	m = http_method_str(req->req_method);
+	if (strlen(m) != rr->rr_mlen || memcmp(m, rr->rr_method,
+	    rr->rr_mlen) != 0)
+		ref_fail(req, "another method");
+	tlen = evbuffer_get_length(req->req_target);
+	t = (const char *)evbuffer_pullup(req->req_target, -1);
+	if (tlen != rr->rr_tlen || memcmp(t, rr->rr_target, tlen) != 0)
+		ref_fail(req, "another target");
+	for (i = 0; req->req_route.rt_path[i] != '\0'; i++)
+		if ((unsigned char)req->req_route.rt_path[i] <= ' ' ||
+		    (unsigned char)req->req_route.rt_path[i] >= 0x7f ||
+		    strchr("#?", req->req_route.rt_path[i]) != NULL)
+			ref_fail(req, "a path libcurl cannot send as it is");
+	if (rr->rr_chunked ? !req->req_has_body || req->req_clen != -1 :
+	    rr->rr_clen > 0 ? !req->req_has_body ||
+	    req->req_clen != rr->rr_clen : req->req_has_body)
+		ref_fail(req, "another body framing");
+	ref_check_headers(req, rr);
+}
+
+/* When the transfer ends with the whole body sent: the bot's bytes. */
+static void
+ref_check_body(const struct req *req, struct evbuffer *sent)
+{
+	const struct ref_req	*rr;
+	size_t			 n = evbuffer_get_length(sent);
+	unsigned int		 k = req->req_seq - 1;
+
+	if (!req->req_body_done || evbuffer_get_length(req->req_body) != 0 ||
+	    (int)k >= ref.n || !ref.req[k].rr_body_ok)
+		return;
+	rr = &ref.req[k];
+	if (n != evbuffer_get_length(rr->rr_body) ||
+	    (n > 0 && memcmp(evbuffer_pullup(sent, -1),
+	    evbuffer_pullup(rr->rr_body, -1), n) != 0))
+		ref_fail(req, "another body");
+}
+
+/* What a connection holds stays bounded, whatever the bot sends. */
+static void
+fz_bounds(void)
+{
+	struct client	*clt = fz.srv.srv_head;
+	struct req	*req;
+
+	if (clt == NULL)
+		return;
+	if (evbuffer_get_length(bufferevent_get_input(clt->clt_bev)) >
+	    FUZZ_IN_MAX ||
+	    evbuffer_get_length(bufferevent_get_output(clt->clt_bev)) >
+	    FUZZ_OUT_MAX) {
+		fprintf(stderr, "fuzz_http: connection buffers unbounded\n");
+		abort();
+	}
+	if ((req = clt->clt_req) == NULL)
+		return;
+	if (evbuffer_get_length(req->req_body) > FUZZ_BODY_MAX ||
+	    evbuffer_get_length(req->req_target) > CLIENT_URL_MAX ||
+	    evbuffer_get_length(req->req_hname) +
+	    evbuffer_get_length(req->req_hvalue) > CLIENT_HEADERS_MAX) {
+		fprintf(stderr, "fuzz_http: request buffers unbounded\n");
+		abort();
+	}
+}
 
 /* server.c */
 void
@@ -134,7 +620,7 @@ fake_release(struct req *req)
 	req->req_clt->clt_srv->srv_inflight--;
 }
 
-static void
+static int
 fake_reply(struct req *req, int status, int64_t clen, const char *body,
     size_t len)
 {
@@ -145,7 +631,7 @@ fake_reply(struct req *req, int status, int64_t clen, const char *body,
 	evbuffer_add_printf(hdrs, "Content-Type: application/json\r\n");
 	reply_head(req, status, NULL, hdrs, clen);
 	evbuffer_free(hdrs);
-	reply_body(req, body, len);
+	return reply_body(req, body, len);
 }
 
 /* Like upstream_done(): the transfer ended, the request is answered. */
@@ -157,12 +643,17 @@ fake_done(struct req *req)
 	size_t			 len = fz.xfer.fx_big ? sizeof(fz.big) :
 				    sizeof(ok) - 1;
 
+	ref_check_body(req, fz.xfer.fx_sent);
 	switch (fz.xfer.fx_mode) {
 	case FX_EARLY:
 	case FX_LENGTH:
 		fake_release(req);
-		fake_reply(req, 200, (int64_t)len, body, len);
-		reply_end(req);
+		/* A refused write fails the transfer, as in upstream_write(). */
+		if (fake_reply(req, 200, (int64_t)len + fz.xfer.fx_liar, body,
+		    len) == -1)
+			req->req_keepalive = 0;
+		else
+			reply_end(req);
 		break;
 	case FX_CHUNKED:
 		fake_release(req);
@@ -209,7 +700,7 @@ fake_xfer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* upstream_read() takes the body as it comes, then kicks. */
 	if ((n = evbuffer_get_length(req->req_body)) > 0) {
-		evbuffer_drain(req->req_body, n);
+		evbuffer_remove_buffer(req->req_body, fz.xfer.fx_sent, n);
 		client_schedule(req->req_clt);
 	}
 	if (fz.xfer.fx_mode == FX_PENDING)
@@ -232,9 +723,15 @@ upstream_start(struct req *req)
 	if ((req->req_up_head = evbuffer_new()) == NULL ||
 	    (req->req_url = strdup("https://api.telegram.org/fuzz")) == NULL)
 		return -1;
+	/* The real header list, as libcurl would get it, and checked. */
+	if (header_upstream(req) == -1)
+		ref_fail(req, "header_upstream() refused the bot's headers");
+	ref_check_head(req);
+	evbuffer_drain(fz.xfer.fx_sent, evbuffer_get_length(fz.xfer.fx_sent));
 	fz.xfer.fx_req = req;
 	fz.xfer.fx_mode = m & 7;
 	fz.xfer.fx_big = (m & 0x40) != 0;
+	fz.xfer.fx_liar = !(m & 0x08) ? 0 : (m & 0x10) ? 1 : -1;
 	req->req_easy = (CURL *)&fz.xfer;
 	req->req_clt->clt_srv->srv_inflight++;
 	/* It finishes from the loop, never inside the parser callback. */
@@ -358,6 +855,7 @@ turn(struct event_base *base, int fd)
 
 	for (i = 0; i < FUZZ_TURNS; i++) {
 		event_base_loop(base, EVLOOP_NONBLOCK);
+		fz_bounds();
 		bot_read(fd);
 	}
 }
@@ -365,6 +863,8 @@ turn(struct event_base *base, int fd)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	int	 i;
+
 	(void)argc;
 	(void)argv;
 	signal(SIGPIPE, SIG_IGN);
@@ -374,6 +874,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	config_init(fz.cfg);
 	memset(fz.big, 'x', sizeof(fz.big));
+	if ((fz.xfer.fx_sent = evbuffer_new()) == NULL)
+		abort();
+	for (i = 0; i < REF_REQS; i++)
+		if ((ref.req[i].rr_body = evbuffer_new()) == NULL)
+			abort();
 	fz.dump = getenv("FUZZ_HTTP_DUMP") != NULL;
 	return 0;
 }
@@ -414,6 +919,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.rp_closed = fz.rp_bad = 0;
 	http_parser_init(&fz.rp, HTTP_RESPONSE);
 	bot_requests(data, size);
+	ref_parse(data, size);
 
 	if ((base = event_base_new()) == NULL)
 		abort();

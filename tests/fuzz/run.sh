@@ -11,6 +11,9 @@
 # FUZZ_CONFIG_H_DIR (where config.h is; the top of the tree by default,
 # else a stand-in is made), FUZZ_FLAGS (extra libFuzzer flags).
 #
+# Memory is bounded: more than 2 GiB of RSS, or one allocation over
+# 256 MiB, is a finding (fuzz_http checks its per-connection buffers too).
+#
 # Each harness runs on its own copy of the seed corpus in the build
 # directory, which grows there and never in tests/fuzz/corpus. Crashes,
 # leaks and timeouts are left as $FUZZ_BUILDDIR/artifacts/NAME-*, and
@@ -87,7 +90,7 @@ run_one() {
 	echo "== fuzz_$name: ${secs}s, $(find "$corpus" -type f | wc -l) inputs"
 	# shellcheck disable=SC2086
 	(cd "$build" && ./fuzz_$name -max_total_time="$secs" -timeout=10 \
-	    -rss_limit_mb=2048 -print_final_stats=1 \
+	    -rss_limit_mb=2048 -malloc_limit_mb=256 -print_final_stats=1 \
 	    -artifact_prefix="$build/artifacts/$name-" $dict \
 	    ${FUZZ_FLAGS:-} "$corpus") > "$log" 2>&1
 	rc=$?
