@@ -21,6 +21,9 @@ main(int argc, char *argv[])
 	int		 rc = 1;
 
 	log_init(LOG_LEVEL_INFO);
+	/* Its memory holds the bot token: no core file, no ptrace by peers. */
+	if (coredump_set(0) == -1)
+		return (1);
 	if (botcfg_load(&cfg, argc, argv, environ, err, sizeof(err)) == -1) {
 		fprintf(stderr, "tgsidecar-bot: %s\n", err);
 		botcfg_free(&cfg);

@@ -215,10 +215,44 @@ def part_core(t, wd):
          "(kernel says dumped: %r, %d files)" % (dumped, len(cores)))
 
 
+def bot_bin():
+    return os.environ.get("TGSIDECAR_BOT_BIN") or os.path.join(
+        os.path.dirname(harness.sidecar_bin()), "tgsidecar-bot")
+
+
+def part_bot(t, wd):
+    """The bundled bot holds its token the same way: never dumpable."""
+    uid, gid, pre = unprivileged()
+    secret = harness.unique_secret("bot")
+    env = {"TELEGRAM_BOT_TOKEN": "123456:" + secret,
+           "TGSIDECAR_URL": "http://127.0.0.1:%d" % harness.closed_port()}
+    bot = harness.Proc(harness.wrapper_argv() + [bot_bin()], wd, "bot",
+                       env=harness.scrubbed_env(env))
+    bot.preexec = pre
+    try:
+        bot.start()
+        # The start-up line comes after the flag is set, and the loop
+        # then retries the closed port until SIGTERM.
+        started = harness.wait_until(
+            lambda: "starting" in bot.stdout() + bot.stderr(), 15)
+        t.ok(started, "tgsidecar-bot starts as uid %d" % uid)
+        st = os.stat("/proc/%d/environ" % bot.pid)
+        t.is_(st.st_uid, 0, "tgsidecar-bot: /proc/<pid>/environ belongs "
+              "to root")
+        e_env, env_bytes, e_fd = probe(bot.pid, uid, gid)
+        t.ok(denied(e_env) and secret.encode() not in env_bytes and
+             denied(e_fd), "tgsidecar-bot: a process of the same user "
+             "reads neither its token nor its fds (errno %d, %d)"
+             % (e_env, e_fd))
+    finally:
+        code, killed = bot.stop(timeout=10 * harness.time_scale())
+    t.ok(code == 0 and not killed, "tgsidecar-bot exits 0 on SIGTERM")
+
+
 def main():
     t = Tap()
     wd = harness.make_tempdir()
-    for part in (part_proc, part_core):
+    for part in (part_proc, part_core, part_bot):
         try:
             part(t, wd)
         except Exception:
