@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "tgsidecar.h"
+#include "envopt.h"
 
 #define PROXY_SCHEMES	"http, https, socks5, socks5h or socks4a"
 
@@ -240,28 +241,19 @@ proxy_from_env(struct proxy *px, char **envp, char *err, size_t errlen)
 {
 	char		 msg[TGS_ERRLEN];
 	const char	*name, *val;
-	size_t		 i, j, n;
+	size_t		 i;
 
 	memset(px, 0, sizeof(*px));
-	if (envp == NULL)
-		return (0);
 	for (i = 0; i < sizeof(proxy_env_names) / sizeof(*proxy_env_names);
 	    i++) {
 		name = proxy_env_names[i];
-		n = strlen(name);
-		for (j = 0; envp[j] != NULL; j++) {
-			if (strncmp(envp[j], name, n) != 0 ||
-			    envp[j][n] != '=')
-				continue;
-			val = envp[j] + n + 1;
-			if (*val == '\0')
-				continue;
-			if (proxy_parse(px, val, msg, sizeof(msg)) == -1) {
-				snprintf(err, errlen, "%s: %s", name, msg);
-				return (-1);
-			}
-			return (0);
+		if ((val = envopt_get(envp, name)) == NULL)
+			continue;
+		if (proxy_parse(px, val, msg, sizeof(msg)) == -1) {
+			snprintf(err, errlen, "%s: %s", name, msg);
+			return (-1);
 		}
+		return (0);
 	}
 	return (0);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bot.h"
+#include "envopt.h"
 
 #define BOTCFG_ENV_TOKEN	"TELEGRAM_BOT_TOKEN"
 #define BOTCFG_ENV_URL		"TGSIDECAR_URL"
@@ -78,18 +79,6 @@ botcfg_usage(FILE *fp)
 	    "  -h, --help              this text\n"
 	    "Commands: /start, /help, /ping, /id; other text is echoed.\n",
 	    BOT_MAX_POLL, BOT_DEFAULT_POLL);
-}
-
-/* Value of name in env, or NULL; an empty value counts as unset. */
-static const char *
-botcfg_getenv(char **env, const char *name)
-{
-	size_t	 n = strlen(name);
-
-	for (; env != NULL && *env != NULL; env++)
-		if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
-			return ((*env)[n + 1] != '\0' ? *env + n + 1 : NULL);
-	return (NULL);
 }
 
 /* "<digits>:<[A-Za-z0-9_-]+>", as @BotFather hands them out. */
@@ -254,9 +243,7 @@ botcfg_getopt(struct botcfg *cfg, struct botcfg_flags *fl, int argc,
 {
 	int	 c;
 
-	/* optind = 0 makes glibc start over, so we can be called again. */
-	optind = 0;
-	opterr = 0;
+	envopt_restart();
 	while ((c = getopt_long(argc, argv, "+:t:u:a:p:vhV", botcfg_opts,
 	    NULL)) != -1) {
 		switch (c) {
@@ -301,16 +288,16 @@ botcfg_load(struct botcfg *cfg, int argc, char **argv, char **env,
 		return (0);
 
 	s = fl.bf_token != NULL ? fl.bf_token :
-	    botcfg_getenv(env, BOTCFG_ENV_TOKEN);
+	    envopt_get(env, BOTCFG_ENV_TOKEN);
 	if (botcfg_set_token(cfg, s, fl.bf_token != NULL ? "--token" :
 	    BOTCFG_ENV_TOKEN, err, errlen) == -1)
 		return (-1);
-	s = fl.bf_url != NULL ? fl.bf_url : botcfg_getenv(env, BOTCFG_ENV_URL);
+	s = fl.bf_url != NULL ? fl.bf_url : envopt_get(env, BOTCFG_ENV_URL);
 	if (botcfg_set_url(cfg, s != NULL ? s : BOT_DEFAULT_URL, err,
 	    errlen) == -1)
 		return (-1);
 	s = fl.bf_allowed != NULL ? fl.bf_allowed :
-	    botcfg_getenv(env, BOTCFG_ENV_ALLOWED);
+	    envopt_get(env, BOTCFG_ENV_ALLOWED);
 	if (s != NULL && botcfg_parse_allowed(cfg, s, err, errlen) == -1)
 		return (-1);
 	if (fl.bf_poll != NULL &&

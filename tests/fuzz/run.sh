@@ -50,12 +50,13 @@ cflags="-g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -D_GNU_SOURCE \
 
 # The daemon sources each harness links: never upstream.c, multi.c,
 # tls.c or server.c; fuzz_http.c stands in for the parts it needs.
+cfg="config config_keys config_set config_cli proxy envopt"
 srcs_of() {
 	case $1 in
 	route)	echo "route" ;;
-	proxy)	echo "proxy log" ;;
-	config)	echo "config proxy acl log" ;;
-	http)	echo "client reply header route apierror acl config proxy log"
+	proxy)	echo "proxy envopt log" ;;
+	config)	echo "$cfg acl log" ;;
+	http)	echo "client reply header route apierror acl $cfg log"
 		# Newer parts of the request path, where the tree has them.
 		for s in health metrics failover; do
 			[ -f "$top/src/$s.c" ] && echo "$s"

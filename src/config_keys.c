@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The table of config keys. Each key is written once, with its default:
+ * config_init() applies the defaults, config_usage() prints them, and
+ * the file, environment and flag names all derive from ck_name.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "configkeys.h"
+
+const struct config_key config_keys[] = {
+	{ "listen", 'l', config_set_listen, CFG(cfg_listen),
+	    TGS_DEFAULT_LISTEN, "ADDR:PORT", "address to listen on" },
+	{ "upstream", 'u', config_set_upstream, 0, TGS_DEFAULT_UPSTREAM,
+	    "URL", "Bot API server" },
+	{ "proxy", 'x', config_set_proxy, CFG(cfg_proxy), "direct", "URLS",
+	    "proxies for upstream connections, in failover order" },
+	{ "pre_proxy", 0, config_set_proxy, CFG(cfg_pre_proxy), NULL, "URL",
+	    "SOCKS proxy to reach the proxy through" },
+	{ "proxy_user", 0, config_set_user, 0, NULL, "USER",
+	    "proxy user name (overrides the URL)" },
+	{ "proxy_password", 0, config_set_password, 0, NULL, "PASS",
+	    "proxy password (overrides the URL)" },
+	{ "proxy_password_file", 0, config_set_pwfile, 0, NULL, "FILE",
+	    "its first line is the proxy password" },
+	/* Basic: curl's "any" costs a 407 round trip per fresh connection. */
+	{ "proxy_auth", 0, config_set_auth, 0, "basic", "LIST",
+	    "basic,digest,ntlm,negotiate,any" },
+	{ "ca_file", 0, config_set_cafile, 0, NULL, "FILE",
+	    "extra CA certificates (PEM)" },
+	{ "tls_session_resume", 0, config_set_bool,
+	    CFG(cfg_tls_session_resume), "yes", "yes|no",
+	    "resume TLS sessions on fresh connections" },
+	{ "max_body", 0, config_set_size, 0, "50M", "SIZE",
+	    "largest request body" },
+	{ "connect_timeout", 0, config_set_duration,
+	    CFG(cfg_connect_timeout_ms), "30s", "TIME",
+	    "connecting, TLS included" },
+	{ "upstream_timeout", 0, config_set_duration,
+	    CFG(cfg_upstream_timeout_ms), "120s", "TIME",
+	    "whole upstream request" },
+	{ "poll_timeout", 0, config_set_duration,
+	    CFG(cfg_poll_timeout_ms), "60s", "TIME",
+	    "extra for getUpdates long polls" },
+	{ "idle_timeout", 0, config_set_duration,
+	    CFG(cfg_idle_timeout_ms), "300s", "TIME",
+	    "close idle bot connections" },
+	{ "header_timeout", 0, config_set_duration,
+	    CFG(cfg_header_timeout_ms), "10s", "TIME",
+	    "time to send a whole request head" },
+	{ "shutdown_timeout", 0, config_set_duration,
+	    CFG(cfg_shutdown_timeout_ms), "10s", "TIME",
+	    "drain time on SIGTERM" },
+	{ "proxy_fail_timeout", 0, config_set_duration,
+	    CFG(cfg_proxy_fail_timeout_ms), "30s", "TIME",
+	    "skip a failed proxy this long" },
+	{ "retries", 0, config_set_count, CFG(cfg_retries), "2", "N",
+	    "retries of a failed upstream attempt" },
+	{ "max_inflight", 0, config_set_count, CFG(cfg_max_inflight), "1024",
+	    "N", "upstream requests at once; 503 beyond" },
+	{ "allow", 0, config_set_allow, 0, NULL, "CIDRS",
+	    "peers allowed in (loopback only)" },
+	{ "allow_bots", 0, config_set_bots, 0, NULL, "IDS",
+	    "bot ids allowed (any)" },
+	{ "user", 0, config_set_runuser, 0, NULL, "NAME",
+	    "drop root to this user after binding" },
+	{ "admin_listen", 0, config_set_listen, CFG(cfg_admin_listen), NULL,
+	    "ADDR:PORT", "serve /healthz, /readyz, /metrics here only" },
+	{ "log_format", 0, config_set_logfmt, 0, "text", "text|json",
+	    "access and other log lines" },
+	{ "syslog", 0, config_set_bool, CFG(cfg_syslog), "no", "yes|no",
+	    "log to syslog instead of stderr" },
+	{ "log_level", 0, config_set_loglevel, 0, "info", "LEVEL",
+	    "warn, info or debug" },
+	{ "core_dumps", 0, config_set_bool, CFG(cfg_core_dumps), "no",
+	    "yes|no", "allow core files and ptrace, for debugging" },
+};
+#define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
+_Static_assert(CONFIG_NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
+const size_t config_nkeys = CONFIG_NKEYS;
+
+const struct config_key *
+config_keys_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < config_nkeys; i++)
+		if (strcmp(config_keys[i].ck_name, name) == 0)
+			return (&config_keys[i]);
+	return (NULL);
+}
+
+/* "max_body" -> "TGSIDECAR_MAX_BODY" (env) or "max-body" (flag). */
+void
+config_keys_name(const struct config_key *ck, int env, char *buf, size_t len)
+{
+	const char	*p = env ? CONFIG_ENV_PREFIX : "";
+	size_t		 n = 0;
+
+	for (; *p != '\0' && n + 1 < len; p++)
+		buf[n++] = *p;
+	for (p = ck->ck_name; *p != '\0' && n + 1 < len; p++) {
+		if (env)
+			buf[n++] = toupper((unsigned char)*p);
+		else
+			buf[n++] = *p == '_' ? '-' : *p;
+	}
+	buf[n] = '\0';
+}
