@@ -113,13 +113,7 @@ config_cli_getopt(struct config_cli *cli, int argc, char **argv,
 		config_cli_getopt_err(c, argc, argv, longopts, err, errlen);
 		return (-1);
 	}
-	if (optind < argc) {
-		/* Not quoted: a misplaced password could end up here. */
-		snprintf(err, errlen, "unexpected argument #%d (see --help)",
-		    optind);
-		return (-1);
-	}
-	return (0);
+	return (envopt_operands(argc, err, errlen));
 }
 
 int

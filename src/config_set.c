@@ -551,34 +551,27 @@ config_set_count(struct config_load *cl, const struct config_key *ck,
 	return (0);
 }
 
+/* allow and allow_bots, lists acl.c parses; a bad one leaves none. */
 int
-config_set_allow(struct config_load *cl, const struct config_key *ck,
+config_set_acl(struct config_load *cl, const struct config_key *ck,
     const char *val, char *err, size_t errlen)
 {
 	struct config	*cfg = cl->cl_cfg;
 
-	if (acl_parse(cfg->cfg_allow, CONFIG_ALLOW_MAX, &cfg->cfg_nallow,
-	    val) == -1) {
+	if (ck->ck_off == CFG(cfg_allow)) {
+		if (acl_parse(cfg->cfg_allow, CONFIG_ALLOW_MAX,
+		    &cfg->cfg_nallow, val) == 0)
+			return (0);
 		cfg->cfg_nallow = 0;
 		return (config_set_bad(ck, val, "addresses or CIDRs like "
 		    "10.0.0.0/8, comma-separated", err, errlen));
 	}
-	return (0);
-}
-
-int
-config_set_bots(struct config_load *cl, const struct config_key *ck,
-    const char *val, char *err, size_t errlen)
-{
-	struct config	*cfg = cl->cl_cfg;
-
 	if (acl_bots_parse(cfg->cfg_bots, CONFIG_BOTS_MAX, &cfg->cfg_nbots,
-	    val) == -1) {
-		cfg->cfg_nbots = 0;
-		return (config_set_bad(ck, val, "bot ids (the digits before the "
-		    "token's colon), comma-separated", err, errlen));
-	}
-	return (0);
+	    val) == 0)
+		return (0);
+	cfg->cfg_nbots = 0;
+	return (config_set_bad(ck, val, "bot ids (the digits before the "
+	    "token's colon), comma-separated", err, errlen));
 }
 
 int

@@ -77,9 +77,7 @@ int	 config_set_bool(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
 int	 config_set_count(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
-int	 config_set_allow(struct config_load *, const struct config_key *,
-	    const char *, char *, size_t);
-int	 config_set_bots(struct config_load *, const struct config_key *,
+int	 config_set_acl(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
 int	 config_set_runuser(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);

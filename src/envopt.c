@@ -7,6 +7,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "envopt.h"
@@ -34,4 +35,19 @@ envopt_restart(void)
 	optind = 1;
 #endif
 	opterr = 0;
+}
+
+/*
+ * After getopt_long(): a leftover operand is an error. It is named by
+ * position only, since a misplaced password or token could be it.
+ */
+int
+envopt_operands(int argc, char *err, size_t errlen)
+{
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument #%d (see --help)",
+		    optind);
+		return (-1);
+	}
+	return (0);
 }

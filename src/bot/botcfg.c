@@ -262,12 +262,7 @@ botcfg_getopt(struct botcfg *cfg, struct botcfg_flags *fl, int argc,
 			return (-1);
 		}
 	}
-	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument #%d (see --help)",
-		    optind);
-		return (-1);
-	}
-	return (0);
+	return (envopt_operands(argc, err, errlen));
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tgsidecar.h"
+#include "configkeys.h"
 #include "tap.h"
 
 #define SECRET	"s3cretpw"
@@ -709,6 +710,108 @@ test_usage(void)
 	free(buf);
 }
 
+static int
+str_same(const char *a, const char *b)
+{
+	return ((a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0));
+}
+
+/* The settings a key with a default can reach. */
+static int
+cfg_same(const struct config *a, const struct config *b)
+{
+	return (str_same(a->cfg_listen, b->cfg_listen) &&
+	    a->cfg_listen_sslen == b->cfg_listen_sslen &&
+	    memcmp(&a->cfg_listen_ss, &b->cfg_listen_ss,
+	    sizeof(a->cfg_listen_ss)) == 0 &&
+	    str_same(a->cfg_upstream, b->cfg_upstream) &&
+	    str_same(a->cfg_upstream_host, b->cfg_upstream_host) &&
+	    a->cfg_nproxy == b->cfg_nproxy &&
+	    a->cfg_proxy[0].px_scheme == b->cfg_proxy[0].px_scheme &&
+	    a->cfg_proxy_auth == b->cfg_proxy_auth &&
+	    a->cfg_tls_session_resume == b->cfg_tls_session_resume &&
+	    a->cfg_max_body == b->cfg_max_body &&
+	    a->cfg_connect_timeout_ms == b->cfg_connect_timeout_ms &&
+	    a->cfg_upstream_timeout_ms == b->cfg_upstream_timeout_ms &&
+	    a->cfg_poll_timeout_ms == b->cfg_poll_timeout_ms &&
+	    a->cfg_idle_timeout_ms == b->cfg_idle_timeout_ms &&
+	    a->cfg_header_timeout_ms == b->cfg_header_timeout_ms &&
+	    a->cfg_shutdown_timeout_ms == b->cfg_shutdown_timeout_ms &&
+	    a->cfg_proxy_fail_timeout_ms == b->cfg_proxy_fail_timeout_ms &&
+	    a->cfg_retries == b->cfg_retries &&
+	    a->cfg_max_inflight == b->cfg_max_inflight &&
+	    a->cfg_log_json == b->cfg_log_json &&
+	    a->cfg_syslog == b->cfg_syslog &&
+	    a->cfg_log_level == b->cfg_log_level &&
+	    a->cfg_core_dumps == b->cfg_core_dumps);
+}
+
+/*
+ * Every default is written once, in the key table: -h shows it, and
+ * giving it as a flag changes nothing from what config_init() set.
+ */
+static void
+test_defaults(void)
+{
+	const struct config_key	*ck;
+	struct config		 def, cfg;
+	struct config_cli	 cli;
+	char			 flag[CONFIG_NAMELEN + 2], want[128], err[TGS_ERRLEN];
+	char			*argv[4], *envp[] = { NULL }, *buf = NULL, *line;
+	size_t			 i, len = 0;
+	FILE			*fp;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		abort();
+	config_usage(fp);
+	fclose(fp);
+	config_init(&def);
+	for (i = 0; i < config_nkeys; i++) {
+		ck = &config_keys[i];
+		flag[0] = flag[1] = '-';
+		config_keys_name(ck, 0, flag + 2, sizeof(flag) - 2);
+		snprintf(want, sizeof(want), " %s ", flag);
+		line = strstr(buf, want);
+		ok(line != NULL, "-h lists %s", flag);
+		if (ck->ck_def == NULL || line == NULL)
+			continue;
+		snprintf(want, sizeof(want), " (%s)\n", ck->ck_def);
+		ok(strstr(line, want) == strchr(line, '\n') - strlen(want) + 1,
+		    "-h shows %s's default %s", flag, ck->ck_def);
+		argv[0] = "tgsidecar";
+		argv[1] = flag;
+		argv[2] = (char *)ck->ck_def;
+		argv[3] = NULL;
+		is_int(config_load(&cfg, &cli, 3, argv, envp, err,
+		    sizeof(err)), 0, "%s %s loads", flag, ck->ck_def);
+		ok(cfg_same(&cfg, &def), "%s %s is what config_init() set",
+		    flag, ck->ck_def);
+		config_free(&cfg);
+	}
+	/* The values, as they were before the table held them. */
+	ok(def.cfg_nproxy == 1 && def.cfg_proxy[0].px_scheme == PROXY_NONE,
+	    "default: direct");
+	ok(def.cfg_proxy_auth == CURLAUTH_BASIC, "default: basic auth");
+	ok(def.cfg_max_body == 50ULL << 20, "default: max_body 50M");
+	ok(def.cfg_proxy_fail_timeout_ms == 30000 && def.cfg_retries == 2 &&
+	    def.cfg_max_inflight == 1024 && def.cfg_tls_session_resume == 1,
+	    "default: failover, retries, max_inflight, session resumption");
+	ok(def.cfg_connect_timeout_ms == 30000 &&
+	    def.cfg_upstream_timeout_ms == 120000 &&
+	    def.cfg_poll_timeout_ms == 60000 &&
+	    def.cfg_idle_timeout_ms == 300000 &&
+	    def.cfg_header_timeout_ms == 10000 &&
+	    def.cfg_shutdown_timeout_ms == 10000, "default: timeouts");
+	ok(def.cfg_log_level == LOG_LEVEL_INFO && !def.cfg_log_json &&
+	    !def.cfg_syslog && !def.cfg_core_dumps && def.cfg_nallow == 0 &&
+	    def.cfg_nbots == 0 && def.cfg_admin_listen == NULL &&
+	    def.cfg_user == NULL && def.cfg_ca_file == NULL,
+	    "default: logging, acl, admin, user, ca_file");
+	config_free(&def);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -719,6 +822,7 @@ main(void)
 	test_secrets();
 	test_lifecycle();
 	test_usage();
+	test_defaults();
 	log_secrets_clear();
 	return (done_testing());
 }
