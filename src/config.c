@@ -250,28 +250,14 @@ config_secret(const char *pass, char *err, size_t errlen)
 	return (0);
 }
 
-/* Cross-key rules and fallbacks, once every source has been applied. */
+/* Credentials apply to every proxy of the list; "direct" has none. */
 static int
-config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
+config_creds(struct config_load *cl, char *err, size_t errlen)
 {
 	struct config	*cfg = cl->cl_cfg;
 	struct proxy	*px;
-	const char	*np;
 	int		 i;
 
-	if (!cl->cl_proxy_set &&
-	    proxy_from_env(&cfg->cfg_proxy[0], envp, err, errlen) == -1)
-		return (-1);
-	/* NO_PROXY belongs with the proxy variables; a configured proxy wins. */
-	if (!cl->cl_proxy_set &&
-	    ((np = envopt_get(envp, "no_proxy")) != NULL ||
-	    (np = envopt_get(envp, "NO_PROXY")) != NULL))
-		if (config_set_str(&cfg->cfg_noproxy, np, err, errlen) == -1)
-			return (-1);
-	if (cl->cl_pwfile != NULL && config_set_pwfile_read(cl, err, errlen) == -1)
-		return (-1);
-
-	/* Credentials apply to every proxy of the list; "direct" has none. */
 	for (i = 0; i < cfg->cfg_nproxy; i++) {
 		px = &cfg->cfg_proxy[i];
 		if (px->px_scheme == PROXY_NONE)
@@ -289,6 +275,33 @@ config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
 		if (config_secret(px->px_pass, err, errlen) == -1)
 			return (-1);
 	}
+	return (0);
+ nomem:
+	snprintf(err, errlen, "out of memory");
+	return (-1);
+}
+
+/* Cross-key rules and fallbacks, once every source has been applied. */
+static int
+config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
+{
+	struct config	*cfg = cl->cl_cfg;
+	const char	*np;
+
+	if (!cl->cl_proxy_set &&
+	    proxy_from_env(&cfg->cfg_proxy[0], envp, err, errlen) == -1)
+		return (-1);
+	/* NO_PROXY belongs with the proxy variables; a configured proxy wins. */
+	if (!cl->cl_proxy_set &&
+	    ((np = envopt_get(envp, "no_proxy")) != NULL ||
+	    (np = envopt_get(envp, "NO_PROXY")) != NULL))
+		if (config_set_str(&cfg->cfg_noproxy, np, err, errlen) == -1)
+			return (-1);
+	if (cl->cl_pwfile != NULL &&
+	    config_set_pwfile_read(cl, err, errlen) == -1)
+		return (-1);
+	if (config_creds(cl, err, errlen) == -1)
+		return (-1);
 	if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE &&
 	    cfg->cfg_proxy[0].px_scheme == PROXY_NONE) {
 		snprintf(err, errlen, "pre_proxy is set but there is no proxy "
@@ -317,9 +330,6 @@ config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
 		return (-1);
 	}
 	return (0);
- nomem:
-	snprintf(err, errlen, "out of memory");
-	return (-1);
 }
 
 /*

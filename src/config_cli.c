@@ -49,6 +49,28 @@ config_cli_getopt_err(int c, int argc, char **argv, const struct option *lo,
 	snprintf(err, errlen, "%s %.*s", what, (int)(n > 64 ? 64 : n), opt);
 }
 
+/* Long options and the short option string, from the key table. */
+static void
+config_cli_options(struct option *longopts, char names[][CONFIG_NAMELEN],
+    char *optstr, size_t optlen)
+{
+	size_t	 i, n = strlen(optstr);
+
+	for (i = 0; i < config_nkeys; i++) {
+		config_keys_name(&config_keys[i], 0, names[i], CONFIG_NAMELEN);
+		longopts[i].name = names[i];
+		longopts[i].has_arg = required_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = CONFIG_OPT_KEY + (int)i;
+		if (config_keys[i].ck_short != 0 && n + 3 < optlen) {
+			optstr[n++] = (char)config_keys[i].ck_short;
+			optstr[n++] = ':';
+			optstr[n] = '\0';
+		}
+	}
+	memcpy(&longopts[i], config_cli_opts, sizeof(config_cli_opts));
+}
+
 /*
  * Parse argv into cli, the config file path and the key flags, which are
  * applied later, after the file and the environment.
@@ -61,24 +83,10 @@ config_cli_getopt(struct config_cli *cli, int argc, char **argv,
 	char		 names[CONFIG_KEYS_MAX][CONFIG_NAMELEN];
 	struct option	 longopts[CONFIG_KEYS_MAX + CONFIG_NCLI];
 	char		 optstr[64] = "+:c:tVh";
-	size_t		 i, n;
+	size_t		 i;
 	int		 c;
 
-	n = strlen(optstr);
-	for (i = 0; i < config_nkeys; i++) {
-		config_keys_name(&config_keys[i], 0, names[i], sizeof(names[i]));
-		longopts[i].name = names[i];
-		longopts[i].has_arg = required_argument;
-		longopts[i].flag = NULL;
-		longopts[i].val = CONFIG_OPT_KEY + (int)i;
-		if (config_keys[i].ck_short != 0 && n + 3 < sizeof(optstr)) {
-			optstr[n++] = (char)config_keys[i].ck_short;
-			optstr[n++] = ':';
-			optstr[n] = '\0';
-		}
-	}
-	memcpy(&longopts[i], config_cli_opts, sizeof(config_cli_opts));
-
+	config_cli_options(longopts, names, optstr, sizeof(optstr));
 	envopt_restart();
 	*nflags = 0;
 	while ((c = getopt_long(argc, argv, optstr, longopts, NULL)) != -1) {

@@ -757,8 +757,9 @@ test_defaults(void)
 	const struct config_key	*ck;
 	struct config		 def, cfg;
 	struct config_cli	 cli;
-	char			 flag[CONFIG_NAMELEN + 2], want[128], err[TGS_ERRLEN];
-	char			*argv[4], *envp[] = { NULL }, *buf = NULL, *line;
+	char			 flag[CONFIG_NAMELEN + 2], want[128];
+	char			 err[TGS_ERRLEN], *argv[4], *envp[] = { NULL };
+	char			*buf = NULL, *line;
 	size_t			 i, len = 0;
 	FILE			*fp;
 
