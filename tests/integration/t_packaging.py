@@ -894,6 +894,26 @@ def flags_of(help_text):
                                  help_text, re.M)))
 
 
+def check_man_defaults(t, help_text, src5):
+    """Each "Default: VALUE" of tgsidecar.conf.5 is the default that -h
+    prints from the key table, which config_init() applies too."""
+    helpdef = dict(
+        (m.group(1).replace("-", "_"), m.group(2)) for m in re.finditer(
+            r"^\s+(?:-[a-zA-Z], )?--([a-z][a-z0-9-]+) .*\((\S+)\)$",
+            help_text, re.M))
+    mandef = {}
+    for entry in re.split(r"^\.TP\n", src5, flags=re.M):
+        key = re.match(r'\.BI "([a-z_]+) = "', entry)
+        val = re.search(r"^Default:\n\.BR? (\S+)", entry, re.M)
+        if key and val:
+            mandef[key.group(1)] = val.group(1)
+    wrong = ["%s (page %s, -h %s)" % (k, v, helpdef.get(k))
+             for k, v in sorted(mandef.items()) if helpdef.get(k) != v]
+    t.ok(len(mandef) >= 15 and not wrong, "tgsidecar.conf.5 states %d "
+         "defaults, each as tgsidecar -h prints it (differ: %s)" %
+         (len(mandef), ", ".join(wrong) or "none"))
+
+
 def check_man(t, wd):
     pages = man_sources(wd)
     groff = shutil.which("groff")
@@ -932,6 +952,7 @@ def check_man(t, wd):
         re.M)]
     t.ok(keys and not undoc, "tgsidecar.conf.5 has an entry for every key "
          "(%d; missing: %s)" % (len(keys), ", ".join(undoc) or "none"))
+    check_man_defaults(t, help_text, read(pages["tgsidecar.conf.5"]))
     conf_keys = re.findall(r"^#?([a-z_]+) = ", read(os.path.join(
         TOP, "etc", "tgsidecar.conf")), re.M)
     undoc = sorted({k for k in conf_keys} - set(keys))
