@@ -4,6 +4,8 @@
  * libraries report them the usual way:
  *	{"ok":false,"error_code":404,"description":"Not Found"}
  */
+#include "config.h"
+
 #include <limits.h>
 #include <string.h>
 

@@ -4,6 +4,8 @@
  * into one buffer and passed through log_redact() before it is written,
  * so bot tokens and proxy passwords are scrubbed in exactly one place.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>

@@ -7,6 +7,8 @@
  * px_host is the bare host: an IPv6 literal has no brackets ("::1"), ready
  * for getaddrinfo(); px_url keeps them ("http://[::1]:3128").
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

@@ -9,6 +9,8 @@
  * purpose: nothing legitimate needs '%', '\' or dot-segments in the path,
  * and refusing them keeps us from being steered to other upstream URLs.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
