@@ -2,7 +2,8 @@
 /*
  * One trust store shared by every upstream TLS connection.  libcurl
  * would otherwise parse the whole system CA bundle again for each fresh
- * connection (tens of ms of CPU each, see shared/NOTES.md).
+ * connection (about 40 ms of CPU each with Debian's libcurl 7.88, whose
+ * CA cache is bypassed while a CA path is set).
  */
 #include "config.h"
 
