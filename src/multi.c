@@ -12,7 +12,6 @@
 
 struct multi_sock {
 	struct event	*ms_ev;
-	curl_socket_t	 ms_fd;
 };
 
 static struct {
@@ -87,7 +86,6 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 			log_warn("%s: calloc", __func__);
 			return -1;
 		}
-		ms->ms_fd = fd;
 		curl_multi_assign(mu.mu_multi, fd, ms);
 	} else
 		event_free(ms->ms_ev);
@@ -169,8 +167,3 @@ multi_remove(CURL *easy)
 	curl_multi_remove_handle(mu.mu_multi, easy);
 }
 
-int
-multi_running(void)
-{
-	return mu.mu_running;
-}

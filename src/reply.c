@@ -34,10 +34,8 @@ reply_head(struct req *req, int status, const char *reason,
 		clen = -2;
 	else if (clen < 0 && req->req_http11)
 		req->req_chunked = 1;
-	else if (clen < 0) {
-		req->req_close_delim = 1;
-		req->req_keepalive = 0;
-	}
+	else if (clen < 0)
+		req->req_keepalive = 0;	/* the close ends the body */
 	req->req_clen_out = clen;
 	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
 	    reason != NULL && *reason != '\0' ? reason :

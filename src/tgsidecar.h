@@ -59,7 +59,6 @@ enum proxy_scheme {
 struct proxy {
 	int	 px_scheme;	/* enum proxy_scheme */
 	char	*px_url;	/* "scheme://host:port", no credentials */
-	char	*px_host;
 	int	 px_port;
 	char	*px_user;	/* percent-decoded, or NULL */
 	char	*px_pass;	/* percent-decoded, or NULL */
@@ -214,7 +213,6 @@ int	 multi_init(struct event_base *);
 void	 multi_free(void);
 int	 multi_add(CURL *);
 void	 multi_remove(CURL *);
-int	 multi_running(void);
 
 struct server;
 
@@ -292,7 +290,6 @@ struct req {
 	int			 req_status;	/* sent to the bot */
 	int			 req_head_sent;
 	int			 req_chunked;
-	int			 req_close_delim;
 	int64_t			 req_clen_out;	/* declared, or -1 */
 	char			 req_errdesc[CURL_ERROR_SIZE + 256];	/* for the access log */
 };
@@ -372,7 +369,6 @@ struct server {
 	struct evconnlistener	*srv_admin;
 	struct event		*srv_sigint;
 	struct event		*srv_sigterm;
-	struct event		*srv_sigpipe;
 	struct event		*srv_drain_timer;
 	struct event		*srv_trim_timer;
 	struct config		*srv_cfg;	/* current; requests hold refs */
