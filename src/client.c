@@ -957,10 +957,7 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	client_head_start(clt);
 	if (bufferevent_enable(clt->clt_bev, EV_READ | EV_WRITE) == -1)
 		goto fail;
-	clt->clt_next = srv->srv_head;
-	if (srv->srv_head != NULL)
-		srv->srv_head->clt_prev = clt;
-	srv->srv_head = clt;
+	TAILQ_INSERT_HEAD(&srv->srv_clts, clt, clt_entry);
 	srv->srv_clients++;
 	return clt;
  fail:
@@ -982,12 +979,7 @@ client_close(struct client *clt, const char *why)
 	struct server	*srv = clt->clt_srv;
 
 	client_req_free(clt->clt_req, why);
-	if (clt->clt_prev != NULL)
-		clt->clt_prev->clt_next = clt->clt_next;
-	else
-		srv->srv_head = clt->clt_next;
-	if (clt->clt_next != NULL)
-		clt->clt_next->clt_prev = clt->clt_prev;
+	TAILQ_REMOVE(&srv->srv_clts, clt, clt_entry);
 	event_free(clt->clt_kick);
 	event_free(clt->clt_head_ev);
 	bufferevent_free(clt->clt_bev);
@@ -1007,8 +999,8 @@ client_drain(struct server *srv)
 	struct client	*clt, *next;
 	struct req	*req;
 
-	for (clt = srv->srv_head; clt != NULL; clt = next) {
-		next = clt->clt_next;
+	for (clt = TAILQ_FIRST(&srv->srv_clts); clt != NULL; clt = next) {
+		next = TAILQ_NEXT(clt, clt_entry);
 		if ((req = clt->clt_req) != NULL &&
 		    req->req_hstate != CLIENT_H_DONE)
 			client_req_free(req, "sidecar shutting down");

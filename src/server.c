@@ -74,13 +74,14 @@ static void
 server_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
+	struct client	*clt;
 
 	(void)fd;
 	(void)what;
 	log_warnx("shutdown: %d connection(s) still busy after "
 	    "shutdown_timeout, closing them", srv->srv_clients);
-	while (srv->srv_head != NULL)
-		client_close(srv->srv_head, "sidecar shutting down");
+	while ((clt = TAILQ_FIRST(&srv->srv_clts)) != NULL)
+		client_close(clt, "sidecar shutting down");
 	event_base_loopbreak(srv->srv_base);
 }
 
@@ -232,6 +233,7 @@ int
 server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 {
 	memset(srv, 0, sizeof(*srv));
+	TAILQ_INIT(&srv->srv_clts);
 	srv->srv_cfg = config_ref(cfg);
 	srv->srv_argc = argc;
 	srv->srv_argv = argv;
@@ -322,8 +324,10 @@ server_run(struct server *srv)
 void
 server_free(struct server *srv)
 {
-	while (srv->srv_head != NULL)
-		client_close(srv->srv_head, "sidecar shutting down");
+	struct client	*clt;
+
+	while ((clt = TAILQ_FIRST(&srv->srv_clts)) != NULL)
+		client_close(clt, "sidecar shutting down");
 	if (srv->srv_listener != NULL)
 		evconnlistener_free(srv->srv_listener);
 	if (srv->srv_admin != NULL)

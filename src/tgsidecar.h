@@ -296,8 +296,7 @@ struct req {
 
 struct client {
 	struct server		*clt_srv;
-	struct client		*clt_next;
-	struct client		*clt_prev;
+	TAILQ_ENTRY(client)	 clt_entry;	/* srv_clts */
 	struct bufferevent	*clt_bev;
 	struct event		*clt_kick;
 	http_parser		 clt_parser;
@@ -378,7 +377,7 @@ struct server {
 	int			 srv_clients;	/* open bot connections */
 	int			 srv_inflight;	/* upstream transfers */
 	int			 srv_draining;
-	struct client		*srv_head;	/* all clients, for drain */
+	TAILQ_HEAD(, client)	 srv_clts;	/* all clients, for drain */
 };
 
 int	 server_init(struct server *, struct config *, int, char **);
