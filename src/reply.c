@@ -23,6 +23,14 @@ reply_out(struct client *clt)
 	return bufferevent_get_output(clt->clt_bev);
 }
 
+/* Out of memory mid-reply: the bot can only be told by a close. */
+static void
+reply_broken(struct req *req, const char *func)
+{
+	log_warnx("%s: cannot queue the reply", func);
+	req->req_keepalive = 0;
+}
+
 /* hdrs holds complete "Name: value\r\n" lines; it is drained. */
 int
 reply_head(struct req *req, int status, const char *reason,
@@ -85,32 +93,31 @@ reply_body(struct req *req, const char *data, size_t len)
 }
 
 /* A body shorter than declared leaves the bot waiting: close after it. */
-int
+void
 reply_end(struct req *req)
 {
 	if (req->req_clen_out >= 0 &&
-	    req->req_bytes_out != (uint64_t)req->req_clen_out) {
+	    req->req_bytes_out != (uint64_t)req->req_clen_out)
 		req->req_keepalive = 0;
-		return -1;
-	}
-	if (req->req_chunked)
-		return evbuffer_add(reply_out(req->req_clt), "0\r\n\r\n", 5);
-	return 0;
+	else if (req->req_chunked &&
+	    evbuffer_add(reply_out(req->req_clt), "0\r\n\r\n", 5) == -1)
+		reply_broken(req, __func__);
 }
 
 /* A 100 Continue tells a bot that waits for it to send its body. */
-int
+void
 reply_continue(struct req *req)
 {
-	return evbuffer_add_printf(reply_out(req->req_clt),
-	    "HTTP/1.1 100 Continue\r\n\r\n") == -1 ? -1 : 0;
+	if (evbuffer_add_printf(reply_out(req->req_clt),
+	    "HTTP/1.1 100 Continue\r\n\r\n") == -1)
+		reply_broken(req, __func__);
 }
 
 /*
  * An error of the sidecar's own, as the Bot API shapes them.  With no
  * request (the bot sent garbage) the connection is closed after it.
  */
-int
+void
 reply_error(struct client *clt, struct req *req, int status,
     const char *desc)
 {
@@ -122,39 +129,49 @@ reply_error(struct client *clt, struct req *req, int status,
 		len = apierror_body(body, sizeof(body), status,
 		    apierror_reason(status));
 	if (len == -1)
-		return -1;
-	if (req == NULL) {
-		return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
-		    "Content-Type: application/json\r\n"
-		    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-		    status, apierror_reason(status), len, body) == -1 ? -1 : 0;
+		len = 0;	/* cannot happen: the reason always fits */
+	if (req != NULL) {
+		reply_full(req, status, "application/json", body, len);
+		return;
 	}
-	return reply_full(req, status, "application/json", body, len);
+	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: %d\r\nConnection: close\r\n\r\n%.*s",
+	    status, apierror_reason(status), len, len, body) == -1)
+		log_warnx("%s: cannot queue the reply", __func__);
 }
 
 /* A whole reply of the sidecar's own, with a known length. */
-int
+void
 reply_full(struct req *req, int status, const char *ctype, const char *data,
     size_t len)
 {
 	struct evbuffer	*hdrs;
-	int		 rc;
+	int		 rc = -1;
 
 	if ((hdrs = evbuffer_new()) == NULL)
-		return -1;
-	evbuffer_add_printf(hdrs, "Content-Type: %s\r\n", ctype);
-	if (status == 405)
-		evbuffer_add_printf(hdrs, "Allow: GET, POST\r\n");
-	if (status == 503)
-		evbuffer_add_printf(hdrs, "Retry-After: 1\r\n");
+		goto fail;
+	if (evbuffer_add_printf(hdrs, "Content-Type: %s\r\n", ctype) == -1 ||
+	    (status == 405 &&
+	    evbuffer_add_printf(hdrs, "Allow: GET, POST\r\n") == -1) ||
+	    (status == 503 &&
+	    evbuffer_add_printf(hdrs, "Retry-After: 1\r\n") == -1))
+		goto fail;
 	rc = reply_head(req, status, NULL, hdrs, (int64_t)len);
 	evbuffer_free(hdrs);
+	hdrs = NULL;
 	if (rc == -1)
-		return -1;
+		goto fail;
 	if (req->req_method == HTTP_HEAD)
-		return 0;	/* the length, never the body */
+		return;		/* the length, never the body */
 	req->req_bytes_out += len;
-	return evbuffer_add(reply_out(req->req_clt), data, len);
+	if (evbuffer_add(reply_out(req->req_clt), data, len) == -1)
+		goto fail;
+	return;
+ fail:
+	if (hdrs != NULL)
+		evbuffer_free(hdrs);
+	reply_broken(req, __func__);
 }
 
 size_t

@@ -346,10 +346,10 @@ int	 header_upstream(struct req *);
 int	 reply_head(struct req *, int, const char *, struct evbuffer *,
 	    int64_t);
 int	 reply_body(struct req *, const char *, size_t);
-int	 reply_end(struct req *);
-int	 reply_error(struct client *, struct req *, int, const char *);
-int	 reply_full(struct req *, int, const char *, const char *, size_t);
-int	 reply_continue(struct req *);
+void	 reply_end(struct req *);
+void	 reply_error(struct client *, struct req *, int, const char *);
+void	 reply_full(struct req *, int, const char *, const char *, size_t);
+void	 reply_continue(struct req *);
 size_t	 reply_pending(struct client *);
 
 /* upstream.c: one libcurl transfer per request, never a reused connection */

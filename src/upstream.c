@@ -807,9 +807,10 @@ upstream_done(CURL *e, CURLcode rc)
 	}
 	failover_ok(req->req_cfg, req->req_proxy);
 	/* A reply with headers only: its end came with no body. */
-	if (!req->req_head_sent && req->req_up_status >= 200)
-		reply_head(req, req->req_up_status, NULL, req->req_up_head,
-		    req->req_up_clen);
+	if (!req->req_head_sent && req->req_up_status >= 200 &&
+	    reply_head(req, req->req_up_status, NULL, req->req_up_head,
+	    req->req_up_clen) == -1)
+		req->req_keepalive = 0;	/* whatever went out, end there */
 	if (!req->req_head_sent) {
 		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
 		    "upstream %s sent no reply",
