@@ -499,6 +499,7 @@ client_check(struct client *clt, int *status, const char **why)
 		return -1;
 	}
 	if (p->method != HTTP_GET && p->method != HTTP_POST) {
+		req->req_allow = "GET, POST";
 		*status = 405;
 		*why = "Method Not Allowed: use GET or POST";
 		return -1;
@@ -585,9 +586,10 @@ client_admin(struct client *clt)
 		client_refuse(clt, 404, "Not Found: this is the admin listener");
 		return 1;
 	}
-	if (req->req_method != HTTP_GET)
+	if (req->req_method != HTTP_GET) {
+		req->req_allow = "GET";
 		client_refuse(clt, 405, "Method Not Allowed: use GET");
-	else if (req->req_has_body)
+	} else if (req->req_has_body)
 		client_refuse(clt, 400, "Bad Request: no body expected");
 	else
 		health_serve(req, which);

@@ -152,8 +152,9 @@ reply_full(struct req *req, int status, const char *ctype, const char *data,
 	if ((hdrs = evbuffer_new()) == NULL)
 		goto fail;
 	if (evbuffer_add_printf(hdrs, "Content-Type: %s\r\n", ctype) == -1 ||
-	    (status == 405 &&
-	    evbuffer_add_printf(hdrs, "Allow: GET, POST\r\n") == -1) ||
+	    (status == 405 && req->req_allow != NULL &&
+	    evbuffer_add_printf(hdrs, "Allow: %s\r\n",
+	    req->req_allow) == -1) ||
 	    (status == 503 &&
 	    evbuffer_add_printf(hdrs, "Retry-After: 1\r\n") == -1))
 		goto fail;

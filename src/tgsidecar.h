@@ -247,6 +247,7 @@ struct req {
 	size_t			 req_hdrlen;
 	char			*req_connection;	/* Connection: values */
 	int			 req_refused;	/* answered at its head */
+	const char		*req_allow;	/* methods, for a 405's Allow */
 	int			 req_admin;	/* a health or metrics request */
 	int			 req_probe;	/* the /readyz probe: no bot */
 	int			 req_waiting;	/* a /readyz waiting for it */
