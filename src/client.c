@@ -48,8 +48,7 @@ client_timeouts(struct client *clt)
 	const struct config	*cfg = client_cfg(clt);
 	struct timeval		 tv, *rd = &tv;
 
-	tv.tv_sec = cfg->cfg_idle_timeout_ms / 1000;
-	tv.tv_usec = (cfg->cfg_idle_timeout_ms % 1000) * 1000;
+	util_ms_timeval(cfg->cfg_idle_timeout_ms, &tv);
 	/* A bot waiting for its reply may be silent for as long as it likes. */
 	if (clt->clt_req != NULL && clt->clt_req->req_body_done)
 		rd = NULL;
@@ -67,8 +66,7 @@ client_head_start(struct client *clt)
 	const struct config	*cfg = client_cfg(clt);
 	struct timeval		 tv;
 
-	tv.tv_sec = cfg->cfg_header_timeout_ms / 1000;
-	tv.tv_usec = (cfg->cfg_header_timeout_ms % 1000) * 1000;
+	util_ms_timeval(cfg->cfg_header_timeout_ms, &tv);
 	evtimer_add(clt->clt_head_ev, &tv);
 }
 

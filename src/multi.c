@@ -74,8 +74,7 @@ multi_timer_set(CURLM *multi, long ms, void *arg)
 		evtimer_del(mu.mu_timer);
 		return 0;
 	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	util_ms_timeval(ms, &tv);
 	return evtimer_add(mu.mu_timer, &tv);
 }
 

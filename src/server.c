@@ -110,8 +110,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(srv->srv_base);
 		return;
 	}
-	tv.tv_sec = cfg->cfg_shutdown_timeout_ms / 1000;
-	tv.tv_usec = (cfg->cfg_shutdown_timeout_ms % 1000) * 1000;
+	util_ms_timeval(cfg->cfg_shutdown_timeout_ms, &tv);
 	evtimer_add(srv->srv_drain_timer, &tv);
 }
 

@@ -362,6 +362,10 @@ void	 upstream_done(CURL *, CURLcode);
 void	 upstream_stop(struct req *);
 void	 upstream_resume(struct req *);
 
+/* util.c: small pure helpers */
+struct timeval;
+void	 util_ms_timeval(long, struct timeval *);
+
 /* server.c */
 struct server {
 	struct event_base	*srv_base;

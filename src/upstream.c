@@ -738,8 +738,7 @@ upstream_retry(struct req *req, const char *why)
 	log_info("retry %d/%d of %s for bot %s in %ld ms: %s",
 	    req->req_attempt, upstream_cfg(req)->cfg_retries,
 	    req->req_route.rt_method, req->req_route.rt_bot, ms, why);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	util_ms_timeval(ms, &tv);
 	return evtimer_add(req->req_retry_ev, &tv);
 }
 

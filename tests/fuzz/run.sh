@@ -55,7 +55,7 @@ srcs_of() {
 	route)	echo "route" ;;
 	proxy)	echo "proxy log" ;;
 	config)	echo "config proxy acl log" ;;
-	http)	echo "client reply header route apierror acl config proxy log"
+	http)	echo "client reply header route apierror acl config proxy log util"
 		# Newer parts of the request path, where the tree has them.
 		for s in health metrics failover; do
 			[ -f "$top/src/$s.c" ] && echo "$s"
