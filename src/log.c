@@ -194,29 +194,6 @@ log_redact(char *buf, size_t len)
 	return (n);
 }
 
-/* JSON string contents: quotes, backslashes and controls escaped. */
-static size_t
-log_json_escape(char *out, size_t size, const char *s)
-{
-	size_t	 o = 0;
-	int	 rv;
-
-	for (; *s != '\0' && o + 7 < size; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = c;
-		} else if (c < 0x20) {
-			rv = snprintf(out + o, size - o, "\\u%04x", c);
-			o += rv > 0 ? (size_t)rv : 0;
-		} else
-			out[o++] = c;
-	}
-	out[o] = '\0';
-	return (o);
-}
-
 /*
  * One line out: "TS level msg" as text, or a JSON object.  With fields,
  * msg is already the inside of a JSON object (structured access lines).
@@ -250,7 +227,7 @@ log_emit(const char *level, const char *msg, int fields)
 		rv = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":"
 		    "\"%s\",%s}", ts, level, msg);
 	else {
-		log_json_escape(esc, sizeof(esc), msg);
+		util_json_escape(esc, sizeof(esc), msg, &n);
 		rv = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":"
 		    "\"%s\",\"msg\":\"%s\"}", ts, level, esc);
 	}

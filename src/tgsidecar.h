@@ -365,6 +365,7 @@ void	 upstream_resume(struct req *);
 /* util.c: small pure helpers */
 struct timeval;
 void	 util_ms_timeval(long, struct timeval *);
+int	 util_json_escape(char *, size_t, const char *, size_t *);
 
 /* server.c */
 struct server {
