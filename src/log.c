@@ -87,12 +87,6 @@ log_secrets_clear(void)
 	log_nsecrets = 0;
 }
 
-static int
-log_tokenchar(int c)
-{
-	return (isascii(c) && (isalnum(c) || c == '-' || c == '_'));
-}
-
 /*
  * If buf[r..len) starts a token's digits, return the offset of its secret
  * part and set *slen; else return 0. "bot" before the digits means any
@@ -108,8 +102,8 @@ log_token_at(const char *buf, size_t len, size_t r, int botprefix,
 	for (d = r; d < len && isdigit((unsigned char)buf[d]); d++)
 		;
 	/* After "bot", even a malformed token is still a secret. */
-	if (d - r < (botprefix ? 1 : 3) || (!botprefix && d - r > 20) ||
-	    d >= len)
+	if (d - r < (botprefix ? 1 : 3) ||
+	    (!botprefix && d - r > ROUTE_BOT_MAX) || d >= len)
 		return (0);
 	if (buf[d] == ':')
 		s = d + 1;
@@ -118,7 +112,7 @@ log_token_at(const char *buf, size_t len, size_t r, int botprefix,
 		s = d + 3;
 	else
 		return (0);
-	for (e = s; e < len && log_tokenchar((unsigned char)buf[e]); e++)
+	for (e = s; e < len && route_tokenchar((unsigned char)buf[e]); e++)
 		;
 	if (e == s || (!botprefix && e - s < LOG_TOKEN_MIN))
 		return (0);

@@ -182,6 +182,7 @@ void	 health_done(struct req *, int);
 void	 health_free(void);
 
 /* route.c */
+#define ROUTE_BOT_MAX	20	/* digits of a bot id, before the colon */
 enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
 
 struct route {
@@ -196,6 +197,9 @@ struct route {
 int	 route_parse(struct route *, const char *, size_t, int *,
 	    const char **);
 long	 route_timeout(const char *, size_t);
+int	 route_tokenchar(int);
+size_t	 route_token_len(const char *, size_t);
+int	 route_token_valid(const char *);
 
 /* apierror.c */
 int	 apierror_body(char *, size_t, int, const char *);

@@ -53,8 +53,8 @@ cflags="-g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -D_GNU_SOURCE \
 srcs_of() {
 	case $1 in
 	route)	echo "route" ;;
-	proxy)	echo "proxy log util" ;;
-	config)	echo "config proxy acl log util" ;;
+	proxy)	echo "proxy log util route" ;;
+	config)	echo "config proxy acl log util route" ;;
 	http)	echo "client reply header route apierror acl config proxy log util"
 		# Newer parts of the request path, where the tree has them.
 		for s in health metrics failover; do
