@@ -72,10 +72,10 @@ multi_timer_set(CURLM *multi, long ms, void *arg)
 	(void)arg;
 	if (ms < 0) {
 		evtimer_del(mu.mu_timer);
-		return 0;
+		return (0);
 	}
 	util_ms_timeval(ms, &tv);
-	return evtimer_add(mu.mu_timer, &tv);
+	return (evtimer_add(mu.mu_timer, &tv));
 }
 
 static int
@@ -92,17 +92,17 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 			event_del(&ms->ms_ev);
 			free(ms);
 		}
-		return 0;
+		return (0);
 	}
 	if (ms == NULL) {
 		if ((ms = calloc(1, sizeof(*ms))) == NULL) {
 			log_warn("%s: calloc", __func__);
-			return -1;
+			return (-1);
 		}
 		if (multi_ok("curl_multi_assign",
 		    curl_multi_assign(mu.mu_multi, fd, ms)) == -1) {
 			free(ms);
-			return -1;
+			return (-1);
 		}
 	} else
 		event_del(&ms->ms_ev);
@@ -113,9 +113,9 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 	if (event_assign(&ms->ms_ev, mu.mu_base, fd, kind, multi_event_cb,
 	    NULL) == -1 || event_add(&ms->ms_ev, NULL) == -1) {
 		log_warnx("%s: cannot watch upstream socket", __func__);
-		return -1;
+		return (-1);
 	}
-	return 0;
+	return (0);
 }
 
 /* Hand every finished transfer to its owner. */
@@ -137,7 +137,7 @@ multi_init(struct event_base *base)
 	mu.mu_base = base;
 	if ((mu.mu_multi = curl_multi_init()) == NULL) {
 		log_warnx("%s: curl_multi_init failed", __func__);
-		return -1;
+		return (-1);
 	}
 	if ((mu.mu_timer = evtimer_new(base, multi_timer_cb, NULL)) == NULL) {
 		log_warnx("%s: evtimer_new failed", __func__);
@@ -151,10 +151,10 @@ multi_init(struct event_base *base)
 	    multi_ok("CURLMOPT_MAXCONNECTS", curl_multi_setopt(mu.mu_multi,
 	    CURLMOPT_MAXCONNECTS, 1L)) == -1)
 		goto fail;
-	return 0;
+	return (0);
  fail:
 	multi_free();
-	return -1;
+	return (-1);
 }
 
 void
@@ -171,8 +171,8 @@ multi_free(void)
 int
 multi_add(CURL *easy)
 {
-	return multi_ok("curl_multi_add_handle",
-	    curl_multi_add_handle(mu.mu_multi, easy));
+	return (multi_ok("curl_multi_add_handle",
+	    curl_multi_add_handle(mu.mu_multi, easy)));
 }
 
 /* Removing a handle closes its connection, since none is ever reused. */

@@ -14,13 +14,13 @@
 static int
 reply_no_body(int status)
 {
-	return status < 200 || status == 204 || status == 304;
+	return (status < 200 || status == 204 || status == 304);
 }
 
 static struct evbuffer *
 reply_out(struct client *clt)
 {
-	return bufferevent_get_output(clt->clt_bev);
+	return (bufferevent_get_output(clt->clt_bev));
 }
 
 /* Out of memory mid-reply: the bot can only be told by a close. */
@@ -48,23 +48,23 @@ reply_head(struct req *req, int status, const char *reason,
 	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
 	    reason != NULL && *reason != '\0' ? reason :
 	    apierror_reason(status)) == -1)
-		return -1;
+		return (-1);
 	if (hdrs != NULL && evbuffer_add_buffer(out, hdrs) == -1)
-		return -1;
+		return (-1);
 	if (clen >= 0 &&
 	    evbuffer_add_printf(out, "Content-Length: %" PRId64 "\r\n",
 	    clen) == -1)
-		return -1;
+		return (-1);
 	if (req->req_chunked &&
 	    evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n") == -1)
-		return -1;
+		return (-1);
 	if (!req->req_keepalive)
 		evbuffer_add_printf(out, "Connection: close\r\n");
 	else if (!req->req_http11)
 		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
 	req->req_status = status;
 	req->req_head_sent = 1;
-	return evbuffer_add(out, "\r\n", 2);
+	return (evbuffer_add(out, "\r\n", 2));
 }
 
 /*
@@ -77,19 +77,19 @@ reply_body(struct req *req, const char *data, size_t len)
 	struct evbuffer	*out = reply_out(req->req_clt);
 
 	if (len == 0)
-		return 0;
+		return (0);
 	if (req->req_clen_out == -2 || (req->req_clen_out >= 0 &&
 	    req->req_bytes_out + len > (uint64_t)req->req_clen_out))
-		return -1;
+		return (-1);
 	req->req_bytes_out += len;
 	if (req->req_chunked &&
 	    evbuffer_add_printf(out, "%zx\r\n", len) == -1)
-		return -1;
+		return (-1);
 	if (evbuffer_add(out, data, len) == -1)
-		return -1;
+		return (-1);
 	if (req->req_chunked && evbuffer_add(out, "\r\n", 2) == -1)
-		return -1;
-	return 0;
+		return (-1);
+	return (0);
 }
 
 /* A body shorter than declared leaves the bot waiting: close after it. */
@@ -178,5 +178,5 @@ reply_full(struct req *req, int status, const char *ctype, const char *data,
 size_t
 reply_pending(struct client *clt)
 {
-	return evbuffer_get_length(reply_out(clt));
+	return (evbuffer_get_length(reply_out(clt)));
 }

@@ -122,24 +122,24 @@ server_privdrop(const char *name)
 
 	if ((pw = getpwnam(name)) == NULL) {
 		log_warnx("user %s: no such user", name);
-		return -1;
+		return (-1);
 	}
 	if (geteuid() != 0) {
 		log_warnx("user = %s needs tgsidecar to start as root", name);
-		return -1;
+		return (-1);
 	}
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
 		log_warn("cannot drop privileges to %s", name);
-		return -1;
+		return (-1);
 	}
 	/* Make sure there is no way back. */
 	if (pw->pw_uid != 0 && setuid(0) == 0) {
 		log_warnx("privileges to %s were not dropped", name);
-		return -1;
+		return (-1);
 	}
 	log_info("running as %s", name);
-	return 0;
+	return (0);
 }
 
 /*
@@ -285,10 +285,10 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	}
 	if (cfg->cfg_user != NULL && server_privdrop(cfg->cfg_user) == -1)
 		goto fail;
-	return 0;
+	return (0);
  fail:
 	server_free(srv);
-	return -1;
+	return (-1);
 }
 
 int
@@ -314,10 +314,10 @@ server_run(struct server *srv)
 	server_notify("READY=1");
 	if (event_base_dispatch(srv->srv_base) == -1) {
 		log_warnx("event loop failed");
-		return -1;
+		return (-1);
 	}
 	log_info("stopped");
-	return 0;
+	return (0);
 }
 
 void
