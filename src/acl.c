@@ -23,7 +23,7 @@ acl_parse_one(struct acl_net *n, const char *s, size_t len)
 	int		 max;
 
 	if (len == 0 || len >= sizeof(buf))
-		return -1;
+		return (-1);
 	memcpy(buf, s, len);
 	buf[len] = '\0';
 	if ((slash = strchr(buf, '/')) != NULL)
@@ -36,17 +36,17 @@ acl_parse_one(struct acl_net *n, const char *s, size_t len)
 		n->an_family = AF_INET6;
 		max = 128;
 	} else
-		return -1;
+		return (-1);
 	bits = max;
 	if (slash != NULL) {
 		if (!isdigit((unsigned char)*slash))
-			return -1;
+			return (-1);
 		bits = strtol(slash, &end, 10);
 		if (*end != '\0' || bits < 0 || bits > max)
-			return -1;
+			return (-1);
 	}
 	n->an_bits = (int)bits;
-	return 0;
+	return (0);
 }
 
 /* Call fn on each entry of a comma- or space-separated list; -1 on none. */
@@ -66,11 +66,11 @@ acl_split(const char *list, int (*fn)(const char *, size_t, void *),
 		    !isspace((unsigned char)*e); e++)
 			;
 		if (fn(p, e - p, arg) == -1)
-			return -1;
+			return (-1);
 		n++;
 		p = e;
 	}
-	return n > 0 ? 0 : -1;
+	return (n > 0 ? 0 : -1);
 }
 
 struct acl_nets {
@@ -86,9 +86,9 @@ acl_add_net(const char *s, size_t len, void *arg)
 
 	if (l->an_count == l->an_max ||
 	    acl_parse_one(&l->an_nets[l->an_count], s, len) == -1)
-		return -1;
+		return (-1);
 	l->an_count++;
-	return 0;
+	return (0);
 }
 
 /* "10.0.0.0/8, ::1" into nets; -1 on a bad entry or too many. */
@@ -98,9 +98,9 @@ acl_parse(struct acl_net *nets, int max, int *count, const char *list)
 	struct acl_nets	 l = { nets, max, 0 };
 
 	if (acl_split(list, acl_add_net, &l) == -1)
-		return -1;
+		return (-1);
 	*count = l.an_count;
-	return 0;
+	return (0);
 }
 
 static int
@@ -109,10 +109,10 @@ acl_match_net(const struct acl_net *n, const unsigned char *addr)
 	int	 full = n->an_bits / 8, rest = n->an_bits % 8;
 
 	if (memcmp(n->an_addr, addr, full) != 0)
-		return 0;
+		return (0);
 	if (rest == 0)
-		return 1;
-	return ((n->an_addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0;
+		return (1);
+	return (((n->an_addr[full] ^ addr[full]) & (0xff << (8 - rest))) == 0);
 }
 
 int
@@ -135,12 +135,12 @@ acl_match(const struct acl_net *nets, int count, const struct sockaddr *sa)
 			family = AF_INET;
 		}
 	} else
-		return 0;
+		return (0);
 	for (i = 0; i < count; i++)
 		if (nets[i].an_family == family &&
 		    acl_match_net(&nets[i], addr))
-			return 1;
-	return 0;
+			return (1);
+	return (0);
 }
 
 int
@@ -150,8 +150,8 @@ acl_loopback(const struct sockaddr *sa)
 	static int		 nlo;
 
 	if (nlo == 0 && acl_parse(lo, 2, &nlo, "127.0.0.0/8, ::1") == -1)
-		return 0;
-	return acl_match(lo, nlo, sa);
+		return (0);
+	return (acl_match(lo, nlo, sa));
 }
 
 struct acl_bots {
@@ -167,14 +167,14 @@ acl_add_bot(const char *s, size_t len, void *arg)
 	size_t		 i;
 
 	if (len >= 24 || l->ab_count == l->ab_max)
-		return -1;
+		return (-1);
 	for (i = 0; i < len; i++)
 		if (!isdigit((unsigned char)s[i]))
-			return -1;
+			return (-1);
 	memcpy(l->ab_bots[l->ab_count], s, len);
 	l->ab_bots[l->ab_count][len] = '\0';
 	l->ab_count++;
-	return 0;
+	return (0);
 }
 
 /* Bot ids: "123, 456"; -1 on anything but digits. */
@@ -184,9 +184,9 @@ acl_bots_parse(char bots[][24], int max, int *count, const char *list)
 	struct acl_bots	 l = { bots, max, 0 };
 
 	if (acl_split(list, acl_add_bot, &l) == -1)
-		return -1;
+		return (-1);
 	*count = l.ab_count;
-	return 0;
+	return (0);
 }
 
 int
@@ -195,9 +195,9 @@ acl_bot_allowed(const struct config *cfg, const char *bot)
 	int	 i;
 
 	if (cfg->cfg_nbots == 0)
-		return 1;
+		return (1);
 	for (i = 0; i < cfg->cfg_nbots; i++)
 		if (strcmp(cfg->cfg_bots[i], bot) == 0)
-			return 1;
-	return 0;
+			return (1);
+	return (0);
 }

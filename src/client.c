@@ -39,7 +39,7 @@ static const http_parser_settings client_settings = {
 static const struct config *
 client_cfg(struct client *clt)
 {
-	return clt->clt_srv->srv_cfg;
+	return (clt->clt_srv->srv_cfg);
 }
 
 static void
@@ -48,8 +48,7 @@ client_timeouts(struct client *clt)
 	const struct config	*cfg = client_cfg(clt);
 	struct timeval		 tv, *rd = &tv;
 
-	tv.tv_sec = cfg->cfg_idle_timeout_ms / 1000;
-	tv.tv_usec = (cfg->cfg_idle_timeout_ms % 1000) * 1000;
+	util_ms_timeval(cfg->cfg_idle_timeout_ms, &tv);
 	/* A bot waiting for its reply may be silent for as long as it likes. */
 	if (clt->clt_req != NULL && clt->clt_req->req_body_done)
 		rd = NULL;
@@ -67,8 +66,7 @@ client_head_start(struct client *clt)
 	const struct config	*cfg = client_cfg(clt);
 	struct timeval		 tv;
 
-	tv.tv_sec = cfg->cfg_header_timeout_ms / 1000;
-	tv.tv_usec = (cfg->cfg_header_timeout_ms % 1000) * 1000;
+	util_ms_timeval(cfg->cfg_header_timeout_ms, &tv);
 	evtimer_add(clt->clt_head_ev, &tv);
 }
 
@@ -240,7 +238,7 @@ client_fail(struct client *clt, int status, const char *desc)
 static struct client *
 client_of(http_parser *p)
 {
-	return p->data;
+	return (p->data);
 }
 
 static int
@@ -250,7 +248,7 @@ client_on_begin(http_parser *p)
 	struct req	*req;
 
 	if ((req = calloc(1, sizeof(*req))) == NULL)
-		return -1;
+		return (-1);
 	req->req_clt = clt;
 	req->req_seq = ++clt->clt_nreq;
 	req->req_cfg = config_ref(clt->clt_srv->srv_cfg);
@@ -264,8 +262,8 @@ client_on_begin(http_parser *p)
 	    (req->req_hname = evbuffer_new()) == NULL ||
 	    (req->req_hvalue = evbuffer_new()) == NULL ||
 	    (req->req_body = evbuffer_new()) == NULL)
-		return -1;
-	return 0;
+		return (-1);
+	return (0);
 }
 
 static int
@@ -277,9 +275,9 @@ client_on_url(http_parser *p, const char *at, size_t len)
 	req->req_method = p->method;
 	if (evbuffer_get_length(req->req_target) + len > CLIENT_URL_MAX) {
 		clt->clt_perr = 414;
-		return -1;
+		return (-1);
 	}
-	return evbuffer_add(req->req_target, at, len);
+	return (evbuffer_add(req->req_target, at, len));
 }
 
 /* A bad request head: the status and words client_parse_error() gives. */
@@ -288,7 +286,7 @@ client_head_bad(struct client *clt, const char *why)
 {
 	clt->clt_perr = 400;
 	clt->clt_pwhy = why;
-	return -1;
+	return (-1);
 }
 
 /* A Content-Length value: digits only, or -1. */
@@ -299,13 +297,13 @@ client_clen(const char *value, size_t vlen)
 	size_t		 i;
 
 	if (vlen == 0 || vlen > 18)
-		return -1;
+		return (-1);
 	for (i = 0; i < vlen; i++) {
 		if (value[i] < '0' || value[i] > '9')
-			return -1;
+			return (-1);
 		n = n * 10 + (value[i] - '0');
 	}
-	return n;
+	return (n);
 }
 
 /* Keep what the sidecar itself acts on; every check is on a token. */
@@ -329,11 +327,11 @@ client_header_note(struct req *req, int kind, const char *value,
 		if (asprintf(&c, "%s%s%.*s", req->req_connection != NULL ?
 		    req->req_connection : "", req->req_connection != NULL ?
 		    ", " : "", (int)vlen, value) == -1)
-			return -1;
+			return (-1);
 		free(req->req_connection);
 		req->req_connection = c;
 	}
-	return 0;
+	return (0);
 }
 
 /*
@@ -351,31 +349,31 @@ client_header_commit(struct client *clt)
 	char			*line;
 
 	if (req->req_hstate == CLIENT_H_NONE)
-		return 0;
+		return (0);
 	req->req_hstate = CLIENT_H_NONE;
 	name = nlen ? (char *)evbuffer_pullup(req->req_hname, -1) : "";
 	value = vlen ? (char *)evbuffer_pullup(req->req_hvalue, -1) : "";
 	if (!header_token(name, nlen))
-		return client_head_bad(clt, "Bad Request: a header name is "
-		    "not a token");
+		return (client_head_bad(clt, "Bad Request: a header name is "
+		    "not a token"));
 	if (!header_value_ok(value, vlen))
-		return client_head_bad(clt, "Bad Request: a header value "
-		    "holds a control character");
+		return (client_head_bad(clt, "Bad Request: a header value "
+		    "holds a control character"));
 	header_trim(&value, &vlen);
 	if (client_header_note(req, header_kind(name, nlen), value,
 	    vlen) == -1)
-		return -1;
+		return (-1);
 	if (asprintf(&line, "%.*s: %.*s", (int)nlen, name, (int)vlen,
 	    value) == -1)
-		return -1;
+		return (-1);
 	l = curl_slist_append(req->req_hdrs, line);
 	free(line);
 	if (l == NULL)
-		return -1;
+		return (-1);
 	req->req_hdrs = l;
 	evbuffer_drain(req->req_hname, nlen);
 	evbuffer_drain(req->req_hvalue, evbuffer_get_length(req->req_hvalue));
-	return 0;
+	return (0);
 }
 
 static int
@@ -386,9 +384,9 @@ client_header_room(struct client *clt, size_t len)
 	req->req_hdrlen += len;
 	if (req->req_hdrlen > CLIENT_HEADERS_MAX) {
 		clt->clt_perr = 431;
-		return -1;
+		return (-1);
 	}
-	return 0;
+	return (0);
 }
 
 /*
@@ -403,14 +401,14 @@ client_on_hfield(http_parser *p, const char *at, size_t len)
 	struct req	*req = clt->clt_req;
 
 	if (client_header_room(clt, len) == -1)
-		return -1;
+		return (-1);
 	if (req->req_hstate == CLIENT_H_DONE)
-		return 0;	/* a trailer: never forwarded */
+		return (0);	/* a trailer: never forwarded */
 	if (req->req_hstate == CLIENT_H_VALUE &&
 	    client_header_commit(clt) == -1)
-		return -1;
+		return (-1);
 	req->req_hstate = CLIENT_H_FIELD;
-	return evbuffer_add(req->req_hname, at, len);
+	return (evbuffer_add(req->req_hname, at, len));
 }
 
 static int
@@ -420,11 +418,11 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 	struct req	*req = clt->clt_req;
 
 	if (client_header_room(clt, len) == -1)
-		return -1;
+		return (-1);
 	if (req->req_hstate == CLIENT_H_DONE)
-		return 0;
+		return (0);
 	req->req_hstate = CLIENT_H_VALUE;
-	return evbuffer_add(req->req_hvalue, at, len);
+	return (evbuffer_add(req->req_hvalue, at, len));
 }
 
 /*
@@ -442,14 +440,14 @@ client_framing(struct client *clt)
 
 	if (req->req_hte > 1 || (req->req_hte == 1 && (!req->req_hte_chunked ||
 	    req->req_hcl > 0)) || chunked != (req->req_hte == 1))
-		return client_head_bad(clt, "Bad Request: a Transfer-Encoding "
-		    "other than one \"chunked\"");
+		return (client_head_bad(clt, "Bad Request: a Transfer-Encoding "
+		    "other than one \"chunked\""));
 	if (req->req_hcl > 1 || (req->req_hcl == 1 && (req->req_hclen < 0 ||
 	    !clen || p->content_length != (uint64_t)req->req_hclen)) ||
 	    (clen && req->req_hcl == 0))
-		return client_head_bad(clt, "Bad Request: a Content-Length "
-		    "that is not one number");
-	return 0;
+		return (client_head_bad(clt, "Bad Request: a Content-Length "
+		    "that is not one number"));
+	return (0);
 }
 
 /* allow, under the config the request holds: a reload may change it. */
@@ -458,8 +456,8 @@ client_peer_allowed(struct client *clt)
 {
 	const struct config	*cfg = clt->clt_req->req_cfg;
 
-	return cfg->cfg_nallow == 0 || acl_match(cfg->cfg_allow,
-	    cfg->cfg_nallow, (struct sockaddr *)&clt->clt_ss);
+	return (cfg->cfg_nallow == 0 || acl_match(cfg->cfg_allow,
+	    cfg->cfg_nallow, (struct sockaddr *)&clt->clt_ss));
 }
 
 /* Decide what to do with a request once its head is known. */
@@ -478,49 +476,50 @@ client_check(struct client *clt, int *status, const char **why)
 		req->req_keepalive = 0;
 		*status = 403;
 		*why = "Forbidden: this address may not use the sidecar";
-		return -1;
+		return (-1);
 	}
 	if (p->http_major != 1) {
 		*status = 400;
 		*why = "Bad Request: only HTTP/1.0 and HTTP/1.1 are served";
-		return -1;
+		return (-1);
 	}
 	if (p->method == HTTP_CONNECT || p->upgrade) {
 		*status = 400;
 		*why = "CONNECT and protocol upgrades are not accepted";
-		return -1;
+		return (-1);
 	}
 	if (route_parse(&req->req_route, target != NULL ? target : "", len,
 	    status, why) == -1)
-		return -1;
+		return (-1);
 	if (!acl_bot_allowed(cfg, req->req_route.rt_bot)) {
 		*status = 403;
 		*why = "Forbidden: this bot may not use the sidecar";
-		return -1;
+		return (-1);
 	}
 	if (p->method != HTTP_GET && p->method != HTTP_POST) {
+		req->req_allow = "GET, POST";
 		*status = 405;
 		*why = "Method Not Allowed: use GET or POST";
-		return -1;
+		return (-1);
 	}
 	if (req->req_route.rt_kind == ROUTE_FILE && req->req_has_body) {
 		*status = 400;
 		*why = "Bad Request: a file download takes no body";
-		return -1;
+		return (-1);
 	}
 	if (req->req_has_body && req->req_clen >= 0 &&
 	    (uint64_t)req->req_clen > cfg->cfg_max_body) {
 		*status = 413;
 		*why = "Request Entity Too Large";
-		return -1;
+		return (-1);
 	}
 	if (clt->clt_srv->srv_inflight >= cfg->cfg_max_inflight) {
 		*status = 503;
 		*why = "Service Unavailable: too many requests in flight, "
 		    "retry after 1";
-		return -1;
+		return (-1);
 	}
-	return 0;
+	return (0);
 }
 
 static int
@@ -529,10 +528,10 @@ client_start(struct client *clt)
 	if (upstream_start(clt->clt_req) == -1) {
 		client_fail(clt, 500, "Internal Server Error: cannot start the "
 		    "upstream transfer");
-		return -1;
+		return (-1);
 	}
 	client_timeouts(clt);
-	return 0;
+	return (0);
 }
 
 /*
@@ -561,7 +560,7 @@ client_query_timeout(struct req *req)
 	size_t		 len = evbuffer_get_length(req->req_target);
 	const char	*q = memchr(t, '?', len);
 
-	return q != NULL ? route_timeout(q, len - (q - t)) : -1;
+	return (q != NULL ? route_timeout(q, len - (q - t)) : -1);
 }
 
 /*
@@ -577,21 +576,22 @@ client_admin(struct client *clt)
 	int		 which = t != NULL ? health_route(t, len) : 0;
 
 	if (!client_peer_allowed(clt))
-		return 0;	/* client_check() refuses it */
+		return (0);	/* client_check() refuses it */
 	if (which == 0 || (req->req_cfg->cfg_admin_listen != NULL &&
 	    !clt->clt_admin)) {
 		if (!clt->clt_admin)
-			return 0;
+			return (0);
 		client_refuse(clt, 404, "Not Found: this is the admin listener");
-		return 1;
+		return (1);
 	}
-	if (req->req_method != HTTP_GET)
+	if (req->req_method != HTTP_GET) {
+		req->req_allow = "GET";
 		client_refuse(clt, 405, "Method Not Allowed: use GET");
-	else if (req->req_has_body)
+	} else if (req->req_has_body)
 		client_refuse(clt, 400, "Bad Request: no body expected");
 	else
 		health_serve(req, which);
-	return 1;
+	return (1);
 }
 
 static int
@@ -603,7 +603,7 @@ client_on_headers(http_parser *p)
 	int		 status = 0;
 
 	if (client_header_commit(clt) == -1 || client_framing(clt) == -1)
-		return -1;
+		return (-1);
 	evtimer_del(clt->clt_head_ev);
 	req->req_hstate = CLIENT_H_DONE;
 	req->req_method = p->method;
@@ -620,10 +620,10 @@ client_on_headers(http_parser *p)
 		    (int64_t)p->content_length;
 	}
 	if (client_admin(clt))
-		return 0;
+		return (0);
 	if (client_check(clt, &status, &why) == -1) {
 		client_refuse(clt, status, why);
-		return 0;
+		return (0);
 	}
 	req->req_poll_secs = -1;
 	if (req->req_route.rt_longpoll) {
@@ -634,14 +634,14 @@ client_on_headers(http_parser *p)
 			req->req_held = 1;
 			if (req->req_expect && req->req_http11)
 				reply_continue(req);
-			return 0;
+			return (0);
 		}
 	}
 	if (client_start(clt) == -1)
-		return 0;
+		return (0);
 	if (req->req_expect && req->req_has_body && req->req_http11)
 		reply_continue(req);
-	return 0;
+	return (0);
 }
 
 static int
@@ -654,9 +654,9 @@ client_on_body(http_parser *p, const char *at, size_t len)
 	if (req->req_bytes_in > req->req_cfg->cfg_max_body) {
 		metrics_error(METRICS_STAGE_REFUSED);
 		client_fail(clt, 413, "Request Entity Too Large");
-		return 0;
+		return (0);
 	}
-	return evbuffer_add(req->req_body, at, len);
+	return (evbuffer_add(req->req_body, at, len));
 }
 
 /*
@@ -685,11 +685,11 @@ client_on_complete(http_parser *p)
 	clt->clt_paused = 1;
 	http_parser_pause(p, 1);
 	if (req == NULL)
-		return 0;
+		return (0);
 	req->req_body_done = 1;
 	if (req->req_refused) {
 		client_req_done(req);
-		return 0;
+		return (0);
 	}
 	if (req->req_held) {
 		/* A long poll held back for its body's timeout. */
@@ -703,10 +703,10 @@ client_on_complete(http_parser *p)
 			client_poll_empty(req);
 		else
 			client_start(clt);
-		return 0;
+		return (0);
 	}
 	client_timeouts(clt);
-	return 0;
+	return (0);
 }
 
 static const char *
@@ -716,24 +716,24 @@ client_parse_error(struct client *clt, int *status)
 
 	*status = clt->clt_perr ? clt->clt_perr : 400;
 	if (clt->clt_pwhy != NULL)
-		return clt->clt_pwhy;
+		return (clt->clt_pwhy);
 	switch (*status) {
 	case 414:
-		return "URI Too Long";
+		return ("URI Too Long");
 	case 431:
-		return "Request Header Fields Too Large";
+		return ("Request Header Fields Too Large");
 	}
 	if (e == HPE_INVALID_METHOD)
-		return "Bad Request: unknown HTTP method";
-	return "Bad Request: malformed HTTP request";
+		return ("Bad Request: unknown HTTP method");
+	return ("Bad Request: malformed HTTP request");
 }
 
 /* Is the parser before or in a request head, where a CR ends a line? */
 static int
 client_in_head(struct client *clt)
 {
-	return clt->clt_req == NULL ||
-	    clt->clt_req->req_hstate != CLIENT_H_DONE;
+	return (clt->clt_req == NULL ||
+	    clt->clt_req->req_hstate != CLIENT_H_DONE);
 }
 
 /*
@@ -760,14 +760,14 @@ client_head_piece(struct evbuffer *in, const char *p, size_t n, size_t len,
 		else if (evbuffer_ptr_set(in, &pos, i + 1,
 		    EVBUFFER_PTR_SET) == -1 ||
 		    evbuffer_copyout_from(in, &pos, &next, 1) != 1)
-			return i;	/* wait for the byte after it */
+			return (i);	/* wait for the byte after it */
 		if (next != '\n') {
 			*bare = 1;
-			return i;
+			return (i);
 		}
 		i += 2;
 	}
-	return n;
+	return (n);
 }
 
 /* Feed buffered input to the parser while there is room to take it. */
@@ -911,7 +911,7 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	if ((clt = calloc(1, sizeof(*clt))) == NULL) {
 		log_warn("%s: calloc", __func__);
 		evutil_closesocket(fd);
-		return NULL;
+		return (NULL);
 	}
 	clt->clt_srv = srv;
 	clt->clt_admin = admin;
@@ -957,12 +957,9 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	client_head_start(clt);
 	if (bufferevent_enable(clt->clt_bev, EV_READ | EV_WRITE) == -1)
 		goto fail;
-	clt->clt_next = srv->srv_head;
-	if (srv->srv_head != NULL)
-		srv->srv_head->clt_prev = clt;
-	srv->srv_head = clt;
+	TAILQ_INSERT_HEAD(&srv->srv_clts, clt, clt_entry);
 	srv->srv_clients++;
-	return clt;
+	return (clt);
  fail:
 	log_warnx("%s: cannot set up a bot connection", __func__);
 	if (clt->clt_head_ev != NULL)
@@ -972,7 +969,7 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	if (clt->clt_bev != NULL)
 		bufferevent_free(clt->clt_bev);
 	free(clt);
-	return NULL;
+	return (NULL);
 }
 
 /* The only way a bot connection dies; it takes its request with it. */
@@ -982,12 +979,7 @@ client_close(struct client *clt, const char *why)
 	struct server	*srv = clt->clt_srv;
 
 	client_req_free(clt->clt_req, why);
-	if (clt->clt_prev != NULL)
-		clt->clt_prev->clt_next = clt->clt_next;
-	else
-		srv->srv_head = clt->clt_next;
-	if (clt->clt_next != NULL)
-		clt->clt_next->clt_prev = clt->clt_prev;
+	TAILQ_REMOVE(&srv->srv_clts, clt, clt_entry);
 	event_free(clt->clt_kick);
 	event_free(clt->clt_head_ev);
 	bufferevent_free(clt->clt_bev);
@@ -1007,8 +999,8 @@ client_drain(struct server *srv)
 	struct client	*clt, *next;
 	struct req	*req;
 
-	for (clt = srv->srv_head; clt != NULL; clt = next) {
-		next = clt->clt_next;
+	for (clt = TAILQ_FIRST(&srv->srv_clts); clt != NULL; clt = next) {
+		next = TAILQ_NEXT(clt, clt_entry);
 		if ((req = clt->clt_req) != NULL &&
 		    req->req_hstate != CLIENT_H_DONE)
 			client_req_free(req, "sidecar shutting down");

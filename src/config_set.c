@@ -161,7 +161,7 @@ config_set_upstream_why(CURLU *u, const char *val, char **scheme, char **host,
 /*
  * Upstream: http(s)://host[:port] with nothing after it but "/". Stored
  * without the slash; cfg_upstream_host is the bare host (no IPv6
- * brackets), like px_host.
+ * brackets).
  */
 int
 config_set_upstream(struct config_load *cl, const struct config_key *ck,

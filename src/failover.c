@@ -20,14 +20,14 @@ static unsigned long	 failover_gen;
 static long
 failover_age_ms(const struct timespec *then, const struct timespec *now)
 {
-	return (now->tv_sec - then->tv_sec) * 1000L +
-	    (now->tv_nsec - then->tv_nsec) / 1000000L;
+	return ((now->tv_sec - then->tv_sec) * 1000L +
+	    (now->tv_nsec - then->tv_nsec) / 1000000L);
 }
 
 static int
 failover_is_set(const struct timespec *ts)
 {
-	return ts->tv_sec != 0 || ts->tv_nsec != 0;
+	return (ts->tv_sec != 0 || ts->tv_nsec != 0);
 }
 
 int

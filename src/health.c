@@ -34,8 +34,8 @@ health_route(const char *target, size_t len)
 	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		if (strlen(paths[i].h_path) == plen &&
 		    memcmp(paths[i].h_path, target, plen) == 0)
-			return paths[i].h_which;
-	return HEALTH_NONE;
+			return (paths[i].h_which);
+	return (HEALTH_NONE);
 }
 
 static void
@@ -86,7 +86,7 @@ health_probe(struct config *cfg)
 	CURL		*e = NULL;
 
 	if ((probe = calloc(1, sizeof(*probe))) == NULL)
-		return -1;
+		return (-1);
 	probe->req_probe = 1;
 	probe->req_cfg = config_ref(cfg);
 	probe->req_proxy = failover_pick(cfg);
@@ -98,20 +98,20 @@ health_probe(struct config *cfg)
 	if (upstream_add(probe, e) == -1)
 		goto fail;
 	health.hp_probe = probe;
-	return 0;
+	return (0);
  fail:
 	if (e != NULL)
 		curl_easy_cleanup(e);
 	health_free_probe(probe);
-	return -1;
+	return (-1);
 }
 
 static const char *
 health_name(const struct config *cfg, int i)
 {
 	if (cfg->cfg_proxy[i].px_scheme == PROXY_NONE)
-		return cfg->cfg_upstream;
-	return cfg->cfg_proxy[i].px_url;
+		return (cfg->cfg_upstream);
+	return (cfg->cfg_proxy[i].px_url);
 }
 
 /* The last probe's answer, if nothing we know of changed since. */
@@ -122,11 +122,11 @@ health_cached(void)
 	long		 age;
 
 	if (health.hp_status == 0 || health.hp_gen != failover_generation())
-		return 0;
+		return (0);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	age = (now.tv_sec - health.hp_when.tv_sec) * 1000L +
 	    (now.tv_nsec - health.hp_when.tv_nsec) / 1000000L;
-	return age < HEALTH_CACHE_MS;
+	return (age < HEALTH_CACHE_MS);
 }
 
 /* Wait for the probe in flight, or start one; -1 if neither can be. */
@@ -134,10 +134,10 @@ static int
 health_wait(struct req *req)
 {
 	if (health.hp_probe == NULL && health_probe(req->req_cfg) == -1)
-		return -1;
+		return (-1);
 	TAILQ_INSERT_TAIL(&health.hp_waiting, req, req_wait);
 	req->req_waiting = 1;
-	return 0;
+	return (0);
 }
 
 /* Answer now, or join the probe whose end answers; sets req_refused then. */

@@ -4,6 +4,8 @@
  * into one buffer and passed through log_redact() before it is written,
  * so bot tokens and proxy passwords are scrubbed in exactly one place.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -85,12 +87,6 @@ log_secrets_clear(void)
 	log_nsecrets = 0;
 }
 
-static int
-log_tokenchar(int c)
-{
-	return (isascii(c) && (isalnum(c) || c == '-' || c == '_'));
-}
-
 /*
  * If buf[r..len) starts a token's digits, return the offset of its secret
  * part and set *slen; else return 0. "bot" before the digits means any
@@ -106,8 +102,8 @@ log_token_at(const char *buf, size_t len, size_t r, int botprefix,
 	for (d = r; d < len && isdigit((unsigned char)buf[d]); d++)
 		;
 	/* After "bot", even a malformed token is still a secret. */
-	if (d - r < (botprefix ? 1 : 3) || (!botprefix && d - r > 20) ||
-	    d >= len)
+	if (d - r < (botprefix ? 1 : 3) ||
+	    (!botprefix && d - r > ROUTE_BOT_MAX) || d >= len)
 		return (0);
 	if (buf[d] == ':')
 		s = d + 1;
@@ -116,7 +112,7 @@ log_token_at(const char *buf, size_t len, size_t r, int botprefix,
 		s = d + 3;
 	else
 		return (0);
-	for (e = s; e < len && log_tokenchar((unsigned char)buf[e]); e++)
+	for (e = s; e < len && route_tokenchar((unsigned char)buf[e]); e++)
 		;
 	if (e == s || (!botprefix && e - s < LOG_TOKEN_MIN))
 		return (0);
@@ -192,29 +188,6 @@ log_redact(char *buf, size_t len)
 	return (n);
 }
 
-/* JSON string contents: quotes, backslashes and controls escaped. */
-static size_t
-log_json_escape(char *out, size_t size, const char *s)
-{
-	size_t	 o = 0;
-	int	 rv;
-
-	for (; *s != '\0' && o + 7 < size; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\') {
-			out[o++] = '\\';
-			out[o++] = c;
-		} else if (c < 0x20) {
-			rv = snprintf(out + o, size - o, "\\u%04x", c);
-			o += rv > 0 ? (size_t)rv : 0;
-		} else
-			out[o++] = c;
-	}
-	out[o] = '\0';
-	return (o);
-}
-
 /*
  * One line out: "TS level msg" as text, or a JSON object.  With fields,
  * msg is already the inside of a JSON object (structured access lines).
@@ -248,7 +221,7 @@ log_emit(const char *level, const char *msg, int fields)
 		rv = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":"
 		    "\"%s\",%s}", ts, level, msg);
 	else {
-		log_json_escape(esc, sizeof(esc), msg);
+		util_json_escape(esc, sizeof(esc), msg, &n);
 		rv = snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":"
 		    "\"%s\",\"msg\":\"%s\"}", ts, level, esc);
 	}

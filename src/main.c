@@ -26,7 +26,7 @@ main(int argc, char *argv[])
 	log_init(LOG_LEVEL_INFO);
 	/* Before the config, the proxy password and any bot token. */
 	if (coredump_set(0) == -1)
-		return 1;
+		return (1);
 	if ((cfg = config_new()) == NULL)
 		fatal("config_new");
 	if (config_load(cfg, &cli, argc, argv, environ, err,
@@ -35,7 +35,7 @@ main(int argc, char *argv[])
 		if (cli.cli_check)
 			fprintf(stderr, "configuration failed\n");
 		config_unref(cfg);
-		return 2;
+		return (2);
 	}
 	if (cli.cli_help) {
 		config_usage(stdout);
@@ -71,5 +71,5 @@ main(int argc, char *argv[])
  done:
 	config_unref(cfg);
 	log_secrets_clear();
-	return rc;
+	return (rc);
 }

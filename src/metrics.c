@@ -118,41 +118,41 @@ metrics_class(const struct route *rt)
 	size_t	 i;
 
 	if (rt->rt_kind == ROUTE_FILE)
-		return METRICS_CLASS_FILE;
+		return (METRICS_CLASS_FILE);
 	if (rt->rt_kind != ROUTE_METHOD)
-		return METRICS_CLASS_OTHER;
+		return (METRICS_CLASS_OTHER);
 	if (rt->rt_longpoll)
-		return METRICS_CLASS_GETUPDATES;
+		return (METRICS_CLASS_GETUPDATES);
 	for (i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++)
 		if (strncasecmp(rt->rt_method, prefix[i].mp_prefix,
 		    strlen(prefix[i].mp_prefix)) == 0)
-			return prefix[i].mp_class;
-	return METRICS_CLASS_OTHER;
+			return (prefix[i].mp_class);
+	return (METRICS_CLASS_OTHER);
 }
 
 static enum metrics_status
 metrics_status(int status)
 {
 	switch (status) {
-	case 200: return METRICS_S200;
-	case 206: return METRICS_S206;
-	case 304: return METRICS_S304;
-	case 400: return METRICS_S400;
-	case 401: return METRICS_S401;
-	case 403: return METRICS_S403;
-	case 404: return METRICS_S404;
-	case 405: return METRICS_S405;
-	case 409: return METRICS_S409;
-	case 413: return METRICS_S413;
-	case 414: return METRICS_S414;
-	case 429: return METRICS_S429;
-	case 431: return METRICS_S431;
-	case 499: return METRICS_S499;
-	case 500: return METRICS_S500;
-	case 502: return METRICS_S502;
-	case 503: return METRICS_S503;
-	case 504: return METRICS_S504;
-	default: return METRICS_SOTHER;
+	case 200: return (METRICS_S200);
+	case 206: return (METRICS_S206);
+	case 304: return (METRICS_S304);
+	case 400: return (METRICS_S400);
+	case 401: return (METRICS_S401);
+	case 403: return (METRICS_S403);
+	case 404: return (METRICS_S404);
+	case 405: return (METRICS_S405);
+	case 409: return (METRICS_S409);
+	case 413: return (METRICS_S413);
+	case 414: return (METRICS_S414);
+	case 429: return (METRICS_S429);
+	case 431: return (METRICS_S431);
+	case 499: return (METRICS_S499);
+	case 500: return (METRICS_S500);
+	case 502: return (METRICS_S502);
+	case 503: return (METRICS_S503);
+	case 504: return (METRICS_S504);
+	default: return (METRICS_SOTHER);
 	}
 }
 
@@ -289,5 +289,5 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_retries,
 	    (unsigned long long)mt.mt_bytes_in,
 	    (unsigned long long)mt.mt_bytes_out);
-	return 0;
+	return (0);
 }

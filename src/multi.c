@@ -8,11 +8,12 @@
 
 #include <stdlib.h>
 
+#include <event2/event_struct.h>
+
 #include "tgsidecar.h"
 
 struct multi_sock {
-	struct event	*ms_ev;
-	curl_socket_t	 ms_fd;
+	struct event	 ms_ev;	/* re-armed with event_assign() */
 };
 
 static struct {
@@ -24,6 +25,16 @@ static struct {
 
 static void	multi_check(void);
 
+/* Every CURLMcode is checked; what failed is logged where it is known. */
+static int
+multi_ok(const char *what, CURLMcode rc)
+{
+	if (rc == CURLM_OK)
+		return (0);
+	log_warnx("%s: %s", what, curl_multi_strerror(rc));
+	return (-1);
+}
+
 static void
 multi_event_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -34,7 +45,8 @@ multi_event_cb(evutil_socket_t fd, short what, void *arg)
 		action |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
 		action |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(mu.mu_multi, fd, action, &mu.mu_running);
+	multi_ok("curl_multi_socket_action",
+	    curl_multi_socket_action(mu.mu_multi, fd, action, &mu.mu_running));
 	multi_check();
 }
 
@@ -44,8 +56,9 @@ multi_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	curl_multi_socket_action(mu.mu_multi, CURL_SOCKET_TIMEOUT, 0,
-	    &mu.mu_running);
+	multi_ok("curl_multi_socket_action",
+	    curl_multi_socket_action(mu.mu_multi, CURL_SOCKET_TIMEOUT, 0,
+	    &mu.mu_running));
 	multi_check();
 }
 
@@ -59,11 +72,10 @@ multi_timer_set(CURLM *multi, long ms, void *arg)
 	(void)arg;
 	if (ms < 0) {
 		evtimer_del(mu.mu_timer);
-		return 0;
+		return (0);
 	}
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return evtimer_add(mu.mu_timer, &tv);
+	util_ms_timeval(ms, &tv);
+	return (evtimer_add(mu.mu_timer, &tv));
 }
 
 static int
@@ -77,30 +89,33 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 	(void)arg;
 	if (what == CURL_POLL_REMOVE) {
 		if (ms != NULL) {
-			event_free(ms->ms_ev);
+			event_del(&ms->ms_ev);
 			free(ms);
 		}
-		return 0;
+		return (0);
 	}
 	if (ms == NULL) {
 		if ((ms = calloc(1, sizeof(*ms))) == NULL) {
 			log_warn("%s: calloc", __func__);
-			return -1;
+			return (-1);
 		}
-		ms->ms_fd = fd;
-		curl_multi_assign(mu.mu_multi, fd, ms);
+		if (multi_ok("curl_multi_assign",
+		    curl_multi_assign(mu.mu_multi, fd, ms)) == -1) {
+			free(ms);
+			return (-1);
+		}
 	} else
-		event_free(ms->ms_ev);
+		event_del(&ms->ms_ev);
 	if (what & CURL_POLL_IN)
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		kind |= EV_WRITE;
-	ms->ms_ev = event_new(mu.mu_base, fd, kind, multi_event_cb, NULL);
-	if (ms->ms_ev == NULL || event_add(ms->ms_ev, NULL) == -1) {
+	if (event_assign(&ms->ms_ev, mu.mu_base, fd, kind, multi_event_cb,
+	    NULL) == -1 || event_add(&ms->ms_ev, NULL) == -1) {
 		log_warnx("%s: cannot watch upstream socket", __func__);
-		return -1;
+		return (-1);
 	}
-	return 0;
+	return (0);
 }
 
 /* Hand every finished transfer to its owner. */
@@ -122,21 +137,24 @@ multi_init(struct event_base *base)
 	mu.mu_base = base;
 	if ((mu.mu_multi = curl_multi_init()) == NULL) {
 		log_warnx("%s: curl_multi_init failed", __func__);
-		return -1;
+		return (-1);
 	}
 	if ((mu.mu_timer = evtimer_new(base, multi_timer_cb, NULL)) == NULL) {
 		log_warnx("%s: evtimer_new failed", __func__);
 		goto fail;
 	}
-	curl_multi_setopt(mu.mu_multi, CURLMOPT_SOCKETFUNCTION, multi_sock_set);
-	curl_multi_setopt(mu.mu_multi, CURLMOPT_TIMERFUNCTION, multi_timer_set);
-	/* Connections are never reused: keep no idle ones around. */
-	curl_multi_setopt(mu.mu_multi, CURLMOPT_MAXCONNECTS, 1L);
-	return 0;
+	/* MAXCONNECTS 1: connections are never reused, keep no idle ones. */
+	if (multi_ok("CURLMOPT_SOCKETFUNCTION", curl_multi_setopt(mu.mu_multi,
+	    CURLMOPT_SOCKETFUNCTION, multi_sock_set)) == -1 ||
+	    multi_ok("CURLMOPT_TIMERFUNCTION", curl_multi_setopt(mu.mu_multi,
+	    CURLMOPT_TIMERFUNCTION, multi_timer_set)) == -1 ||
+	    multi_ok("CURLMOPT_MAXCONNECTS", curl_multi_setopt(mu.mu_multi,
+	    CURLMOPT_MAXCONNECTS, 1L)) == -1)
+		goto fail;
+	return (0);
  fail:
-	curl_multi_cleanup(mu.mu_multi);
-	mu.mu_multi = NULL;
-	return -1;
+	multi_free();
+	return (-1);
 }
 
 void
@@ -153,24 +171,15 @@ multi_free(void)
 int
 multi_add(CURL *easy)
 {
-	CURLMcode	 rc;
-
-	if ((rc = curl_multi_add_handle(mu.mu_multi, easy)) != CURLM_OK) {
-		log_warnx("%s: %s", __func__, curl_multi_strerror(rc));
-		return -1;
-	}
-	return 0;
+	return (multi_ok("curl_multi_add_handle",
+	    curl_multi_add_handle(mu.mu_multi, easy)));
 }
 
 /* Removing a handle closes its connection, since none is ever reused. */
 void
 multi_remove(CURL *easy)
 {
-	curl_multi_remove_handle(mu.mu_multi, easy);
+	multi_ok("curl_multi_remove_handle",
+	    curl_multi_remove_handle(mu.mu_multi, easy));
 }
 
-int
-multi_running(void)
-{
-	return mu.mu_running;
-}

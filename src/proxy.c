@@ -3,10 +3,9 @@
  * Proxy URLs: parsed once at start-up into a struct proxy whose px_url
  * carries no credentials, so it can be logged as is. Error messages never
  * echo the input, which may hold a password.
- *
- * px_host is the bare host: an IPv6 literal has no brackets ("::1"), ready
- * for getaddrinfo(); px_url keeps them ("http://[::1]:3128").
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +91,7 @@ proxy_parse(struct proxy *px, const char *str, char *err, size_t errlen)
 	char		*host = NULL, *port = NULL, *path = NULL;
 	char		*query = NULL, *frag = NULL, *zone = NULL;
 	char		*user = NULL, *pass = NULL, *ep;
-	const char	*h;
-	size_t		 si, hlen;
+	size_t		 si;
 	long		 pnum;
 	int		 n;
 
@@ -164,14 +162,6 @@ proxy_parse(struct proxy *px, const char *str, char *err, size_t errlen)
 
 	tmp.px_scheme = proxy_schemes[si].ps_scheme;
 	tmp.px_port = (int)pnum;
-	h = host;
-	hlen = strlen(host);
-	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	}
-	if ((tmp.px_host = strndup(h, hlen)) == NULL)
-		goto nomem;
 	n = asprintf(&tmp.px_url, "%s://%s:%ld", proxy_schemes[si].ps_name,
 	    host, pnum);
 	if (n == -1) {
@@ -226,7 +216,6 @@ void
 proxy_clear(struct proxy *px)
 {
 	free(px->px_url);
-	free(px->px_host);
 	free(px->px_user);
 	if (px->px_pass != NULL) {
 		explicit_bzero(px->px_pass, strlen(px->px_pass));

@@ -14,13 +14,21 @@
 static int
 reply_no_body(int status)
 {
-	return status < 200 || status == 204 || status == 304;
+	return (status < 200 || status == 204 || status == 304);
 }
 
 static struct evbuffer *
 reply_out(struct client *clt)
 {
-	return bufferevent_get_output(clt->clt_bev);
+	return (bufferevent_get_output(clt->clt_bev));
+}
+
+/* Out of memory mid-reply: the bot can only be told by a close. */
+static void
+reply_broken(struct req *req, const char *func)
+{
+	log_warnx("%s: cannot queue the reply", func);
+	req->req_keepalive = 0;
 }
 
 /* hdrs holds complete "Name: value\r\n" lines; it is drained. */
@@ -34,31 +42,29 @@ reply_head(struct req *req, int status, const char *reason,
 		clen = -2;
 	else if (clen < 0 && req->req_http11)
 		req->req_chunked = 1;
-	else if (clen < 0) {
-		req->req_close_delim = 1;
-		req->req_keepalive = 0;
-	}
+	else if (clen < 0)
+		req->req_keepalive = 0;	/* the close ends the body */
 	req->req_clen_out = clen;
 	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status,
 	    reason != NULL && *reason != '\0' ? reason :
 	    apierror_reason(status)) == -1)
-		return -1;
+		return (-1);
 	if (hdrs != NULL && evbuffer_add_buffer(out, hdrs) == -1)
-		return -1;
+		return (-1);
 	if (clen >= 0 &&
 	    evbuffer_add_printf(out, "Content-Length: %" PRId64 "\r\n",
 	    clen) == -1)
-		return -1;
+		return (-1);
 	if (req->req_chunked &&
 	    evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n") == -1)
-		return -1;
+		return (-1);
 	if (!req->req_keepalive)
 		evbuffer_add_printf(out, "Connection: close\r\n");
 	else if (!req->req_http11)
 		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
 	req->req_status = status;
 	req->req_head_sent = 1;
-	return evbuffer_add(out, "\r\n", 2);
+	return (evbuffer_add(out, "\r\n", 2));
 }
 
 /*
@@ -71,48 +77,47 @@ reply_body(struct req *req, const char *data, size_t len)
 	struct evbuffer	*out = reply_out(req->req_clt);
 
 	if (len == 0)
-		return 0;
+		return (0);
 	if (req->req_clen_out == -2 || (req->req_clen_out >= 0 &&
 	    req->req_bytes_out + len > (uint64_t)req->req_clen_out))
-		return -1;
+		return (-1);
 	req->req_bytes_out += len;
 	if (req->req_chunked &&
 	    evbuffer_add_printf(out, "%zx\r\n", len) == -1)
-		return -1;
+		return (-1);
 	if (evbuffer_add(out, data, len) == -1)
-		return -1;
+		return (-1);
 	if (req->req_chunked && evbuffer_add(out, "\r\n", 2) == -1)
-		return -1;
-	return 0;
+		return (-1);
+	return (0);
 }
 
 /* A body shorter than declared leaves the bot waiting: close after it. */
-int
+void
 reply_end(struct req *req)
 {
 	if (req->req_clen_out >= 0 &&
-	    req->req_bytes_out != (uint64_t)req->req_clen_out) {
+	    req->req_bytes_out != (uint64_t)req->req_clen_out)
 		req->req_keepalive = 0;
-		return -1;
-	}
-	if (req->req_chunked)
-		return evbuffer_add(reply_out(req->req_clt), "0\r\n\r\n", 5);
-	return 0;
+	else if (req->req_chunked &&
+	    evbuffer_add(reply_out(req->req_clt), "0\r\n\r\n", 5) == -1)
+		reply_broken(req, __func__);
 }
 
 /* A 100 Continue tells a bot that waits for it to send its body. */
-int
+void
 reply_continue(struct req *req)
 {
-	return evbuffer_add_printf(reply_out(req->req_clt),
-	    "HTTP/1.1 100 Continue\r\n\r\n") == -1 ? -1 : 0;
+	if (evbuffer_add_printf(reply_out(req->req_clt),
+	    "HTTP/1.1 100 Continue\r\n\r\n") == -1)
+		reply_broken(req, __func__);
 }
 
 /*
  * An error of the sidecar's own, as the Bot API shapes them.  With no
  * request (the bot sent garbage) the connection is closed after it.
  */
-int
+void
 reply_error(struct client *clt, struct req *req, int status,
     const char *desc)
 {
@@ -124,43 +129,54 @@ reply_error(struct client *clt, struct req *req, int status,
 		len = apierror_body(body, sizeof(body), status,
 		    apierror_reason(status));
 	if (len == -1)
-		return -1;
-	if (req == NULL) {
-		return evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
-		    "Content-Type: application/json\r\n"
-		    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-		    status, apierror_reason(status), len, body) == -1 ? -1 : 0;
+		len = 0;	/* cannot happen: the reason always fits */
+	if (req != NULL) {
+		reply_full(req, status, "application/json", body, len);
+		return;
 	}
-	return reply_full(req, status, "application/json", body, len);
+	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: %d\r\nConnection: close\r\n\r\n%.*s",
+	    status, apierror_reason(status), len, len, body) == -1)
+		log_warnx("%s: cannot queue the reply", __func__);
 }
 
 /* A whole reply of the sidecar's own, with a known length. */
-int
+void
 reply_full(struct req *req, int status, const char *ctype, const char *data,
     size_t len)
 {
 	struct evbuffer	*hdrs;
-	int		 rc;
+	int		 rc = -1;
 
 	if ((hdrs = evbuffer_new()) == NULL)
-		return -1;
-	evbuffer_add_printf(hdrs, "Content-Type: %s\r\n", ctype);
-	if (status == 405)
-		evbuffer_add_printf(hdrs, "Allow: GET, POST\r\n");
-	if (status == 503)
-		evbuffer_add_printf(hdrs, "Retry-After: 1\r\n");
+		goto fail;
+	if (evbuffer_add_printf(hdrs, "Content-Type: %s\r\n", ctype) == -1 ||
+	    (status == 405 && req->req_allow != NULL &&
+	    evbuffer_add_printf(hdrs, "Allow: %s\r\n",
+	    req->req_allow) == -1) ||
+	    (status == 503 &&
+	    evbuffer_add_printf(hdrs, "Retry-After: 1\r\n") == -1))
+		goto fail;
 	rc = reply_head(req, status, NULL, hdrs, (int64_t)len);
 	evbuffer_free(hdrs);
+	hdrs = NULL;
 	if (rc == -1)
-		return -1;
+		goto fail;
 	if (req->req_method == HTTP_HEAD)
-		return 0;	/* the length, never the body */
+		return;		/* the length, never the body */
 	req->req_bytes_out += len;
-	return evbuffer_add(reply_out(req->req_clt), data, len);
+	if (evbuffer_add(reply_out(req->req_clt), data, len) == -1)
+		goto fail;
+	return;
+ fail:
+	if (hdrs != NULL)
+		evbuffer_free(hdrs);
+	reply_broken(req, __func__);
 }
 
 size_t
 reply_pending(struct client *clt)
 {
-	return evbuffer_get_length(reply_out(clt));
+	return (evbuffer_get_length(reply_out(clt)));
 }

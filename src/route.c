@@ -9,13 +9,14 @@
  * purpose: nothing legitimate needs '%', '\' or dot-segments in the path,
  * and refusing them keeps us from being steered to other upstream URLs.
  */
+#include "config.h"
+
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
 #include "tgsidecar.h"
 
-#define ROUTE_BOT_MAX		20	/* digits before the colon */
 #define ROUTE_SECRET_MAX	128
 #define ROUTE_METHOD_MAX	63
 #define ROUTE_FILE_MAX		1024
@@ -54,12 +55,19 @@ route_dotsegment(const char *p, size_t len)
 	return (0);
 }
 
+/* A byte of a token's secret part. */
+int
+route_tokenchar(int c)
+{
+	return (route_is(c, "_-"));
+}
+
 /*
- * Parse "<digits>:<secret>/" at p; return the length up to and including
- * the slash, or 0 if the token is malformed.
+ * The one shape of a bot token, "<digits>:<[A-Za-z0-9_-]+>" as @BotFather
+ * hands them out: the length of the one p[0..len) starts with, or 0.
  */
-static size_t
-route_token(const char *p, size_t len, struct route *rt)
+size_t
+route_token_len(const char *p, size_t len)
 {
 	size_t	 d, s;
 
@@ -67,11 +75,34 @@ route_token(const char *p, size_t len, struct route *rt)
 		;
 	if (d == 0 || d > ROUTE_BOT_MAX || d >= len || p[d] != ':')
 		return (0);
-	for (s = d + 1; s < len && route_is((unsigned char)p[s], "_-"); s++)
+	for (s = d + 1; s < len && route_tokenchar((unsigned char)p[s]); s++)
 		;
-	if (s == d + 1 || s - d - 1 > ROUTE_SECRET_MAX || s >= len ||
-	    p[s] != '/')
+	if (s == d + 1 || s - d - 1 > ROUTE_SECRET_MAX)
 		return (0);
+	return (s);
+}
+
+/* A whole string that is a token and nothing else. */
+int
+route_token_valid(const char *tok)
+{
+	size_t	 n = route_token_len(tok, strlen(tok));
+
+	return (n != 0 && tok[n] == '\0');
+}
+
+/*
+ * Parse "<token>/" at p; return the length up to and including the
+ * slash, or 0 if the token is malformed.
+ */
+static size_t
+route_token(const char *p, size_t len, struct route *rt)
+{
+	size_t	 s, d;
+
+	if ((s = route_token_len(p, len)) == 0 || s >= len || p[s] != '/')
+		return (0);
+	d = (const char *)memchr(p, ':', s) - p;
 	memcpy(rt->rt_bot, p, d);
 	rt->rt_bot[d] = '\0';
 	return (s + 1);

@@ -74,13 +74,14 @@ static void
 server_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*srv = arg;
+	struct client	*clt;
 
 	(void)fd;
 	(void)what;
 	log_warnx("shutdown: %d connection(s) still busy after "
 	    "shutdown_timeout, closing them", srv->srv_clients);
-	while (srv->srv_head != NULL)
-		client_close(srv->srv_head, "sidecar shutting down");
+	while ((clt = TAILQ_FIRST(&srv->srv_clts)) != NULL)
+		client_close(clt, "sidecar shutting down");
 	event_base_loopbreak(srv->srv_base);
 }
 
@@ -109,8 +110,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(srv->srv_base);
 		return;
 	}
-	tv.tv_sec = cfg->cfg_shutdown_timeout_ms / 1000;
-	tv.tv_usec = (cfg->cfg_shutdown_timeout_ms % 1000) * 1000;
+	util_ms_timeval(cfg->cfg_shutdown_timeout_ms, &tv);
 	evtimer_add(srv->srv_drain_timer, &tv);
 }
 
@@ -122,24 +122,24 @@ server_privdrop(const char *name)
 
 	if ((pw = getpwnam(name)) == NULL) {
 		log_warnx("user %s: no such user", name);
-		return -1;
+		return (-1);
 	}
 	if (geteuid() != 0) {
 		log_warnx("user = %s needs tgsidecar to start as root", name);
-		return -1;
+		return (-1);
 	}
 	if (setgroups(1, &pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1) {
 		log_warn("cannot drop privileges to %s", name);
-		return -1;
+		return (-1);
 	}
 	/* Make sure there is no way back. */
 	if (pw->pw_uid != 0 && setuid(0) == 0) {
 		log_warnx("privileges to %s were not dropped", name);
-		return -1;
+		return (-1);
 	}
 	log_info("running as %s", name);
-	return 0;
+	return (0);
 }
 
 /*
@@ -232,6 +232,7 @@ int
 server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 {
 	memset(srv, 0, sizeof(*srv));
+	TAILQ_INIT(&srv->srv_clts);
 	srv->srv_cfg = config_ref(cfg);
 	srv->srv_argc = argc;
 	srv->srv_argv = argv;
@@ -284,10 +285,10 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	}
 	if (cfg->cfg_user != NULL && server_privdrop(cfg->cfg_user) == -1)
 		goto fail;
-	return 0;
+	return (0);
  fail:
 	server_free(srv);
-	return -1;
+	return (-1);
 }
 
 int
@@ -313,17 +314,19 @@ server_run(struct server *srv)
 	server_notify("READY=1");
 	if (event_base_dispatch(srv->srv_base) == -1) {
 		log_warnx("event loop failed");
-		return -1;
+		return (-1);
 	}
 	log_info("stopped");
-	return 0;
+	return (0);
 }
 
 void
 server_free(struct server *srv)
 {
-	while (srv->srv_head != NULL)
-		client_close(srv->srv_head, "sidecar shutting down");
+	struct client	*clt;
+
+	while ((clt = TAILQ_FIRST(&srv->srv_clts)) != NULL)
+		client_close(clt, "sidecar shutting down");
 	if (srv->srv_listener != NULL)
 		evconnlistener_free(srv->srv_listener);
 	if (srv->srv_admin != NULL)

@@ -59,7 +59,6 @@ enum proxy_scheme {
 struct proxy {
 	int	 px_scheme;	/* enum proxy_scheme */
 	char	*px_url;	/* "scheme://host:port", no credentials */
-	char	*px_host;
 	int	 px_port;
 	char	*px_user;	/* percent-decoded, or NULL */
 	char	*px_pass;	/* percent-decoded, or NULL */
@@ -183,6 +182,7 @@ void	 health_done(struct req *, int);
 void	 health_free(void);
 
 /* route.c */
+#define ROUTE_BOT_MAX	20	/* digits of a bot id, before the colon */
 enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
 
 struct route {
@@ -197,6 +197,9 @@ struct route {
 int	 route_parse(struct route *, const char *, size_t, int *,
 	    const char **);
 long	 route_timeout(const char *, size_t);
+int	 route_tokenchar(int);
+size_t	 route_token_len(const char *, size_t);
+int	 route_token_valid(const char *);
 
 /* apierror.c */
 int	 apierror_body(char *, size_t, int, const char *);
@@ -214,7 +217,6 @@ int	 multi_init(struct event_base *);
 void	 multi_free(void);
 int	 multi_add(CURL *);
 void	 multi_remove(CURL *);
-int	 multi_running(void);
 
 struct server;
 
@@ -249,6 +251,7 @@ struct req {
 	size_t			 req_hdrlen;
 	char			*req_connection;	/* Connection: values */
 	int			 req_refused;	/* answered at its head */
+	const char		*req_allow;	/* methods, for a 405's Allow */
 	int			 req_admin;	/* a health or metrics request */
 	int			 req_probe;	/* the /readyz probe: no bot */
 	int			 req_waiting;	/* a /readyz waiting for it */
@@ -292,15 +295,13 @@ struct req {
 	int			 req_status;	/* sent to the bot */
 	int			 req_head_sent;
 	int			 req_chunked;
-	int			 req_close_delim;
 	int64_t			 req_clen_out;	/* declared, or -1 */
 	char			 req_errdesc[CURL_ERROR_SIZE + 256];	/* for the access log */
 };
 
 struct client {
 	struct server		*clt_srv;
-	struct client		*clt_next;
-	struct client		*clt_prev;
+	TAILQ_ENTRY(client)	 clt_entry;	/* srv_clts */
 	struct bufferevent	*clt_bev;
 	struct event		*clt_kick;
 	http_parser		 clt_parser;
@@ -350,10 +351,10 @@ int	 header_upstream(struct req *);
 int	 reply_head(struct req *, int, const char *, struct evbuffer *,
 	    int64_t);
 int	 reply_body(struct req *, const char *, size_t);
-int	 reply_end(struct req *);
-int	 reply_error(struct client *, struct req *, int, const char *);
-int	 reply_full(struct req *, int, const char *, const char *, size_t);
-int	 reply_continue(struct req *);
+void	 reply_end(struct req *);
+void	 reply_error(struct client *, struct req *, int, const char *);
+void	 reply_full(struct req *, int, const char *, const char *, size_t);
+void	 reply_continue(struct req *);
 size_t	 reply_pending(struct client *);
 
 /* upstream.c: one libcurl transfer per request, never a reused connection */
@@ -365,6 +366,11 @@ void	 upstream_done(CURL *, CURLcode);
 void	 upstream_stop(struct req *);
 void	 upstream_resume(struct req *);
 
+/* util.c: small pure helpers */
+struct timeval;
+void	 util_ms_timeval(long, struct timeval *);
+int	 util_json_escape(char *, size_t, const char *, size_t *);
+
 /* server.c */
 struct server {
 	struct event_base	*srv_base;
@@ -372,7 +378,6 @@ struct server {
 	struct evconnlistener	*srv_admin;
 	struct event		*srv_sigint;
 	struct event		*srv_sigterm;
-	struct event		*srv_sigpipe;
 	struct event		*srv_drain_timer;
 	struct event		*srv_trim_timer;
 	struct config		*srv_cfg;	/* current; requests hold refs */
@@ -382,7 +387,7 @@ struct server {
 	int			 srv_clients;	/* open bot connections */
 	int			 srv_inflight;	/* upstream transfers */
 	int			 srv_draining;
-	struct client		*srv_head;	/* all clients, for drain */
+	TAILQ_HEAD(, client)	 srv_clts;	/* all clients, for drain */
 };
 
 int	 server_init(struct server *, struct config *, int, char **);

@@ -24,7 +24,7 @@
 static const struct config *
 upstream_cfg(struct req *req)
 {
-	return req->req_cfg;
+	return (req->req_cfg);
 }
 
 /* Drop the reply headers that its Connection header names as hop-by-hop. */
@@ -36,9 +36,9 @@ upstream_unlisted(struct req *req)
 	size_t		 len;
 
 	if (req->req_up_connection == NULL)
-		return 0;
+		return (0);
 	if ((kept = evbuffer_new()) == NULL)
-		return -1;
+		return (-1);
 	while ((line = evbuffer_readln(req->req_up_head, &len,
 	    EVBUFFER_EOL_CRLF_STRICT)) != NULL) {
 		colon = strchr(line, ':');
@@ -50,7 +50,7 @@ upstream_unlisted(struct req *req)
 	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
 	evbuffer_add_buffer(req->req_up_head, kept);
 	evbuffer_free(kept);
-	return 0;
+	return (0);
 }
 
 /*
@@ -61,7 +61,7 @@ static size_t
 upstream_refuse(struct req *req, const char *why)
 {
 	req->req_up_bad = why;
-	return 0;
+	return (0);
 }
 
 /* A status line, interim (1xx) or final: the reply headers start over. */
@@ -73,7 +73,7 @@ upstream_status(struct req *req, const char *line, size_t len, size_t n)
 	if (sp == NULL || line + len - sp < 4 || sp[1] < '1' ||
 	    sp[1] > '5' || sp[2] < '0' || sp[2] > '9' || sp[3] < '0' ||
 	    sp[3] > '9' || (line + len - sp > 4 && sp[4] != ' '))
-		return upstream_refuse(req, "a malformed status line");
+		return (upstream_refuse(req, "a malformed status line"));
 	req->req_up_status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 +
 	    (sp[3] - '0');
 	req->req_up_clen = -1;
@@ -81,7 +81,7 @@ upstream_status(struct req *req, const char *line, size_t len, size_t n)
 	free(req->req_up_connection);
 	req->req_up_connection = NULL;
 	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
-	return n;
+	return (n);
 }
 
 /* The reply's length, from its framing headers; -1 if it is unsafe. */
@@ -95,21 +95,21 @@ upstream_length(struct req *req, int kind, const char *value, size_t vlen)
 		/* libcurl decodes chunked, and nothing else is asked of it. */
 		if (!header_is(value, vlen, "chunked") || req->req_up_chunked ||
 		    req->req_up_clen >= 0)
-			return -1;
+			return (-1);
 		req->req_up_chunked = 1;
-		return 0;
+		return (0);
 	}
 	if (vlen == 0 || vlen > 18 || req->req_up_chunked)
-		return -1;
+		return (-1);
 	for (i = 0; i < vlen; i++) {
 		if (value[i] < '0' || value[i] > '9')
-			return -1;
+			return (-1);
 		clen = clen * 10 + (value[i] - '0');
 	}
 	if (req->req_up_clen >= 0 && req->req_up_clen != clen)
-		return -1;
+		return (-1);
 	req->req_up_clen = clen;
-	return 0;
+	return (0);
 }
 
 /* Every Connection header of the reply counts, not only the last. */
@@ -121,10 +121,10 @@ upstream_connection(struct req *req, const char *value, size_t vlen)
 	if (asprintf(&c, "%s%s%.*s", req->req_up_connection != NULL ?
 	    req->req_up_connection : "", req->req_up_connection != NULL ?
 	    ", " : "", (int)vlen, value) == -1)
-		return -1;
+		return (-1);
 	free(req->req_up_connection);
 	req->req_up_connection = c;
-	return 0;
+	return (0);
 }
 
 /* The head is complete: hand it to the bot, framed our way. */
@@ -132,13 +132,13 @@ static size_t
 upstream_head_end(struct req *req, size_t n)
 {
 	if (req->req_up_status < 200)
-		return n;
+		return (n);
 	if (upstream_unlisted(req) == -1)
-		return 0;
+		return (0);
 	if (reply_head(req, req->req_up_status, NULL, req->req_up_head,
 	    req->req_up_chunked ? -1 : req->req_up_clen) == -1)
-		return 0;
-	return n;
+		return (0);
+	return (n);
 }
 
 /*
@@ -154,38 +154,38 @@ upstream_header(char *line, size_t size, size_t nitems, void *arg)
 	int		 kind;
 
 	if (req->req_head_sent)
-		return n;	/* trailers */
+		return (n);	/* trailers */
 	if (len > 0 && line[len - 1] == '\n')
 		len--;
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0)
-		return upstream_status(req, line, len, n);
+		return (upstream_status(req, line, len, n));
 	if (len == 0)
-		return upstream_head_end(req, n);
+		return (upstream_head_end(req, n));
 	if (header_split(line, len, &nlen, &value, &vlen) == -1)
-		return upstream_refuse(req, "a header that is not a token "
-		    "and a clean value");
+		return (upstream_refuse(req, "a header that is not a token "
+		    "and a clean value"));
 	kind = header_kind(line, nlen);
 	if (kind == HEADER_TRANSFER_ENCODING ||
 	    kind == HEADER_CONTENT_LENGTH) {
 		if (upstream_length(req, kind, value, vlen) == -1)
-			return upstream_refuse(req, "a Content-Length or "
-			    "Transfer-Encoding that cannot be framed safely");
-		return n;
+			return (upstream_refuse(req, "a Content-Length or "
+			    "Transfer-Encoding that cannot be framed safely"));
+		return (n);
 	}
 	if (kind == HEADER_CONNECTION)
-		return upstream_connection(req, value, vlen) == -1 ? 0 : n;
+		return (upstream_connection(req, value, vlen) == -1 ? 0 : n);
 	if (kind == HEADER_HOP)
-		return n;
+		return (n);
 	if (evbuffer_get_length(req->req_up_head) + len > UPSTREAM_HEAD_MAX)
-		return upstream_refuse(req, "more header bytes than the "
-		    "sidecar keeps");
+		return (upstream_refuse(req, "more header bytes than the "
+		    "sidecar keeps"));
 	if (evbuffer_add(req->req_up_head, line, nlen) == -1 ||
 	    evbuffer_add_printf(req->req_up_head, ": %.*s\r\n", (int)vlen,
 	    value) == -1)
-		return 0;
-	return n;
+		return (0);
+	return (n);
 }
 
 static size_t
@@ -196,15 +196,15 @@ upstream_write(char *data, size_t size, size_t nitems, void *arg)
 
 	if (!req->req_head_sent && reply_head(req, req->req_up_status ?
 	    req->req_up_status : 502, NULL, req->req_up_head, -1) == -1)
-		return 0;
+		return (0);
 	/* The bot reads slower than the upstream sends: hold it. */
 	if (reply_pending(req->req_clt) >= CLIENT_OUT_HIGH) {
 		req->req_recv_paused = 1;
-		return CURL_WRITEFUNC_PAUSE;
+		return (CURL_WRITEFUNC_PAUSE);
 	}
 	if (reply_body(req, data, n) == -1)
-		return 0;
-	return n;
+		return (0);
+	return (n);
 }
 
 static size_t
@@ -227,14 +227,14 @@ upstream_read(char *buf, size_t size, size_t nitems, void *arg)
 		/* Room again: let the bot send more. */
 		if (evbuffer_get_length(req->req_body) < CLIENT_BODY_HIGH / 2)
 			client_schedule(req->req_clt);
-		return n;
+		return (n);
 	}
 	if (n == -1)
-		return CURL_READFUNC_ABORT;
+		return (CURL_READFUNC_ABORT);
 	if (req->req_body_done)
-		return 0;
+		return (0);
 	req->req_send_paused = 1;
-	return CURL_READFUNC_PAUSE;
+	return (CURL_READFUNC_PAUSE);
 }
 
 /* A pre-proxy has no separate credential options: they go in its URL. */
@@ -244,7 +244,7 @@ upstream_proxy_url(const struct proxy *px)
 	char	*u = NULL, *p = NULL, *url = NULL;
 
 	if (px->px_user == NULL)
-		return strdup(px->px_url);
+		return (strdup(px->px_url));
 	if ((u = curl_easy_escape(NULL, px->px_user, 0)) == NULL)
 		goto fail;
 	if ((p = curl_easy_escape(NULL, px->px_pass ? px->px_pass : "", 0)) ==
@@ -261,7 +261,7 @@ upstream_proxy_url(const struct proxy *px)
  fail:
 	curl_free(u);
 	curl_free(p);
-	return url;
+	return (url);
 }
 
 static int
@@ -275,7 +275,7 @@ upstream_proxy(struct req *req, CURL *e)
 	if (px->px_scheme == PROXY_NONE) {
 		/* "" keeps libcurl from reading proxy variables itself. */
 		curl_easy_setopt(e, CURLOPT_PROXY, "");
-		return 0;
+		return (0);
 	}
 	curl_easy_setopt(e, CURLOPT_PROXY, px->px_url);
 	if (!proxy_is_socks(px))
@@ -289,12 +289,12 @@ upstream_proxy(struct req *req, CURL *e)
 	if (cfg->cfg_noproxy != NULL)
 		curl_easy_setopt(e, CURLOPT_NOPROXY, cfg->cfg_noproxy);
 	if (cfg->cfg_pre_proxy.px_scheme == PROXY_NONE)
-		return 0;
+		return (0);
 	if ((pre = upstream_proxy_url(&cfg->cfg_pre_proxy)) == NULL)
-		return -1;
+		return (-1);
 	rc = curl_easy_setopt(e, CURLOPT_PRE_PROXY, pre) == CURLE_OK ? 0 : -1;
 	free(pre);	/* libcurl keeps its own copy */
-	return rc;
+	return (rc);
 }
 
 static int
@@ -302,7 +302,7 @@ upstream_body(struct req *req, CURL *e)
 {
 	if (req->req_method == HTTP_GET && !req->req_has_body) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-		return 0;
+		return (0);
 	}
 	/* A POST, or a GET that carries a body: stream it from req_body. */
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -312,7 +312,7 @@ upstream_body(struct req *req, CURL *e)
 	    (curl_off_t)(req->req_has_body ? req->req_clen : 0));
 	if (req->req_method == HTTP_GET)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "GET");
-	return 0;
+	return (0);
 }
 
 /* Per-attempt state goes back to how a fresh request has it. */
@@ -339,11 +339,11 @@ upstream_timeout_ms(struct req *req)
 	const struct config	*cfg = upstream_cfg(req);
 
 	if (!req->req_route.rt_longpoll)
-		return cfg->cfg_upstream_timeout_ms;
+		return (cfg->cfg_upstream_timeout_ms);
 	/* A long poll is held by design: its own timeout, plus a margin. */
 	if (req->req_poll_secs >= 0)
-		return req->req_poll_secs * 1000L + cfg->cfg_poll_timeout_ms;
-	return cfg->cfg_upstream_timeout_ms + cfg->cfg_poll_timeout_ms;
+		return (req->req_poll_secs * 1000L + cfg->cfg_poll_timeout_ms);
+	return (cfg->cfg_upstream_timeout_ms + cfg->cfg_poll_timeout_ms);
 }
 
 /*
@@ -358,7 +358,7 @@ upstream_easy(struct req *req)
 	CURL			*e;
 
 	if ((e = curl_easy_init()) == NULL)
-		return NULL;
+		return (NULL);
 	curl_easy_setopt(e, CURLOPT_URL, req->req_url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -376,9 +376,9 @@ upstream_easy(struct req *req)
 	    cfg->cfg_connect_timeout_ms);
 	if (upstream_proxy(req, e) == -1) {
 		curl_easy_cleanup(e);
-		return NULL;
+		return (NULL);
 	}
-	return e;
+	return (e);
 }
 
 /*
@@ -389,19 +389,19 @@ int
 upstream_add(struct req *req, CURL *e)
 {
 	if (multi_add(e) == -1)
-		return -1;
+		return (-1);
 	req->req_easy = e;
 	if (!req->req_probe)
 		req->req_clt->clt_srv->srv_inflight++;
-	return 0;
+	return (0);
 }
 
 /* libcurl's own words for a failure, or its generic ones. */
 const char *
 upstream_why(struct req *req, CURLcode rc)
 {
-	return *req->req_errbuf != '\0' ? req->req_errbuf :
-	    curl_easy_strerror(rc);
+	return (*req->req_errbuf != '\0' ? req->req_errbuf :
+	    curl_easy_strerror(rc));
 }
 
 /* One attempt: a new easy handle, so a new connection, every time. */
@@ -425,12 +425,12 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, upstream_timeout_ms(req));
 	if (upstream_body(req, e) == -1 || upstream_add(req, e) == -1)
 		goto fail;
-	return 0;
+	return (0);
  fail:
 	log_warnx("%s: cannot set up the upstream transfer", __func__);
 	if (e != NULL)
 		curl_easy_cleanup(e);
-	return -1;
+	return (-1);
 }
 
 int
@@ -441,10 +441,10 @@ upstream_start(struct req *req)
 	size_t			 len;
 
 	if ((req->req_up_head = evbuffer_new()) == NULL)
-		return -1;
+		return (-1);
 	if (req->req_route.rt_readonly &&
 	    (req->req_replay = evbuffer_new()) == NULL)
-		return -1;
+		return (-1);
 	/* The checked, decoded path, and the query exactly as it came. */
 	t = (const char *)evbuffer_pullup(req->req_target, -1);
 	len = evbuffer_get_length(req->req_target);
@@ -453,11 +453,11 @@ upstream_start(struct req *req)
 	    req->req_route.rt_path, q != NULL ? (int)(len - (q - t)) : 0,
 	    q != NULL ? q : "") == -1) {
 		req->req_url = NULL;
-		return -1;
+		return (-1);
 	}
 	if (header_upstream(req) == -1)
-		return -1;
-	return upstream_attempt(req);
+		return (-1);
+	return (upstream_attempt(req));
 }
 
 /* Release the transfer; with FORBID_REUSE this closes its connection. */
@@ -554,7 +554,7 @@ upstream_local_fds(struct req *req)
 	long	 oserr = 0;
 
 	curl_easy_getinfo(req->req_easy, CURLINFO_OS_ERRNO, &oserr);
-	return oserr == EMFILE || oserr == ENFILE;
+	return (oserr == EMFILE || oserr == ENFILE);
 }
 
 /* The stage of a failed attempt, from what libcurl got done. */
@@ -571,18 +571,18 @@ upstream_stage(struct req *req, CURLcode rc, long *code)
 	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
 	/* Our write callback refused it: the upstream's doing, not ours. */
 	if (req->req_up_bad != NULL)
-		return UST_REPLY;
+		return (UST_REPLY);
 	if (rc == CURLE_WRITE_ERROR || rc == CURLE_READ_ERROR ||
 	    rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OUT_OF_MEMORY)
-		return UST_LOCAL;
+		return (UST_LOCAL);
 	if (upstream_local_fds(req))
-		return UST_FDS;
+		return (UST_FDS);
 	if (pre != 0) {
 		if (rc == CURLE_OPERATION_TIMEDOUT)
-			return UST_TIMEOUT;
-		return (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
+			return (UST_TIMEOUT);
+		return ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
 		    rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE) ?
-		    UST_BROKEN : UST_UPSTREAM;
+		    UST_BROKEN : UST_UPSTREAM);
 	}
 	verify = rc == CURLE_PEER_FAILED_VERIFICATION ||
 	    rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
@@ -590,22 +590,22 @@ upstream_stage(struct req *req, CURLcode rc, long *code)
 	tls = verify || rc == CURLE_SSL_CONNECT_ERROR;
 	if (px->px_scheme == PROXY_NONE) {
 		if (tls)
-			return verify ? UST_TLS_VERIFY : UST_TLS;
-		return rc == CURLE_OPERATION_TIMEDOUT ? UST_CONNECT_TIMEOUT :
-		    UST_CONNECT;
+			return (verify ? UST_TLS_VERIFY : UST_TLS);
+		return (rc == CURLE_OPERATION_TIMEDOUT ? UST_CONNECT_TIMEOUT :
+		    UST_CONNECT);
 	}
 	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT)
-		return UST_PROXY_CONNECT;
+		return (UST_PROXY_CONNECT);
 	if (*code != 0 && (*code < 200 || *code > 299))
-		return UST_PROXY_ANSWER;
+		return (UST_PROXY_ANSWER);
 	/* No CONNECT answer yet: the TLS was the https:// proxy's own. */
 	if (tls && px->px_scheme == PROXY_HTTPS && *code == 0)
-		return UST_PROXY_TLS;
+		return (UST_PROXY_TLS);
 	if (rc == CURLE_PROXY)
-		return UST_PROXY_SOCKS;
+		return (UST_PROXY_SOCKS);
 	if (tls)
-		return verify ? UST_TLS_VERIFY : UST_TLS;
-	return UST_TUNNEL;
+		return (verify ? UST_TLS_VERIFY : UST_TLS);
+	return (UST_TUNNEL);
 }
 
 /* Whom a stage's message names: never with credentials. */
@@ -641,7 +641,7 @@ upstream_who(struct req *req, int who, char *buf, size_t len)
 		*buf = '\0';
 		break;
 	}
-	return buf;
+	return (buf);
 }
 
 /* Name the stage that failed and why, for a bot to read; its status. */
@@ -662,8 +662,8 @@ upstream_error(struct req *req, CURLcode rc, enum upstream_stage st,
 	snprintf(desc, len, ur->ur_fmt, upstream_who(req, ur->ur_who, who,
 	    sizeof(who)), why);
 	if (rc == CURLE_OPERATION_TIMEDOUT)
-		return 504;
-	return ur->ur_status;
+		return (504);
+	return (ur->ur_status);
 }
 
 static int
@@ -673,9 +673,9 @@ upstream_retryable(struct req *req, enum upstream_stage st)
 
 	if (req->req_attempt >= upstream_cfg(req)->cfg_retries ||
 	    req->req_head_sent)
-		return 0;
-	return retry == RETRY_ANY || (retry == RETRY_READONLY &&
-	    req->req_route.rt_readonly && req->req_replay != NULL);
+		return (0);
+	return (retry == RETRY_ANY || (retry == RETRY_READONLY &&
+	    req->req_route.rt_readonly && req->req_replay != NULL));
 }
 
 /*
@@ -690,7 +690,7 @@ upstream_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
 
 	if (rc == CURLE_OK) {
 		failover_ok(req->req_cfg, req->req_proxy);
-		return 200;
+		return (200);
 	}
 	*st = upstream_stage(req, rc, &code);
 	status = upstream_error(req, rc, *st, code, req->req_errdesc,
@@ -701,7 +701,7 @@ upstream_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
 	    upstream_cfg(req)->cfg_proxy[req->req_proxy].px_scheme !=
 	    PROXY_NONE)
 		failover_fail(req->req_cfg, req->req_proxy, req->req_errdesc);
-	return status;
+	return (status);
 }
 
 static void
@@ -728,7 +728,7 @@ upstream_retry(struct req *req, const char *why)
 	if (req->req_retry_ev == NULL &&
 	    (req->req_retry_ev = evtimer_new(req->req_clt->clt_srv->srv_base,
 	    upstream_retry_cb, req)) == NULL)
-		return -1;
+		return (-1);
 	ms = UPSTREAM_BACKOFF_MS << req->req_attempt;
 	if (ms > UPSTREAM_BACKOFF_MAX_MS)
 		ms = UPSTREAM_BACKOFF_MAX_MS;
@@ -738,9 +738,8 @@ upstream_retry(struct req *req, const char *why)
 	log_info("retry %d/%d of %s for bot %s in %ld ms: %s",
 	    req->req_attempt, upstream_cfg(req)->cfg_retries,
 	    req->req_route.rt_method, req->req_route.rt_bot, ms, why);
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return evtimer_add(req->req_retry_ev, &tv);
+	util_ms_timeval(ms, &tv);
+	return (evtimer_add(req->req_retry_ev, &tv));
 }
 
 /* A failed attempt: count it against the proxy, then retry or answer. */
@@ -807,9 +806,10 @@ upstream_done(CURL *e, CURLcode rc)
 	}
 	failover_ok(req->req_cfg, req->req_proxy);
 	/* A reply with headers only: its end came with no body. */
-	if (!req->req_head_sent && req->req_up_status >= 200)
-		reply_head(req, req->req_up_status, NULL, req->req_up_head,
-		    req->req_up_clen);
+	if (!req->req_head_sent && req->req_up_status >= 200 &&
+	    reply_head(req, req->req_up_status, NULL, req->req_up_head,
+	    req->req_up_clen) == -1)
+		req->req_keepalive = 0;	/* whatever went out, end there */
 	if (!req->req_head_sent) {
 		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
 		    "upstream %s sent no reply",

@@ -4,6 +4,8 @@
  * and each wait drawn from [cur / 2, cur] ("equal jitter") so that bots
  * restarted together do not hit the sidecar in step.
  */
+#include "config.h"
+
 #include "bot.h"
 
 void

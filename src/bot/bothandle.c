@@ -3,6 +3,8 @@
  * What the bot answers to one update. No I/O here: /ping asks the caller
  * for a round-trip time through a hook, so tables can test every case.
  */
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

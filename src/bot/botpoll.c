@@ -6,6 +6,8 @@
  * update in hand finish; the offset is then confirmed so a restart does
  * not answer the same messages again.
  */
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -5,6 +5,8 @@
  * between checking the flag and going to sleep; libcurl transfers check
  * the counter from their progress callback.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -552,7 +552,7 @@ ref_check_body(const struct req *req, struct evbuffer *sent)
 static void
 fz_bounds(void)
 {
-	struct client	*clt = fz.srv.srv_head;
+	struct client	*clt = TAILQ_FIRST(&fz.srv.srv_clts);
 	struct req	*req;
 
 	if (clt == NULL)
@@ -928,6 +928,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    evutil_make_socket_nonblocking(sv[1]) == -1)
 		abort();
 	memset(&fz.srv, 0, sizeof(fz.srv));
+	TAILQ_INIT(&fz.srv.srv_clts);
 	fz.srv.srv_base = base;
 	fz.srv.srv_cfg = fz.cfg;
 	if ((fz.xfer.fx_ev = event_new(base, -1, 0, fake_xfer_cb,
@@ -949,7 +950,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    sizeof(ss), (flags & 128) != 0) == NULL)
 		abort();
 
-	while (off < size && fz.srv.srv_head != NULL) {
+	while (off < size && !TAILQ_EMPTY(&fz.srv.srv_clts)) {
 		n = size - off;
 		if (chunk != 0) {
 			rnd = rnd * 1103515245u + 12345u;
@@ -975,8 +976,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		turn(base, sv[1]);
 	}
 	turn(base, sv[1]);
-	while (fz.srv.srv_head != NULL)
-		client_close(fz.srv.srv_head, "fuzz: done");
+	while (!TAILQ_EMPTY(&fz.srv.srv_clts))
+		client_close(TAILQ_FIRST(&fz.srv.srv_clts), "fuzz: done");
 	bot_read(sv[1]);
 	close(sv[1]);
 	event_free(fz.xfer.fx_ev);

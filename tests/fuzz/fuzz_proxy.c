@@ -23,14 +23,13 @@ check_proxy(const struct proxy *px, const char *err)
 	if (memchr(err, '\0', TGS_ERRLEN) == NULL)
 		abort();
 	if (px->px_scheme == PROXY_NONE) {
-		if (px->px_url != NULL || px->px_host != NULL ||
-		    px->px_user != NULL || px->px_pass != NULL)
+		if (px->px_url != NULL || px->px_user != NULL ||
+		    px->px_pass != NULL)
 			abort();
 		return;
 	}
 	if (px->px_scheme < PROXY_HTTP || px->px_scheme > PROXY_SOCKS4A ||
-	    px->px_url == NULL || px->px_host == NULL ||
-	    px->px_port < 1 || px->px_port > 65535)
+	    px->px_url == NULL || px->px_port < 1 || px->px_port > 65535)
 		abort();
 	/* px_url is logged as is: it must never carry credentials. */
 	if (strchr(px->px_url, '@') != NULL || strstr(px->px_url, "://") ==

@@ -54,9 +54,9 @@ cfg="config config_keys config_set config_cli proxy envopt"
 srcs_of() {
 	case $1 in
 	route)	echo "route" ;;
-	proxy)	echo "proxy envopt log" ;;
-	config)	echo "$cfg acl log" ;;
-	http)	echo "client reply header route apierror acl $cfg log"
+	proxy)	echo "proxy envopt log util route" ;;
+	config)	echo "$cfg acl log util route" ;;
+	http)	echo "client reply header route apierror acl $cfg log util"
 		# Newer parts of the request path, where the tree has them.
 		for s in health metrics failover; do
 			[ -f "$top/src/$s.c" ] && echo "$s"

@@ -146,6 +146,34 @@ def raw_request_cases(si, tok):
     ]
 
 
+def allow_cases(tok):
+    """(method, path, the methods the resource allows)."""
+    return [("POST", "/healthz", ["GET"]), ("PUT", "/readyz", ["GET"]),
+            ("DELETE", "/metrics", ["GET"]),
+            ("PUT", "/bot%s/getMe" % tok, ["GET", "POST"]),
+            ("DELETE", "/file/bot%s/a.jpg" % tok, ["GET", "POST"])]
+
+
+def check_allow(t, sc, tok):
+    """A 405's Allow header lists what the resource allows, and its JSON
+    description names the same methods."""
+    for method, path, allowed in allow_cases(tok):
+        desc = "%s %s" % (method, path.replace(tok, "<token>"))
+        conn = sc.conn()
+        try:
+            r = request(conn, method, path)
+        finally:
+            conn.close()
+        o = check_api_error(t, r, 405, None, desc)
+        said = (o or {}).get("description") or ""
+        use = said.split("use ", 1)[1] if "use " in said else ""
+        t.is_((r.header("Allow"), sorted(use.replace(" or ", ", ")
+                                         .split(", "))),
+              (", ".join(allowed), allowed),
+              "%s: Allow: %s, and the description agrees (%r)"
+              % (desc, ", ".join(allowed), said))
+
+
 def run_raw_requests(t, wd, si, certs, secrets):
     secret = harness.unique_secret("raw")
     secrets.append(secret)
@@ -173,6 +201,7 @@ def run_raw_requests(t, wd, si, certs, secrets):
                      "%s -> 4xx JSON error (got %r)" % (desc, st))
                 if st is None:
                     t.diag("raw reply: %r" % harness.shorten(data))
+        check_allow(t, sc, token(secret))
         after = si.stats()
         t.is_(after["connections"], before["connections"],
               "none of those requests reached upstream")

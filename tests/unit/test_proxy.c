@@ -12,49 +12,48 @@ struct proxy_case {
 	const char	*pc_in;
 	int		 pc_scheme;	/* -1: expect an error */
 	const char	*pc_url;	/* or the error substring */
-	const char	*pc_host;
 	int		 pc_port;
 	const char	*pc_user;
 	const char	*pc_pass;
 };
 
-#define PERR(in, sub)	{ (in), -1, (sub), NULL, 0, NULL, NULL }
+#define PERR(in, sub)	{ (in), -1, (sub), 0, NULL, NULL }
 
 static const struct proxy_case cases[] = {
 	{ "http://proxy.example:3128", PROXY_HTTP,
-	    "http://proxy.example:3128", "proxy.example", 3128, NULL, NULL },
+	    "http://proxy.example:3128", 3128, NULL, NULL },
 	{ "http://proxy.example", PROXY_HTTP,
-	    "http://proxy.example:1080", "proxy.example", 1080, NULL, NULL },
+	    "http://proxy.example:1080", 1080, NULL, NULL },
 	{ "http://proxy.example/", PROXY_HTTP,
-	    "http://proxy.example:1080", "proxy.example", 1080, NULL, NULL },
+	    "http://proxy.example:1080", 1080, NULL, NULL },
 	{ "http://proxy.example:", PROXY_HTTP,
-	    "http://proxy.example:1080", "proxy.example", 1080, NULL, NULL },
+	    "http://proxy.example:1080", 1080, NULL, NULL },
 	{ "HTTP://Proxy.Example:8080", PROXY_HTTP,
-	    "http://Proxy.Example:8080", "Proxy.Example", 8080, NULL, NULL },
-	{ "https://p:8443", PROXY_HTTPS, "https://p:8443", "p", 8443,
+	    "http://Proxy.Example:8080", 8080, NULL, NULL },
+	{ "https://p:8443", PROXY_HTTPS, "https://p:8443", 8443,
 	    NULL, NULL },
-	{ "https://p", PROXY_HTTPS, "https://p:443", "p", 443, NULL, NULL },
+	{ "https://p", PROXY_HTTPS, "https://p:443", 443, NULL, NULL },
 	{ "socks5://127.0.0.1:9050", PROXY_SOCKS5,
-	    "socks5://127.0.0.1:9050", "127.0.0.1", 9050, NULL, NULL },
-	{ "socks5h://h", PROXY_SOCKS5H, "socks5h://h:1080", "h", 1080,
+	    "socks5://127.0.0.1:9050", 9050, NULL, NULL },
+	{ "socks5h://h", PROXY_SOCKS5H, "socks5h://h:1080", 1080,
 	    NULL, NULL },
-	{ "SOCKS5H://h:1", PROXY_SOCKS5H, "socks5h://h:1", "h", 1, NULL, NULL },
-	{ "socks4a://h:65535", PROXY_SOCKS4A, "socks4a://h:65535", "h", 65535,
+	{ "SOCKS5H://h:1", PROXY_SOCKS5H, "socks5h://h:1", 1, NULL, NULL },
+	{ "socks4a://h:65535", PROXY_SOCKS4A, "socks4a://h:65535", 65535,
 	    NULL, NULL },
-	{ "http://[::1]:3128", PROXY_HTTP, "http://[::1]:3128", "::1", 3128,
+	{ "http://[::1]:3128", PROXY_HTTP, "http://[::1]:3128", 3128,
 	    NULL, NULL },
 	{ "socks5h://[2001:db8::1]", PROXY_SOCKS5H,
-	    "socks5h://[2001:db8::1]:1080", "2001:db8::1", 1080, NULL, NULL },
-	{ "http://user:pass@h:1", PROXY_HTTP, "http://h:1", "h", 1,
+	    "socks5h://[2001:db8::1]:1080", 1080, NULL, NULL },
+	{ "http://user:pass@h:1", PROXY_HTTP, "http://h:1", 1,
 	    "user", "pass" },
-	{ "http://us%40er:p%3Ass@h:1", PROXY_HTTP, "http://h:1", "h", 1,
+	{ "http://us%40er:p%3Ass@h:1", PROXY_HTTP, "http://h:1", 1,
 	    "us@er", "p:ss" },
-	{ "http://user@h:1", PROXY_HTTP, "http://h:1", "h", 1, "user", NULL },
-	{ "http://user:@h:1", PROXY_HTTP, "http://h:1", "h", 1, "user", NULL },
-	{ "socks5://u:p%20w@h", PROXY_SOCKS5, "socks5://h:1080", "h", 1080,
+	{ "http://user@h:1", PROXY_HTTP, "http://h:1", 1, "user", NULL },
+	{ "http://user:@h:1", PROXY_HTTP, "http://h:1", 1, "user", NULL },
+	{ "socks5://u:p%20w@h", PROXY_SOCKS5, "socks5://h:1080", 1080,
 	    "u", "p w" },
-	{ "direct", PROXY_NONE, NULL, NULL, 0, NULL, NULL },
-	{ "DIRECT", PROXY_NONE, NULL, NULL, 0, NULL, NULL },
+	{ "direct", PROXY_NONE, NULL, 0, NULL, NULL },
+	{ "DIRECT", PROXY_NONE, NULL, 0, NULL, NULL },
 
 	PERR("", "empty"),
 	PERR("127.0.0.1:3128", "needs a scheme, e.g. http://host:3128"),
@@ -108,7 +107,6 @@ check(const struct proxy_case *c)
 	}
 	is_int(px.px_scheme, c->pc_scheme, "\"%s\": scheme", c->pc_in);
 	is_str(px.px_url, c->pc_url, "\"%s\": url", c->pc_in);
-	is_str(px.px_host, c->pc_host, "\"%s\": host", c->pc_in);
 	is_int(px.px_port, c->pc_port, "\"%s\": port", c->pc_in);
 	is_str(px.px_user, c->pc_user, "\"%s\": user", c->pc_in);
 	is_str(px.px_pass, c->pc_pass, "\"%s\": pass", c->pc_in);
@@ -116,7 +114,7 @@ check(const struct proxy_case *c)
 	    c->pc_scheme == PROXY_SOCKS5H || c->pc_scheme == PROXY_SOCKS4A,
 	    "\"%s\": is_socks", c->pc_in);
 	proxy_clear(&px);
-	ok(px.px_url == NULL && px.px_host == NULL && px.px_scheme == 0,
+	ok(px.px_url == NULL && px.px_scheme == 0,
 	    "\"%s\": cleared", c->pc_in);
 }
 

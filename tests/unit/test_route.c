@@ -166,6 +166,50 @@ check_length(const char *name, const char *fmt, int fill, int n, int rv,
 	check(name, target, len, &c);
 }
 
+/* route_token_valid(): the one token shape, for the daemon and the bot. */
+struct token_case {
+	const char	*tk_token;
+	int		 tk_valid;
+};
+
+static const struct token_case token_cases[] = {
+	{ "123456:ABC-def_123", 1 },
+	{ "1:a", 1 },
+	{ "12345678901234567890:a", 1 },	/* 20 digits */
+	{ "123456789012345678901:a", 0 },	/* 21 */
+	{ "", 0 },
+	{ ":abc", 0 },
+	{ "123456", 0 },
+	{ "123456:", 0 },
+	{ "abc:def", 0 },
+	{ "123456:ab cd", 0 },
+	{ "123456:abc!", 0 },
+	{ "123456:abc/", 0 },
+	{ "123456:abc\n", 0 },
+	{ "123456:ab\xc3\xa9", 0 },
+	{ "123456:abc:def", 0 },
+};
+
+static void
+check_tokens(void)
+{
+	char	 big[200];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(token_cases) / sizeof(token_cases[0]); i++)
+		is_int(route_token_valid(token_cases[i].tk_token),
+		    token_cases[i].tk_valid, "token #%zu is %svalid", i,
+		    token_cases[i].tk_valid ? "" : "in");
+	/* The secret's limit is the router's: 128 works, 129 does not. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "1:", 2);
+	big[2 + 128] = '\0';
+	is_int(route_token_valid(big), 1, "secret of 128 is valid");
+	big[2 + 128] = 'a';
+	big[2 + 129] = '\0';
+	is_int(route_token_valid(big), 0, "secret of 129 is invalid");
+}
+
 int
 main(void)
 {
@@ -210,5 +254,7 @@ main(void)
 	memset(buf, 'a', sizeof(buf));
 	memcpy(buf, "/bot1:a/", 8);
 	check("huge method", buf, sizeof(buf), &not_found);
+
+	check_tokens();
 	return (done_testing());
 }

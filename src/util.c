@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Small pure helpers more than one file needs: a millisecond setting as
+ * a struct timeval, and JSON string contents.
+ */
+#include "config.h"
+
+#include <sys/time.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tgsidecar.h"
+
+void
+util_ms_timeval(long ms, struct timeval *tv)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+struct util_buf {
+	char	*ub_buf;
+	size_t	 ub_size;
+	size_t	 ub_len;
+	int	 ub_full;
+};
+
+static void
+util_put(struct util_buf *ub, const char *s, size_t n)
+{
+	/* Keep one byte for the NUL. */
+	if (ub->ub_full || ub->ub_size - ub->ub_len <= n) {
+		ub->ub_full = 1;
+		return;
+	}
+	memcpy(ub->ub_buf + ub->ub_len, s, n);
+	ub->ub_len += n;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t
+util_utf8(const unsigned char *s)
+{
+	uint32_t	 cp, min;
+	size_t		 n, i;
+
+	if (s[0] < 0x80)
+		return (1);
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2; cp = s[0] & 0x1f; min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3; cp = s[0] & 0x0f; min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4; cp = s[0] & 0x07; min = 0x10000;
+	} else
+		return (0);
+	/* The NUL terminator stops this loop too: it is no continuation. */
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return (0);
+	return (n);
+}
+
+static void
+util_escape(struct util_buf *ub, const char *desc)
+{
+	const unsigned char	*s = (const unsigned char *)desc;
+	char			 esc[8];
+	size_t			 n;
+
+	while (*s != '\0' && !ub->ub_full) {
+		switch (*s) {
+		case '"':
+			util_put(ub, "\\\"", 2);
+			break;
+		case '\\':
+			util_put(ub, "\\\\", 2);
+			break;
+		case '\n':
+			util_put(ub, "\\n", 2);
+			break;
+		case '\r':
+			util_put(ub, "\\r", 2);
+			break;
+		case '\t':
+			util_put(ub, "\\t", 2);
+			break;
+		default:
+			if (*s < 0x20 || *s == 0x7f) {
+				snprintf(esc, sizeof(esc), "\\u%04x", *s);
+				util_put(ub, esc, 6);
+			} else if ((n = util_utf8(s)) == 0) {
+				/* Keep the output valid JSON: U+FFFD. */
+				util_put(ub, "\xef\xbf\xbd", 3);
+			} else {
+				util_put(ub, (const char *)s, n);
+				s += n;
+				continue;
+			}
+			break;
+		}
+		s++;
+	}
+}
+
+/*
+ * JSON string contents of s (no quotes): named escapes, \u00XX for other
+ * controls, invalid UTF-8 as U+FFFD.  Only whole escapes and characters
+ * are written; out is always NUL-terminated and *len is its length.
+ * Returns 0, or -1 if s was cut to fit.
+ */
+int
+util_json_escape(char *out, size_t size, const char *s, size_t *len)
+{
+	struct util_buf	 ub = { out, size, 0, 0 };
+
+	*len = 0;
+	if (size == 0)
+		return (-1);
+	util_escape(&ub, s);
+	out[ub.ub_len] = '\0';
+	*len = ub.ub_len;
+	return (ub.ub_full ? -1 : 0);
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * util_ms_timeval() and util_json_escape(): tables of inputs and what
+ * they must become, and an escape is never cut in half.
+ */
+#include <string.h>
+#include <sys/time.h>
+
+#include "tgsidecar.h"
+#include "tap.h"
+
+struct tv_case {
+	long		 tc_ms;
+	long		 tc_sec;
+	long		 tc_usec;
+};
+
+static const struct tv_case tv_cases[] = {
+	{ 0, 0, 0 },
+	{ 1, 0, 1000 },
+	{ 999, 0, 999000 },
+	{ 1000, 1, 0 },
+	{ 1500, 1, 500000 },
+	{ 86400000, 86400, 0 },
+};
+
+struct esc_case {
+	const char	*ec_name;
+	const char	*ec_in;
+	size_t		 ec_size;	/* of the output buffer */
+	int		 ec_rv;
+	const char	*ec_want;
+};
+
+static const struct esc_case esc_cases[] = {
+	{ "plain", "abc", 16, 0, "abc" },
+	{ "empty", "", 1, 0, "" },
+	{ "quote and backslash", "a\"b\\c", 16, 0, "a\\\"b\\\\c" },
+	{ "named controls", "\n\r\t", 16, 0, "\\n\\r\\t" },
+	{ "other controls and DEL", "\x01\x1f\x7f", 32, 0,
+	    "\\u0001\\u001f\\u007f" },
+	{ "utf-8 kept", "caf\xc3\xa9", 16, 0, "caf\xc3\xa9" },
+	{ "bad utf-8 replaced", "a\xff", 16, 0, "a\xef\xbf\xbd" },
+	{ "exact fit", "abc", 4, 0, "abc" },
+	{ "cut before the last byte", "abcd", 4, -1, "abc" },
+	{ "escape never split", "ab\"", 4, -1, "ab" },
+	{ "\\u escape never split", "a\x01", 6, -1, "a" },
+	{ "utf-8 never split", "a\xc3\xa9", 3, -1, "a" },
+	{ "no room at all", "a", 0, -1, NULL },
+};
+
+int
+main(void)
+{
+	struct timeval	 tv;
+	char		 out[64];
+	size_t		 i, len;
+	int		 rv;
+
+	for (i = 0; i < sizeof(tv_cases) / sizeof(tv_cases[0]); i++) {
+		util_ms_timeval(tv_cases[i].tc_ms, &tv);
+		ok(tv.tv_sec == tv_cases[i].tc_sec &&
+		    tv.tv_usec == tv_cases[i].tc_usec, "%ld ms is %ld s %ld us",
+		    tv_cases[i].tc_ms, tv_cases[i].tc_sec,
+		    tv_cases[i].tc_usec);
+	}
+	for (i = 0; i < sizeof(esc_cases) / sizeof(esc_cases[0]); i++) {
+		const struct esc_case	*ec = &esc_cases[i];
+
+		memset(out, 'X', sizeof(out));
+		rv = util_json_escape(out, ec->ec_size, ec->ec_in, &len);
+		is_int(rv, ec->ec_rv, "%s: result", ec->ec_name);
+		if (ec->ec_want == NULL) {
+			ok(out[0] == 'X' && len == 0, "%s: nothing written",
+			    ec->ec_name);
+			continue;
+		}
+		is_str(out, ec->ec_want, "%s: output", ec->ec_name);
+		is_int((int)len, (int)strlen(ec->ec_want), "%s: length",
+		    ec->ec_name);
+		ok(out[ec->ec_size] == 'X', "%s: nothing past the buffer",
+		    ec->ec_name);
+	}
+	return (done_testing());
+}
