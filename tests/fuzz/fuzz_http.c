@@ -785,6 +785,15 @@ rp_headers(http_parser *p)
 		return 0;
 	m = fz.rp_next < fz.nmeth ? fz.meth[fz.rp_next] : HTTP_GET;
 	fz.rp_next++;
+	/*
+	 * A 400 that closes may answer bytes the sidecar refused before
+	 * they were a request (a bare CR in the CRLFs ahead of a request
+	 * line, which this lenient parser skips): it is framed as it says,
+	 * and nothing can follow it.
+	 */
+	if (m == HTTP_HEAD && p->status_code == 400 &&
+	    !http_should_keep_alive(p))
+		return 0;
 	return m == HTTP_HEAD ? 1 : 0;
 }
 
