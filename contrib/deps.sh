@@ -9,7 +9,7 @@ BUILD="build-essential autoconf automake pkg-config ca-certificates
  libsystemd-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks
  python3-python-telegram-bot nodejs
- python3-yaml systemd groff-base mandoc man-db nginx-light gnuplot-nox valgrind
+ python3-yaml systemd procps groff-base mandoc man-db nginx-light gnuplot-nox valgrind
  clang libclang-rt-14-dev"
 
 pkgs=$BUILD
