@@ -1283,37 +1283,60 @@ config_load(struct config *cfg, struct config_cli *cli, int argc,
 	return (ret);
 }
 
+/* "--some-key ARG" for the usage; returns its length. */
+static int
+config_usage_flag(const struct config_key *ck, char *flag, size_t len)
+{
+	size_t	n;
+
+	n = (size_t)snprintf(flag, len, "--");
+	config_key_name(ck, 0, flag + n, len - n);
+	n = strlen(flag);
+	snprintf(flag + n, len - n, " %s", ck->ck_arg);
+	return ((int)strlen(flag));
+}
+
+static void
+config_usage_row(FILE *fp, int sc, const char *flag, int width,
+    const char *help)
+{
+	if (sc != 0)
+		fprintf(fp, "  -%c, %-*s  %s\n", sc, width, flag, help);
+	else
+		fprintf(fp, "      %-*s  %s\n", width, flag, help);
+}
+
 void
 config_usage(FILE *fp)
 {
 	const struct config_key	*ck;
 	char			 flag[CONFIG_NAMELEN + 24];
-	size_t			 i, n;
+	size_t			 i;
+	int			 n, width;
 
-	fprintf(fp,
-	    "usage: tgsidecar [-htV] [-c FILE] [--KEY VALUE ...]\n"
-	    "\n"
-	    "  -c, --config FILE               config file "
-	    "(or TGSIDECAR_CONFIG)\n"
-	    "  -t, --check-config              check the configuration "
-	    "and exit\n"
-	    "  -V, --version                   print the version and exit\n"
-	    "  -h, --help                      print this help and exit\n"
-	    "\n"
+	/* One column for every description, however long a new key is. */
+	width = (int)strlen("--check-config");
+	for (i = 0; i < CONFIG_NKEYS; i++) {
+		n = config_usage_flag(&config_keys[i], flag, sizeof(flag));
+		if (n > width)
+			width = n;
+	}
+	fprintf(fp, "usage: tgsidecar [-htV] [-c FILE] [--KEY VALUE ...]\n\n");
+	config_usage_row(fp, 'c', "--config FILE", width,
+	    "config file (or TGSIDECAR_CONFIG)");
+	config_usage_row(fp, 't', "--check-config", width,
+	    "check the configuration and exit");
+	config_usage_row(fp, 'V', "--version", width,
+	    "print the version and exit");
+	config_usage_row(fp, 'h', "--help", width, "print this help and exit");
+	fprintf(fp, "\n"
 	    "Settings (defaults in parentheses). Each --some-key is also\n"
 	    "TGSIDECAR_SOME_KEY in the environment and some_key in the file;\n"
 	    "flags beat the environment, which beats the file.\n\n");
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		ck = &config_keys[i];
-		n = (size_t)snprintf(flag, sizeof(flag), "--");
-		config_key_name(ck, 0, flag + n, sizeof(flag) - n);
-		n = strlen(flag);
-		snprintf(flag + n, sizeof(flag) - n, " %s", ck->ck_arg);
-		if (ck->ck_short != 0)
-			fprintf(fp, "  -%c, %-27s %s\n", ck->ck_short, flag,
-			    ck->ck_help);
-		else
-			fprintf(fp, "      %-27s %s\n", flag, ck->ck_help);
+		config_usage_flag(ck, flag, sizeof(flag));
+		config_usage_row(fp, ck->ck_short, flag, width, ck->ck_help);
 	}
 	fprintf(fp, "\n"
 	    "Proxy URL: {http|https|socks5|socks5h|socks4a}://[user:pass@]"
