@@ -66,11 +66,25 @@ if [ -z "${FRESH_INSIDE:-}" ]; then
 	    echo "fresh-check: note: uncommitted changes are not tested" \
 	        "(it clones HEAD)" >&2
 	export FRESH_INSIDE=1 FRESH_COMMAND="$cmd"
-	# --kill-child: a SIGTERM or SIGINT to unshare reaches the script,
-	# whose trap then cleans up; if the script dies anyway, the
+	# unshare --fork ignores SIGINT and SIGTERM, so pass them on to the
+	# script inside, whose trap cleans up. If it dies anyway, its
 	# namespaces, their mounts and processes go with it.
-	exec unshare --mount --pid --fork --propagation private \
-	    --kill-child=SIGTERM bash "$0" "$@"
+	unshare --mount --pid --fork --mount-proc --propagation private \
+	    --kill-child=SIGTERM bash "$0" "$@" &
+	upid=$!
+	fwd() {
+		for c in $(cat "/proc/$upid/task/$upid/children" 2>/dev/null); do
+			kill -s "$1" "$c" 2>/dev/null
+		done
+	}
+	trap 'fwd TERM' TERM
+	trap 'fwd INT' INT
+	trap 'fwd HUP' HUP
+	while :; do
+		wait "$upid"
+		st=$?
+		kill -0 "$upid" 2>/dev/null || exit "$st"
+	done
 fi
 
 # ------------------------------------------------------------ inside
@@ -90,8 +104,13 @@ mkdir -p "$root"
 # only when findmnt shows nothing mounted under it any more.
 cleanup() {
 	rc=$?
-	trap - EXIT INT TERM
+	# Once started, the cleanup runs to its end.
+	trap - EXIT
+	trap '' INT TERM HUP
 	set +e
+	for p in $bg_pid $tail_pid; do
+		kill "$p" 2>/dev/null
+	done
 	chroot_kill
 	findmnt -rn -o TARGET | grep -F "$root/" | sort -r |
 	    while read -r m; do umount -l "$m" || umount -f "$m"; done
@@ -107,10 +126,20 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
-trap 'echo "fresh-check: interrupted" >&2; exit 130' INT TERM
+trap 'echo "fresh-check: interrupted" >&2; exit 130' INT TERM HUP
+
+# Long steps run in the background, so that a signal's trap runs at once
+# instead of after the step.
+bg_pid= tail_pid=
+bg() {
+	"$@" &
+	bg_pid=$!
+	wait "$bg_pid"
+}
 
 # Every process whose root is the chroot (daemons a failing test left),
-# by pid. We are PID 1 of our own namespace, so no other process is seen.
+# by pid. We are PID 1 of our own namespace (and /proc is its own), so no
+# other process is seen; whatever is left dies with us.
 chroot_kill() {
 	for sig in TERM KILL; do
 		pids=
@@ -130,10 +159,10 @@ step() { printf '\n==> %s (%ds)\n' "$*" $(($(date +%s) - t_start)); }
 # ---- the bare system
 if [ -n "${FRESH_BASE:-}" ] && [ -f "$FRESH_BASE" ]; then
 	step "unpacking the cached base $FRESH_BASE"
-	tar -C "$root" -xpzf "$FRESH_BASE"
+	bg tar -C "$root" -xpzf "$FRESH_BASE"
 else
 	step "debootstrap --variant=minbase bookworm ($mirror)"
-	debootstrap --variant=minbase bookworm "$root" "$mirror"
+	bg debootstrap --variant=minbase bookworm "$root" "$mirror"
 	if [ -n "${FRESH_BASE:-}" ]; then
 		tar -C "$root" -cpzf "$FRESH_BASE.tmp" . &&
 		    mv "$FRESH_BASE.tmp" "$FRESH_BASE"
@@ -159,7 +188,7 @@ done
 in_chroot() { chroot "$root" /usr/bin/env -i "${envs[@]}" "$@"; }
 
 step "apt-get install git ca-certificates (and nothing else)"
-in_chroot sh -c 'apt-get update -q &&
+bg in_chroot sh -c 'apt-get update -q &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     --no-install-recommends git ca-certificates'
 
@@ -182,12 +211,28 @@ git -C "$root/root/tgsidecar" checkout -q -B fresh-check "$head"
 
 step "running the README's command: $FRESH_COMMAND"
 t_cmd=$(date +%s)
+: >"$work/run.log"
+tail -n +1 -f "$work/run.log" &
+tail_pid=$!
 set +e
-in_chroot /bin/bash -c "cd /root/tgsidecar && $FRESH_COMMAND" 2>&1 |
-    tee "$work/run.log"
-status=${PIPESTATUS[0]}
+bg in_chroot /bin/bash -c "cd /root/tgsidecar && $FRESH_COMMAND" \
+    >>"$work/run.log" 2>&1 </dev/null
+status=$?
 set -e
 t_end=$(date +%s)
+sleep 1
+kill "$tail_pid" 2>/dev/null
+wait "$tail_pid" 2>/dev/null || true
+
+if [ "$status" -ne 0 ]; then
+	echo
+	echo "==> failed assertions"
+	grep -l -E '^not ok|^Bail out' "$root"/root/tgsidecar/tests/*/*.log \
+	    2>/dev/null | while read -r f; do
+		echo "--- ${f#"$root"}"
+		grep -E '^not ok|^Bail out' "$f" | head -20
+	done
+fi
 
 echo
 echo "==> fresh-check results (HEAD $(git -C "$top" rev-parse --short HEAD))"
