@@ -8,6 +8,7 @@
 # written, and prints the TAP totals and the wall time. Needs root,
 # debootstrap and about 4 GB in FRESH_WORKDIR's file system. Slow (the whole
 # suite, memcheck and fuzz included): not part of check-all.
+# "check.sh --print-command" only prints the command it would run.
 #
 # Everything runs in a private mount and PID namespace (unshare), so no
 # mount is ever visible outside it, and every process left in the chroot
@@ -55,6 +56,10 @@ if [ -z "${FRESH_INSIDE:-}" ]; then
 	cmd=$(readme_command)
 	[ -n "$cmd" ] || die "README.md: no indented command after" \
 	    "\"Build and pass the whole test suite\"; has the README changed?"
+	if [ "${1:-}" = --print-command ]; then
+		printf '%s\n' "$cmd"
+		exit 0
+	fi
 	[ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount):" \
 	    "run it as root, e.g. su -c 'make fresh-check'"
 	command -v debootstrap >/dev/null ||
