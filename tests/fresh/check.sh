@@ -38,6 +38,9 @@ set -eu
 die() { echo "fresh-check: $*" >&2; exit 1; }
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+
+# As root, in a work tree that a user owns: git would call it dubious.
+hgit() { git -c safe.directory='*' "$@"; }
 readme=$top/README.md
 
 # The README's second command: the first indented line after the sentence
@@ -65,9 +68,9 @@ if [ -z "${FRESH_INSIDE:-}" ]; then
 	command -v debootstrap >/dev/null ||
 	    die "debootstrap not found: apt-get install debootstrap"
 	command -v unshare >/dev/null || die "unshare (util-linux) not found"
-	git -C "$top" rev-parse --verify -q HEAD >/dev/null ||
+	hgit -C "$top" rev-parse --verify -q HEAD >/dev/null ||
 	    die "$top is not a git work tree with a commit: nothing to clone"
-	[ -z "$(git -C "$top" status --porcelain --untracked-files=no)" ] ||
+	[ -z "$(hgit -C "$top" status --porcelain --untracked-files=no)" ] ||
 	    echo "fresh-check: note: uncommitted changes are not tested" \
 	        "(it clones HEAD)" >&2
 	export FRESH_INSIDE=1 FRESH_COMMAND="$cmd"
@@ -102,6 +105,7 @@ if [ -n "${FRESH_WORKDIR:-}" ]; then
 else
 	work=$(mktemp -d /var/tmp/tgsidecar-fresh.XXXXXX)
 fi
+work=$(cd "$work" && pwd -P)	# as findmnt names its mounts
 root=$work/root
 mkdir -p "$root"
 
@@ -209,9 +213,11 @@ if [ -n "${FRESH_EXTRA_CA_DIR:-}" ]; then
 	in_chroot update-ca-certificates
 fi
 
-step "cloning HEAD ($(git -C "$top" rev-parse --short HEAD))"
-head=$(git -C "$top" rev-parse HEAD)
-git clone -q --no-checkout "$top" "$root/root/tgsidecar"
+head=$(hgit -C "$top" rev-parse HEAD)
+step "cloning HEAD (${head:0:7})"
+hgit clone -q --no-checkout \
+    --upload-pack="git -c safe.directory='*' upload-pack" \
+    "$top" "$root/root/tgsidecar"
 git -C "$root/root/tgsidecar" checkout -q -B fresh-check "$head"
 
 step "running the README's command: $FRESH_COMMAND"
@@ -240,7 +246,7 @@ if [ "$status" -ne 0 ]; then
 fi
 
 echo
-echo "==> fresh-check results (HEAD $(git -C "$top" rev-parse --short HEAD))"
+echo "==> fresh-check results (HEAD ${head:0:7})"
 echo "command: $FRESH_COMMAND"
 echo "exit status: $status"
 # Every automake test run leaves a test-suite.log with its totals: the
