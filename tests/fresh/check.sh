@@ -33,6 +33,8 @@
 #   http_proxy, https_proxy, no_proxy (and upper-case forms),
 #   NODE_EXTRA_CA_CERTS  passed into the chroot when set, as a user's shell
 #                       would have them
+
+# shellcheck disable=SC2317 # cleanup, fwd and chroot_kill run from traps
 set -eu
 
 die() { echo "fresh-check: $*" >&2; exit 1; }
@@ -81,6 +83,7 @@ if [ -z "${FRESH_INSIDE:-}" ]; then
 	    --kill-child=SIGTERM bash "$0" "$@" &
 	upid=$!
 	fwd() {
+		# shellcheck disable=SC2013 # a list of pids
 		for c in $(cat "/proc/$upid/task/$upid/children" 2>/dev/null); do
 			kill -s "$1" "$c" 2>/dev/null
 		done
@@ -139,8 +142,8 @@ trap 'echo "fresh-check: interrupted" >&2; exit 130' INT TERM HUP
 
 # Long steps run in the background, so that a signal's trap runs at once
 # instead of after the step.
-bg_pid= tail_pid=
-bg() {
+bg_pid="" tail_pid=""
+run_bg() {
 	"$@" &
 	bg_pid=$!
 	wait "$bg_pid"
@@ -168,10 +171,10 @@ step() { printf '\n==> %s (%ds)\n' "$*" $(($(date +%s) - t_start)); }
 # ---- the bare system
 if [ -n "${FRESH_BASE:-}" ] && [ -f "$FRESH_BASE" ]; then
 	step "unpacking the cached base $FRESH_BASE"
-	bg tar -C "$root" -xpzf "$FRESH_BASE"
+	run_bg tar -C "$root" -xpzf "$FRESH_BASE"
 else
 	step "debootstrap --variant=minbase bookworm ($mirror)"
-	bg debootstrap --variant=minbase bookworm "$root" "$mirror"
+	run_bg debootstrap --variant=minbase bookworm "$root" "$mirror"
 	if [ -n "${FRESH_BASE:-}" ]; then
 		tar -C "$root" -cpzf "$FRESH_BASE.tmp" . &&
 		    mv "$FRESH_BASE.tmp" "$FRESH_BASE"
@@ -197,7 +200,7 @@ done
 in_chroot() { chroot "$root" /usr/bin/env -i "${envs[@]}" "$@"; }
 
 step "apt-get install git ca-certificates (and nothing else)"
-bg in_chroot sh -c 'apt-get update -q &&
+run_bg in_chroot sh -c 'apt-get update -q &&
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     --no-install-recommends git ca-certificates'
 
@@ -226,7 +229,7 @@ t_cmd=$(date +%s)
 tail -n +1 -f "$work/run.log" &
 tail_pid=$!
 set +e
-bg in_chroot /bin/bash -c "cd /root/tgsidecar && $FRESH_COMMAND" \
+run_bg in_chroot /bin/bash -c "cd /root/tgsidecar && $FRESH_COMMAND" \
     >>"$work/run.log" 2>&1 </dev/null
 status=$?
 set -e

@@ -10,7 +10,7 @@
 #        --trs-file R ... -- TEST...
 lock=$1
 shift
-name= log= trs= prev=
+name='' log='' trs='' prev=''
 for a in "$@"; do
 	case $prev in
 	--test-name) name=$a ;;
