@@ -252,18 +252,14 @@ echo
 echo "==> fresh-check results (HEAD ${head:0:7})"
 echo "command: $FRESH_COMMAND"
 echo "exit status: $status"
-# Every automake test run leaves a test-suite.log with its totals: the
-# plain check and memcheck's ASan build.
-find "$root/root/tgsidecar" "$root/tmp" -name test-suite.log 2>/dev/null | sort |
-    while read -r f; do
-	echo "${f#"$root"}:"
-	grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):' "$f" |
-	    tr '\n' ' '
-	echo
-done
-echo "TAP totals as printed:"
-sed 's/\x1b\[[0-9;]*m//g' "$work/run.log" |
-    grep -E '^# (TOTAL|PASS|FAIL|ERROR):' | paste -sd ' ' | sed 's/# TOTAL/\n  &/g'
-echo
+# The totals of every automake test run, as printed: make check, then
+# memcheck's ASan make check (its valgrind part and fuzz print a verdict).
+echo "TAP totals (make check, then make check under ASan/UBSan):"
+sed 's/\x1b\[[0-9;]*m//g' "$work/run.log" | awk '
+    /^# TOTAL:/ { if (t != "") print t; t = "  " $0; next }
+    /^# (PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):/ { sub(/: +/, ": "); t = t " " $0 }
+    END { if (t != "") print t; else print "  none: the suite did not run" }'
+grep -E '^memcheck: ((asan|valgrind): (PASS|FAIL)|all passed|failed)|^== fuzz: |^check-all: ' \
+    "$work/run.log" | sed 's/^/  /'
 echo "wall time: command $((t_end - t_cmd)) s, all $((t_end - t_start)) s"
 exit "$status"
