@@ -78,8 +78,11 @@ if [ -z "${FRESH_INSIDE:-}" ]; then
 	export FRESH_INSIDE=1 FRESH_COMMAND="$cmd"
 	# unshare --fork ignores SIGINT and SIGTERM, so pass them on to the
 	# script inside, whose trap cleans up. If it dies anyway, its
-	# namespaces, their mounts and processes go with it.
-	unshare --mount --pid --fork --mount-proc --propagation private \
+	# namespaces, their mounts and processes go with it. A command run
+	# with & starts with SIGINT ignored, which bash could not trap: env
+	# restores it.
+	env --default-signal=INT,QUIT \
+	    unshare --mount --pid --fork --mount-proc --propagation private \
 	    --kill-child=SIGTERM bash "$0" "$@" &
 	upid=$!
 	fwd() {
@@ -92,8 +95,8 @@ if [ -z "${FRESH_INSIDE:-}" ]; then
 	trap 'fwd INT' INT
 	trap 'fwd HUP' HUP
 	while :; do
-		wait "$upid"
-		st=$?
+		st=0
+		wait "$upid" || st=$?	# a trapped signal ends the wait too
 		kill -0 "$upid" 2>/dev/null || exit "$st"
 	done
 fi
