@@ -7,6 +7,7 @@ that CI (.ci/run) and make fresh-check (tests/fresh/check.sh) run, and
 fresh-check refuses a README where it cannot find it. TAP output."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,10 +88,38 @@ def check_readme_command(t, wd):
          % r.stderr.strip()[:160])
 
 
+def check_demo(t, wd):
+    """make demo: the conversation, then /ping's getMe split into the
+    access log's phases."""
+    env = harness.scrubbed_env({
+        "TGSIDECAR_BIN": harness.sidecar_bin(),
+        "TGSIDECAR_BOT_BIN": os.environ.get("TGSIDECAR_BOT_BIN", ""),
+        "PYTHONDONTWRITEBYTECODE": "1"})
+    r = subprocess.run(["/usr/bin/python3",
+                        os.path.join(TOP, "contrib", "demo.py")],
+                       env=env, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=300)
+    t.ok(r.returncode == 0 and "pong:" in r.stdout,
+         "make demo runs and the bot answers /ping (status %d)"
+         % r.returncode)
+    if r.returncode != 0:
+        t.diag(r.stdout[-2000:] + r.stderr[-2000:])
+    m = re.search(r"Where /ping's getMe went \(([0-9.]+) ms", r.stdout)
+    rows = [float(x) for x in re.findall(r"^ +([0-9.]+) ms  ", r.stdout,
+                                         re.M)]
+    # Not their sum: libcurl's phase clocks may overlap by a little.
+    t.ok(m and len(rows) == 4 and "connect to the proxy" in r.stdout and
+         all(0 <= x <= float(m.group(1)) + 0.05 for x in rows),
+         "make demo splits /ping's %s ms into proxy connect, TLS, first "
+         "byte and the rest: %r" % (m and m.group(1), rows))
+    t.ok(re.search(r"a sidecar that goes direct: [0-9.]+ ms", r.stdout),
+         "make demo shows the same getMe without the proxy")
+
+
 def main():
     t = Tap()
     wd = harness.make_tempdir()
-    for part in (check_deps, check_readme_command):
+    for part in (check_deps, check_readme_command, check_demo):
         try:
             part(t, wd)
         except Exception:
