@@ -11,7 +11,9 @@ sidecar's access log, and stops everything.
         /usr/bin/python3 contrib/demo.py
 """
 
+import http.client
 import os
+import re
 import shutil
 import sys
 
@@ -47,6 +49,56 @@ def access_lines(log):
             continue
         out.append(line.split(" ", 1)[1] if line[:4].isdigit() else line)
     return out
+
+
+def phases(line):
+    """The numeric fields of an access log line: ms, connect, tls, ttfb."""
+    return {k: float(v) for k, v in
+            re.findall(r"\b(ms|connect|tls|ttfb)=([0-9.]+)", line)}
+
+
+def direct_getme_ms(wd, si, certs):
+    """getMe through a second sidecar that goes direct, no proxy: the
+    median of its access log's totals over a few calls."""
+    sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy="direct",
+                 name="sidecar-direct").start()
+    conn = http.client.HTTPConnection("127.0.0.1", sc.port, timeout=15)
+    for _ in range(5):
+        harness.request(conn, "POST", "/bot%s/getMe" % harness.token(SECRET))
+    conn.close()
+    sc.stop()
+    ms = sorted(phases(l)["ms"] for l in access_lines(sc.log())
+                if " getMe " in l and "ms=" in l)
+    return ms[len(ms) // 2] if ms else None
+
+
+def explain_ping(lines, direct_ms):
+    """Split /ping's getMe into the access log's phases, so that the
+    demo's proxy is not taken for the sidecar."""
+    getme = [l for l in lines if " getMe " in l and "ttfb=" in l]
+    if len(getme) < 2:
+        return
+    p = phases(getme[-1])  # the first getMe is the bot's start-up
+    if not all(k in p for k in ("ms", "connect", "tls", "ttfb")):
+        return
+    rows = (
+        (p["connect"], "TCP connect to the proxy (connect=)"),
+        (p["tls"] - p["connect"],
+         "SOCKS5 through the proxy, then TLS with the Bot API (tls=)"),
+        (p["ttfb"] - p["tls"], "request sent, until the first byte (ttfb=)"),
+        (p["ms"] - p["ttfb"],
+         "the rest of the answer, relayed by the proxy"))
+    print("Where /ping's getMe went (%.1f ms in the access log, ms=):"
+          % p["ms"])
+    for ms, what in rows:
+        print("  %6.1f ms  %s" % (max(ms, 0.0), what))
+    if direct_ms is not None:
+        print("The same getMe through a sidecar that goes direct: %.1f ms."
+              % direct_ms)
+    print("Most of it is the demo's SOCKS proxy (microsocks on loopback), "
+          "not tgsidecar;\na real network adds its round trips to each "
+          "phase (BENCHMARKS.md).")
+    print()
 
 
 def main():
@@ -104,10 +156,11 @@ def main():
              "through the proxy " if ms is not None else ""))
     for line in lines:
         print("  " + line)
+    print()
     if ms is not None:
         ms.stop()
+        explain_ping(lines, direct_getme_ms(wd, si, certs))
     si.stop()
-    print()
     print("Stopped everything (bot exit status %s). To run the bot against "
           "the real\nTelegram, see README.md." % st)
     return 0 if ok and st == 0 else 1

@@ -9,7 +9,7 @@ BUILD="build-essential autoconf automake pkg-config ca-certificates
  libsystemd-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks
  python3-python-telegram-bot nodejs
- python3-yaml systemd groff-base mandoc man-db nginx-light gnuplot-nox valgrind
+ python3-yaml systemd procps groff-base mandoc man-db nginx-light gnuplot-nox valgrind
  clang libclang-rt-14-dev"
 TEST="$TEST docker-compose" # Compose v1's check of contrib/docker-compose.yml
 
@@ -19,7 +19,14 @@ pkgs=$BUILD
 [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1 && pkgs="$pkgs npm"
 
 SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "$0: installing packages needs root, and sudo is not" \
+		    "installed; run as root: su -c '$0${1:+ $1}'" >&2
+		exit 1
+	fi
+	SUDO=sudo
+fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # shellcheck disable=SC2086

@@ -143,40 +143,65 @@ config_cli_apply(struct config_load *cl, struct config_flag *flags,
 	return (0);
 }
 
+/* "--some-key ARG" for the usage; returns its length. */
+static int
+config_cli_flag(const struct config_key *ck, char *flag, size_t len)
+{
+	size_t	 n;
+
+	n = (size_t)snprintf(flag, len, "--");
+	config_keys_name(ck, 0, flag + n, len - n);
+	n = strlen(flag);
+	snprintf(flag + n, len - n, " %s", ck->ck_arg);
+	return ((int)strlen(flag));
+}
+
+static void
+config_cli_row(FILE *fp, int sc, const char *flag, int width,
+    const char *help, const char *def)
+{
+	if (sc != 0)
+		fprintf(fp, "  -%c, %-*s  %s", sc, width, flag, help);
+	else
+		fprintf(fp, "      %-*s  %s", width, flag, help);
+	if (def != NULL)
+		fprintf(fp, " (%s)", def);
+	fputc('\n', fp);
+}
+
 void
 config_usage(FILE *fp)
 {
 	const struct config_key	*ck;
 	char			 flag[CONFIG_NAMELEN + 24];
-	size_t			 i, n;
+	size_t			 i;
+	int			 n, width;
 
-	fprintf(fp,
-	    "usage: tgsidecar [-htV] [-c FILE] [--KEY VALUE ...]\n"
-	    "\n"
-	    "  -c, --config FILE               config file "
-	    "(or TGSIDECAR_CONFIG)\n"
-	    "  -t, --check-config              check the configuration "
-	    "and exit\n"
-	    "  -V, --version                   print the version and exit\n"
-	    "  -h, --help                      print this help and exit\n"
-	    "\n"
+	/* One column for every description, however long a new key is. */
+	width = (int)strlen("--check-config");
+	for (i = 0; i < config_nkeys; i++) {
+		n = config_cli_flag(&config_keys[i], flag, sizeof(flag));
+		if (n > width)
+			width = n;
+	}
+	fprintf(fp, "usage: tgsidecar [-htV] [-c FILE] [--KEY VALUE ...]\n\n");
+	config_cli_row(fp, 'c', "--config FILE", width,
+	    "config file (or TGSIDECAR_CONFIG)", NULL);
+	config_cli_row(fp, 't', "--check-config", width,
+	    "check the configuration and exit", NULL);
+	config_cli_row(fp, 'V', "--version", width,
+	    "print the version and exit", NULL);
+	config_cli_row(fp, 'h', "--help", width, "print this help and exit",
+	    NULL);
+	fprintf(fp, "\n"
 	    "Settings (defaults in parentheses). Each --some-key is also\n"
 	    "TGSIDECAR_SOME_KEY in the environment and some_key in the file;\n"
 	    "flags beat the environment, which beats the file.\n\n");
 	for (i = 0; i < config_nkeys; i++) {
 		ck = &config_keys[i];
-		n = (size_t)snprintf(flag, sizeof(flag), "--");
-		config_keys_name(ck, 0, flag + n, sizeof(flag) - n);
-		n = strlen(flag);
-		snprintf(flag + n, sizeof(flag) - n, " %s", ck->ck_arg);
-		if (ck->ck_short != 0)
-			fprintf(fp, "  -%c, %-27s %s", ck->ck_short, flag,
-			    ck->ck_help);
-		else
-			fprintf(fp, "      %-27s %s", flag, ck->ck_help);
-		if (ck->ck_def != NULL)
-			fprintf(fp, " (%s)", ck->ck_def);
-		fputc('\n', fp);
+		config_cli_flag(ck, flag, sizeof(flag));
+		config_cli_row(fp, ck->ck_short, flag, width, ck->ck_help,
+		    ck->ck_def);
 	}
 	fprintf(fp, "\n"
 	    "Proxy URL: {http|https|socks5|socks5h|socks4a}://[user:pass@]"

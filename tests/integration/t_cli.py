@@ -77,6 +77,7 @@ def check_simple_cli(t, wd, si, certs):
     st, out, err = run([BIN, "-h"])
     t.ok(st == 0 and "usage" in (out + err).lower() and "-l" in out + err,
          "-h prints usage and exits 0")
+    check_usage_columns(t, out + err)
 
     st, out, err = run([BIN, "--no-such-flag"])
     t.is_(st, 2, "an unknown long flag exits 2")
@@ -84,6 +85,18 @@ def check_simple_cli(t, wd, si, certs):
     t.is_(st, 2, "an unknown short flag exits 2")
     st, out, err = run([BIN, "-x", "gopher://127.0.0.1:1", "-t"])
     t.is_(st, 2, "an unsupported proxy scheme exits 2")
+
+
+def check_usage_columns(t, usage):
+    """Every option row of -h: its description starts in one column, at
+    least two spaces after the longest flag."""
+    rows = [m for m in (re.match(r"^(  -\S, |      )(--\S+(?: \S+)?)( +)(\S.*)$",
+                                 line) for line in usage.splitlines()) if m]
+    cols = sorted({m.start(4) for m in rows})
+    tight = [m.group(2) for m in rows if len(m.group(3)) < 2]
+    t.ok(len(rows) > 20 and len(cols) == 1 and not tight,
+         "-h: %d option rows, descriptions start in column(s) %s, "
+         "too close to their flag: %s" % (len(rows), cols, tight or "none"))
 
 
 def serves_getme(port, secret):
