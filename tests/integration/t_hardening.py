@@ -128,16 +128,6 @@ class Flooder:
         self.s.close()
 
 
-def cpu_ticks(pid):
-    """utime + stime of pid, in clock ticks (None once it is gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rpartition(")")[2].split()
-        return int(fields[11]) + int(fields[12])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def unread_bytes(port, peer_port):
     """Bytes waiting in the receive queue of the sidecar's socket on
     127.0.0.1:port from peer_port, per /proc/net/tcp; None if there is no
@@ -159,13 +149,13 @@ def watch_rss(pid, fl, port):
     """Sample the daemon's RSS until the flooder is done, or the sidecar
     has stopped reading, or RSS passes the limit.  Returns the peak in KiB.
     "Stopped reading" is not "no progress for a while", which a loaded
-    machine also shows: it is bytes left unread on the flood connection
-    while neither the flooder advanced nor the daemon used any CPU for a
-    while (a daemon still reading does both)."""
+    machine also shows: it is bytes left unread on the flood connection,
+    neither fewer of them nor more sent by the flooder for a while (a
+    daemon still reading, however slowly, changes one of the two)."""
     ts = harness.time_scale()
     peer = fl.s.getsockname()[1]
     peak = [0]
-    last = [fl.sent, cpu_ticks(pid), time.monotonic()]
+    last = [fl.sent, unread_bytes(port, peer), time.monotonic()]
 
     def settled():
         r = harness.vm_rss_kib(pid) or 0
@@ -173,18 +163,15 @@ def watch_rss(pid, fl, port):
         if r > RSS_LIMIT_KIB and not sanitized(pid):
             return True
         now = time.monotonic()
-        cur = [fl.sent, cpu_ticks(pid)]
+        cur = [fl.sent, unread_bytes(port, peer)]
         if cur != last[:2]:
             last[:] = cur + [now]
         if fl.done:
             return True
-        if now - last[2] <= 3 * ts:
-            return False
-        unread = unread_bytes(port, peer)
-        return unread is None or unread > 0
+        return now - last[2] > 3 * ts and (cur[1] is None or cur[1] > 0)
     harness.wait_until(settled, 120 * ts, 0.05)
-    # A little longer (a window, not a wait): the daemon is idle by now,
-    # whatever it took in is answered.
+    # A little longer (a window, not a wait): whatever was taken in is
+    # answered by now.
     harness.wait_until(lambda: settled() and False, 1.0, 0.05, scale=False)
     return peak[0]
 
