@@ -92,9 +92,12 @@ def part_silence(t, env):
                        ("status-silence", "a bare status line, then silence"),
                        ("1xx-silence", "a 100, then silence")):
         fp = FaultProxy(wd, mode).start()
+        # proxy_fail_timeout 1h: "the next getMe skips the failed proxy"
+        # must not depend on coming within the 30 s default.
         sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                      proxy="%s,%s" % (fp.url, sq.url),
-                     extra_args=["--connect-timeout", CONNECT_TIMEOUT]).start()
+                     extra_args=["--connect-timeout", CONNECT_TIMEOUT,
+                                 "--proxy-fail-timeout", "1h"]).start()
         try:
             si.reset()
             text = "failed over from %s" % mode
@@ -299,8 +302,11 @@ def part_reload(t, env):
         sc.proc.send_signal(signal.SIGHUP)
         return harness.wait_until(
             lambda: sc.log().count("configuration reloaded") >= n, 10)
+    # proxy_fail_timeout 1h: a mark must not run out (30 s by default)
+    # between the checks on a loaded machine.
     base = [("upstream", si.url), ("ca_file", certs.ca_cert),
-            ("connect_timeout", CONNECT_TIMEOUT)]
+            ("connect_timeout", CONNECT_TIMEOUT),
+            ("proxy_fail_timeout", "1h")]
 
     # A reload keeps what it knows of a proxy still in the list.
     dead = "http://127.0.0.1:%d" % harness.closed_port()
@@ -327,7 +333,8 @@ def part_reload(t, env):
     # nothing): a connect_timeout a loaded machine does not reach first,
     # and the order is checked.
     base = [("upstream", si.url), ("ca_file", certs.ca_cert),
-            ("connect_timeout", "%ds" % harness.patient(2))]
+            ("connect_timeout", "%ds" % harness.patient(2)),
+            ("proxy_fail_timeout", "1h")]
     stall = FaultProxy(wd, "stall").start()
     spare = FaultProxy(wd, "tunnel").start()
     write(base + [("proxy", "%s,%s" % (stall.url, sq.url))])
