@@ -65,7 +65,7 @@ class Daemon:
         # The port is bound before user = drops root; an answer comes
         # only from the loop, once start-up is over.
         c = http.client.HTTPConnection("127.0.0.1", self.port,
-                                       timeout=30 * harness.time_scale())
+                                       timeout=harness.CLIENT_TIMEOUT)
         try:
             if harness.request(c, "GET", "/healthz").status != 200:
                 raise RuntimeError("%s: /healthz is not 200" % self.proc.name)
@@ -78,7 +78,7 @@ class Daemon:
         return self.proc.pid
 
     def stop(self):
-        return self.proc.stop(timeout=10 * harness.time_scale())
+        return self.proc.stop(timeout=harness.patient(10))
 
 
 def probe(pid, uid, gid):
@@ -100,7 +100,7 @@ def probe(pid, uid, gid):
     py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else \
         sys.executable
     r = subprocess.run([py, "-c", code], capture_output=True, cwd="/",
-                       preexec_fn=pre, timeout=30)
+                       preexec_fn=pre, timeout=harness.patient(30))
     head, _, env = r.stdout.partition(b"\n")
     e1, e2 = (int(x) for x in head.split())
     return e1, env, e2
@@ -245,7 +245,7 @@ def part_bot(t, wd):
              "reads neither its token nor its fds (errno %d, %d)"
              % (e_env, e_fd))
     finally:
-        code, killed = bot.stop(timeout=10 * harness.time_scale())
+        code, killed = bot.stop(timeout=harness.patient(10))
     t.ok(code == 0 and not killed, "tgsidecar-bot exits 0 on SIGTERM")
 
 

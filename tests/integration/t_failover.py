@@ -25,12 +25,14 @@ from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
 import proxies  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
-CONNECT_TIMEOUT = "2s"
+# Short, for the proxies that fall silent; it also bounds squid's CONNECT
+# and TLS after a failover, which on a loaded machine may take seconds.
+CONNECT_TIMEOUT = "5s"
 READYZ_CALLERS = 20
 BOTS = 4
 
 
-def get(sc, path, timeout=30):
+def get(sc, path, timeout=harness.CLIENT_TIMEOUT):
     conn = sc.conn(timeout=timeout)
     try:
         return request(conn, "GET", path)
@@ -38,7 +40,7 @@ def get(sc, path, timeout=30):
         conn.close()
 
 
-def post_json(sc, path, obj, timeout=30):
+def post_json(sc, path, obj, timeout=harness.CLIENT_TIMEOUT):
     conn = sc.conn(timeout=timeout)
     body, hdrs = harness.json_body(obj)
     try:
@@ -90,9 +92,12 @@ def part_silence(t, env):
                        ("status-silence", "a bare status line, then silence"),
                        ("1xx-silence", "a 100, then silence")):
         fp = FaultProxy(wd, mode).start()
+        # proxy_fail_timeout 1h: "the next getMe skips the failed proxy"
+        # must not depend on coming within the 30 s default.
         sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                      proxy="%s,%s" % (fp.url, sq.url),
-                     extra_args=["--connect-timeout", CONNECT_TIMEOUT]).start()
+                     extra_args=["--connect-timeout", CONNECT_TIMEOUT,
+                                 "--proxy-fail-timeout", "1h"]).start()
         try:
             si.reset()
             text = "failed over from %s" % mode
@@ -181,49 +186,55 @@ def part_https_proxy(t, env):
 
 # ------------------------------------------------------------ 3. /readyz
 
-def readyz_burst(t, env, desc, sidecar, counter):
-    """20 /readyz at once, then 4 getMe while their probe is held 1 s:
-    one probe answers them all, and the bots (max_inflight 4) are served.
-    counter() counts the connections that reached the slow hop."""
+def readyz_burst(t, env, desc, sidecar, hop):
+    """20 /readyz at once, then 4 getMe while their probe is held at the
+    slow hop (until the test opens its gate, not for a time a loaded
+    machine may outlast): one probe answers them all, and the bots
+    (max_inflight 4) are served. hop.held() counts the connections that
+    reached it."""
     tok = token(harness.unique_secret("rdy"))
     sc = sidecar(["--max-inflight", str(BOTS)]).start()
     try:
         ths, ready = in_threads(lambda: get(sc, "/readyz"),
                                 [()] * READYZ_CALLERS)
-        t.ok(harness.wait_until(lambda: counter() >= 1, 10),
+        t.ok(harness.wait_until(lambda: hop.held() >= 1, 10),
              "%s: %d concurrent /readyz, a probe is under way"
              % (desc, READYZ_CALLERS))
         bths, bots = in_threads(lambda: get(sc, "/bot%s/getMe" % tok),
                                 [()] * BOTS)
+        t.ok(harness.wait_until(lambda: hop.held() >= 1 + BOTS, 10),
+             "%s: the %d getMe reach the slow hop while the probe is held "
+             "there (%d held)" % (desc, BOTS, hop.held()))
+        hop.open_gate()
         for th in ths + bths:
-            th.join(60)
+            th.join(harness.patient(60))
         st = [getattr(r, "status", r) for r in ready]
         t.is_(st, [200] * READYZ_CALLERS, "%s: %d concurrent /readyz all "
               "answer 200" % (desc, READYZ_CALLERS))
         t.is_([getattr(r, "status", r) for r in bots], [200] * BOTS,
               "%s: %d getMe sent during the probe with max_inflight %d: all "
               "200, none refused" % (desc, BOTS, BOTS))
-        t.is_(counter(), 1 + BOTS, "%s: %d connections: one probe for %d "
+        t.is_(hop.held(), 1 + BOTS, "%s: %d connections: one probe for %d "
               "/readyz, and the bots'" % (desc, 1 + BOTS, READYZ_CALLERS))
     finally:
         sc.stop()
 
 
 def part_readyz_burst(t, env):
-    """Direct, through a relay that holds each connection 1 s before it
+    """Direct, through a relay that holds each connection before it
     reaches the stand-in; then through a proxy that holds each CONNECT
-    1 s before its 200."""
+    before its 200."""
     wd, si, certs = env["wd"], env["si"], env["certs"]
-    relay = FaultProxy(wd, "relay", target=si.port, delay=1.0).start()
-    slow = FaultProxy(wd, "tunnel", delay=1.0).start()
+    relay = FaultProxy(wd, "relay", target=si.port, gate=True).start()
+    slow = FaultProxy(wd, "tunnel", gate=True).start()
     try:
         readyz_burst(t, env, "direct, slow upstream", lambda extra: Sidecar(
             wd, upstream="https://127.0.0.1:%d" % relay.port,
             ca_file=certs.ca_cert, proxy="direct", extra_args=extra),
-            relay.attempts)
+            relay)
         readyz_burst(t, env, "slow proxy", lambda extra: Sidecar(
             wd, upstream=si.url, ca_file=certs.ca_cert, proxy=slow.url,
-            extra_args=extra), slow.connects)
+            extra_args=extra), slow)
     finally:
         relay.stop()
         slow.stop()
@@ -257,8 +268,10 @@ def part_readyz_exit(t, env):
     still exits 0 (and under ASan, frees the probe)."""
     wd, si, certs = env["wd"], env["si"], env["certs"]
     stall = FaultProxy(wd, "stall").start()
+    # connect_timeout 1h: the probe is still stalled when SIGTERM comes,
+    # however slow the steps before it.
     sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy=stall.url,
-                 extra_args=["--connect-timeout", "30s",
+                 extra_args=["--connect-timeout", "1h",
                              "--shutdown-timeout", "1s"]).start()
     try:
         ths, out = in_threads(lambda: get(sc, "/readyz"), [()] * 2)
@@ -268,7 +281,7 @@ def part_readyz_exit(t, env):
         t.ok(st == 0 and not killed, "SIGTERM meanwhile: the sidecar exits 0 "
              "(status %r, killed %r)" % (st, killed))
         for th in ths:
-            th.join(10)
+            th.join(harness.patient(10))
     finally:
         sc.stop()
         stall.stop()
@@ -289,8 +302,11 @@ def part_reload(t, env):
         sc.proc.send_signal(signal.SIGHUP)
         return harness.wait_until(
             lambda: sc.log().count("configuration reloaded") >= n, 10)
+    # proxy_fail_timeout 1h: a mark must not run out (30 s by default)
+    # between the checks on a loaded machine.
     base = [("upstream", si.url), ("ca_file", certs.ca_cert),
-            ("connect_timeout", CONNECT_TIMEOUT)]
+            ("connect_timeout", CONNECT_TIMEOUT),
+            ("proxy_fail_timeout", "1h")]
 
     # A reload keeps what it knows of a proxy still in the list.
     dead = "http://127.0.0.1:%d" % harness.closed_port()
@@ -312,7 +328,13 @@ def part_reload(t, env):
     finally:
         sc.stop()
 
-    # A request on the old config marks the old config's proxy.
+    # A request on the old config marks the old config's proxy. Its stall
+    # must outlast the reload (else the mark comes before it, and proves
+    # nothing): a connect_timeout a loaded machine does not reach first,
+    # and the order is checked.
+    base = [("upstream", si.url), ("ca_file", certs.ca_cert),
+            ("connect_timeout", "%ds" % harness.patient(2)),
+            ("proxy_fail_timeout", "1h")]
     stall = FaultProxy(wd, "stall").start()
     spare = FaultProxy(wd, "tunnel").start()
     write(base + [("proxy", "%s,%s" % (stall.url, sq.url))])
@@ -323,11 +345,15 @@ def part_reload(t, env):
              "config A [stall, squid]: a getMe waits on the stalling proxy")
         write(base + [("proxy", "%s,%s" % (sq.url, spare.url))])
         t.ok(reload(sc, 1), "SIGHUP to config B [squid, spare]")
-        ths[0].join(30)
+        ths[0].join(harness.patient(30))
         t.is_(getattr(out[0], "status", out[0]), 200, "the getMe of config A "
               "fails over to A's squid: 200")
         t.is_(len(log_lines(sc, "proxy %s failed" % stall.url)), 1,
               "the stalling proxy of A is marked failed")
+        log = sc.log()
+        t.ok(0 <= log.find("configuration reloaded") <
+             log.find("proxy %s failed" % stall.url),
+             "... after the reload to B (the mark is A's, made on B's watch)")
         r = get(sc, "/bot%s/getMe" % tok)
         t.ok(r.status == 200 and spare.connects() == 0,
              "a getMe on B goes through B's first proxy, squid, which A's "

@@ -29,14 +29,15 @@ import harness  # noqa: E402
 from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
 
 
-def exchange(port, data, timeout=10.0):
-    """Send raw bytes, read until the sidecar closes; (bytes, closed)."""
+def exchange(port, data, timeout=harness.CLIENT_TIMEOUT):
+    """Send raw bytes, read until the sidecar closes; (bytes, closed).
+    timeout: a bound on waiting for the answer and close that come."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     out = bytearray()
     closed = False
     try:
         s.sendall(data)
-        deadline = time.monotonic() + timeout * harness.time_scale()
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 c = s.recv(65536)
@@ -166,7 +167,7 @@ def empty_value_cases():
     ]
 
 
-def send_in_bytes(port, data, timeout=10.0):
+def send_in_bytes(port, data, timeout=harness.CLIENT_TIMEOUT):
     """One byte per write, so the parser sees names and values in pieces."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -174,7 +175,7 @@ def send_in_bytes(port, data, timeout=10.0):
     try:
         for i in range(len(data)):
             s.send(data[i:i + 1])
-        deadline = time.monotonic() + timeout * harness.time_scale()
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 c = s.recv(65536)
@@ -324,7 +325,8 @@ class Hostile:
 
     def one(self, s):
         try:
-            s.settimeout(30)
+            # For the sidecar's request, and its close after the reply.
+            s.settimeout(harness.CLIENT_TIMEOUT)
             tls = self.ctx.wrap_socket(s, server_side=True)
             head = b""
             while b"\r\n\r\n" not in head:
@@ -368,7 +370,7 @@ def check_hostile_upstream(t, wd, certs, secrets):
                  extra_args=["--retries", "0"], name="sidecar-hostile").start()
     tok = token(secret)
     try:
-        c = sc.conn(timeout=10)
+        c = sc.conn()
         r = request(c, "GET", "/bot%s/getMe" % tok)
         t.is_(r.status, 200, "the raw TLS upstream serves a good getMe")
         for m, desc, _ in hostile_replies():
@@ -393,7 +395,7 @@ def check_hostile_upstream(t, wd, certs, secrets):
             if r.status != 200 or r.body != GOOD_BODY:
                 t.diag("reply: %r" % r)
                 c.close()
-                c = sc.conn(timeout=10)
+                c = sc.conn()
         c.close()
         t.ok(harness.wait_until(lambda: h.open == 0, 10 * harness.time_scale()),
              "every upstream connection was closed by the sidecar")

@@ -462,7 +462,8 @@ ASKED_STATUSES = (200, 201, 202, 400, 401, 402, 403, 404, 406, 409, 413,
 
 def raw_status(port, data):
     """Send raw bytes on a new connection; the status of the reply."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s = socket.create_connection(("127.0.0.1", port),
+                                 timeout=harness.CLIENT_TIMEOUT)
     try:
         s.sendall(data)
         got = b""

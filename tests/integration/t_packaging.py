@@ -45,7 +45,8 @@ CONTRIB = os.path.join(TOP, "contrib")
 BIN = harness.sidecar_bin()
 BOT_BIN = os.environ.get("TGSIDECAR_BOT_BIN") or os.path.join(
     os.path.dirname(BIN), "tgsidecar-bot")
-BUILD_TIMEOUT = 900
+# A build from scratch: 900 s on a quiet machine, made patient.
+BUILD_TIMEOUT = harness.patient(900)
 
 # Libraries the runtime image may take from debian:bookworm-slim itself.
 BASE_IMAGE_PKGS = {"libc6", "libsystemd0", "libgcc-s1", "zlib1g"}
@@ -232,7 +233,8 @@ def healthcheck(cmd, env):
     True if it reports healthy."""
     e = harness.scrubbed_env(env)
     try:
-        r = subprocess.run(["/bin/sh", "-c", cmd], env=e, timeout=15,
+        r = subprocess.run(["/bin/sh", "-c", cmd], env=e,
+                           timeout=harness.patient(15),
                            stdin=subprocess.DEVNULL, capture_output=True)
     except subprocess.TimeoutExpired:
         return False
@@ -675,7 +677,8 @@ def check_image(t, wd, cmd):
         if port is None:
             return None
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c = http.client.HTTPConnection("127.0.0.1", port,
+                                           timeout=harness.patient(5))
             c.request("GET", "/healthz")
             return c.getresponse().status
         except (OSError, http.client.HTTPException):
@@ -686,7 +689,10 @@ def check_image(t, wd, cmd):
          "(127.0.0.1:%s)" % port)
     st, _, _ = docker(d, ["exec", name, "/bin/sh", "-c", cmd or "false"])
     t.ok(st == 0, "the image's HEALTHCHECK command passes in the container")
-    st, _, err = docker(d, ["stop", "-t", "15", name], timeout=60)
+    # The grace before SIGKILL is for an exit that comes: patient.
+    grace = int(harness.patient(15))
+    st, _, err = docker(d, ["stop", "-t", str(grace), name],
+                        timeout=60 + grace)
     st, out, _ = docker(d, ["inspect", "--format", "{{.State.ExitCode}}",
                             name])
     t.is_(out.strip(), "0", "docker stop: SIGTERM, the sidecar exits 0")

@@ -4,6 +4,7 @@
 failover, retry and /readyz tests. Standard library only.
 
   faultproxy.py --port P --mode MODE [--lifetime 600] [--delay S]
+                [--gate FILE]
                 [--target PORT] [--map FROM=TO] [--tls-cert C --tls-key K]
 
 Modes, applied to every connection:
@@ -21,9 +22,10 @@ Modes, applied to every connection:
   1xx-silence       answer "HTTP/1.1 100 Continue" and the blank line,
                     then nothing
   tunnel            a working CONNECT proxy; with --delay S it waits S
-                    seconds before its 200
+                    seconds before its 200 (with --gate FILE: until FILE
+                    exists)
   relay             not a proxy: a TCP relay to 127.0.0.1:--target, which
-                    waits --delay S seconds before it connects
+                    waits --delay S seconds before it connects (or --gate)
   socks5-map        a SOCKS5 proxy (no auth) that tunnels to the asked
                     address, with port FROM replaced by TO (--map): it
                     reaches what the client cannot
@@ -36,6 +38,7 @@ connection on stdout, flushed:
   conn N CONNECT <target> -> <what it did>
   conn N SOCKS <host:port> -> <what it did>
   conn N RELAY -> <what it did>
+  conn N held       (before a --delay or --gate wait)
 so a test counts attempts by counting lines. Exits after --lifetime
 seconds at the latest.
 
@@ -156,16 +159,30 @@ def dial(port):
     return socket.create_connection(("127.0.0.1", port), timeout=10)
 
 
+def pause(n, opts, end):
+    """--delay seconds, or until the --gate file exists: a test that must
+    know a connection is held while it does something opens the gate
+    itself, however slow the machine."""
+    if not (opts.delay or opts.gate):
+        return
+    say("conn %d held" % n)
+    if opts.gate:
+        while not os.path.exists(opts.gate) and time.monotonic() < end:
+            time.sleep(0.02)
+    else:
+        time.sleep(opts.delay)
+
+
 def tunnel(s, n, what, head, opts, end):
     """CONNECT to a loopback port, then relay until either side ends."""
-    if opts.delay:
-        time.sleep(opts.delay)
     target = what.split(" ", 1)[-1]
     host, _, port = target.rpartition(":")
     if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
         s.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
         say("conn %d %s -> 403 (not loopback)" % (n, what))
         return
+    # Only a CONNECT is held (not the harness's check that we listen).
+    pause(n, opts, end)
     try:
         u = dial(int(port))
     except (OSError, ValueError) as e:
@@ -243,9 +260,9 @@ def relay(s, n, opts, end):
     if not first:
         say("conn %d closed before a word" % n)
         return
-    say("conn %d RELAY -> port %d after %.1fs" % (n, opts.target, opts.delay))
-    if opts.delay:
-        time.sleep(opts.delay)
+    say("conn %d RELAY -> port %d after %s" % (
+        n, opts.target, "the gate" if opts.gate else "%.1fs" % opts.delay))
+    pause(n, opts, end)
     u = dial(opts.target)
     u.sendall(first)
     u.settimeout(None)
@@ -316,6 +333,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--lifetime", type=float, default=600.0)
     ap.add_argument("--delay", type=float, default=0.0)
+    ap.add_argument("--gate")
     ap.add_argument("--target", type=int, default=0)
     ap.add_argument("--map", action="append", default=[])
     ap.add_argument("--tls-cert")
@@ -357,9 +375,10 @@ class FaultProxy:
     """Runs this file as its own process on a free loopback port."""
 
     def __init__(self, workdir, mode, lifetime=600, delay=0, target=None,
-                 port_map=None, tls=None):
+                 port_map=None, tls=None, gate=False):
         """tls: (cert, key) to be an https:// proxy; port_map: {from: to}
-        for socks5-map; target: the port a relay forwards to."""
+        for socks5-map; target: the port a relay forwards to; gate: a
+        tunnel or relay holds each connection until open_gate()."""
         import harness
         self._h = harness
         self.mode = mode
@@ -376,7 +395,20 @@ class FaultProxy:
             argv += ["--map", "%d=%d" % (k, v)]
         if tls is not None:
             argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        self.gate = None
+        if gate:
+            self.gate = os.path.join(workdir, self.name + ".gate")
+            argv += ["--gate", self.gate]
         self.proc = harness.Proc(argv, workdir, self.name)
+
+    def open_gate(self):
+        """Let the held connections (and all later ones) go on."""
+        with open(self.gate, "w"):
+            pass
+
+    def held(self):
+        """How many connections were held by --delay or --gate."""
+        return sum(1 for l in self.events() if l.endswith(" held"))
 
     @property
     def url(self):
