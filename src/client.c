@@ -770,6 +770,23 @@ client_head_piece(struct evbuffer *in, const char *p, size_t n, size_t len,
 	return (n);
 }
 
+/*
+ * Stop reading the bot while what it sent cannot be taken: libevent
+ * otherwise runs the read callback on every loop turn with the input at
+ * its high-water mark, a busy loop for a peer that never reads.
+ */
+static void
+client_hold(struct client *clt, int hold)
+{
+	if (clt->clt_held == hold)
+		return;
+	if (hold)
+		bufferevent_disable(clt->clt_bev, EV_READ);
+	else
+		bufferevent_enable(clt->clt_bev, EV_READ);
+	clt->clt_held = hold;
+}
+
 /* Feed buffered input to the parser while there is room to take it. */
 static void
 client_parse(struct client *clt)
@@ -788,12 +805,16 @@ client_parse(struct client *clt)
 		 * from it.  client_write_cb() resumes us below the low mark.
 		 */
 		if (clt->clt_req == NULL &&
-		    reply_pending(clt) >= CLIENT_OUT_HIGH)
+		    reply_pending(clt) >= CLIENT_OUT_HIGH) {
+			client_hold(clt, 1);	/* client_write_cb() resumes */
 			break;
+		}
 		if (clt->clt_req != NULL &&
 		    evbuffer_get_length(clt->clt_req->req_body) >=
-		    CLIENT_BODY_HIGH)
-			break;	/* the upstream drains it, then kicks us */
+		    CLIENT_BODY_HIGH) {
+			client_hold(clt, 1);	/* the upstream kicks us */
+			break;
+		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		/* Held at the last message's end, which is now answered. */
@@ -831,6 +852,7 @@ client_parse(struct client *clt)
 static void
 client_pump(struct client *clt)
 {
+	client_hold(clt, 0);
 	client_parse(clt);
 	if (clt->clt_req != NULL && clt->clt_req->req_easy != NULL)
 		upstream_resume(clt->clt_req);

@@ -312,6 +312,7 @@ struct client {
 	unsigned int		 clt_nreq;	/* requests begun */
 	int			 clt_paused;	/* parser held at a message end */
 	int			 clt_closing;	/* close once output is flushed */
+	int			 clt_held;	/* EV_READ off: back-pressure */
 	struct sockaddr_storage	 clt_ss;	/* the peer, for allow */
 	struct event		*clt_head_ev;	/* header_timeout */
 	int			 clt_admin;	/* came in on admin_listen */

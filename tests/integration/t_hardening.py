@@ -176,6 +176,18 @@ def watch_rss(pid, fl, port):
     return peak[0]
 
 
+def cpu_share(pid, window):
+    """The share of one CPU pid used over a window of wall time (a window,
+    not a wait).  A loaded machine can only make it smaller."""
+    def ticks():
+        with open("/proc/%d/stat" % pid) as f:
+            x = f.read().rsplit(")", 1)[1].split()
+        return int(x[11]) + int(x[12])      # utime + stime
+    t0, c0 = time.monotonic(), ticks()
+    harness.wait_until(lambda: False, window, 0.1, scale=False)
+    return (ticks() - c0) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - t0)
+
+
 def flood_cases(wd, port, admin_port, tok):
     metrics = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
     getme = ("GET /bot%s/getMe HTTP/1.1\r\nHost: x\r\n\r\n" % tok).encode()
@@ -225,6 +237,11 @@ def check_flood(t, wd, si, certs, secrets):
                                                 len(fl.data)))
             t.ok(sc.proc.alive() and healthz("127.0.0.1", hz[0], hz[1]),
                  "%s: the sidecar still answers /healthz meanwhile" % desc)
+            if "403" not in desc:
+                busy = cpu_share(sc.proc.pid, 2.0)
+                t.ok(busy < 0.1, "%s: held by back-pressure, the sidecar "
+                     "waits instead of spinning (%.0f%% of a CPU over 2 s)"
+                     % (desc, 100 * busy))
             if "403" in desc:
                 # A denied peer gets one 403 and the connection is closed.
                 data, eof = recv_all(fl.s, harness.CLIENT_TIMEOUT)
