@@ -13,6 +13,7 @@ import errno
 import http.client
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,7 +49,7 @@ class Daemon:
 
     def __init__(self, wd, name, secret, args=(), preexec=None, cwd=None):
         self.port = harness.alloc_port()
-        argv = [harness.sidecar_bin(), "-l", "127.0.0.1:%d" % self.port,
+        argv = [BINS["sidecar"], "-l", "127.0.0.1:%d" % self.port,
                 "-x", "http://tgs@127.0.0.1:%d" % harness.closed_port()]
         self.proc = harness.Proc(
             harness.wrapper_argv() + argv + list(args), wd, name,
@@ -226,7 +227,7 @@ def part_bot(t, wd):
     secret = harness.unique_secret("bot")
     env = {"TELEGRAM_BOT_TOKEN": "123456:" + secret,
            "TGSIDECAR_URL": "http://127.0.0.1:%d" % harness.closed_port()}
-    bot = harness.Proc(harness.wrapper_argv() + [bot_bin()], wd, "bot",
+    bot = harness.Proc(harness.wrapper_argv() + [BINS["bot"]], wd, "bot",
                        env=harness.scrubbed_env(env))
     bot.preexec = pre
     try:
@@ -249,9 +250,30 @@ def part_bot(t, wd):
     t.ok(code == 0 and not killed, "tgsidecar-bot exits 0 on SIGTERM")
 
 
+BINS = {}
+
+
+def reachable_bins(wd):
+    """The programs where an unprivileged user can run them: as root, the
+    build tree may be under a home only root can enter (/root/...), so
+    copies go to a directory of their own that anyone may read."""
+    BINS.update(sidecar=harness.sidecar_bin(), bot=bot_bin())
+    if not IS_ROOT:
+        return
+    d = os.path.join(wd, "bin")
+    os.mkdir(d)
+    for k, src in BINS.items():
+        dst = os.path.join(d, os.path.basename(src))
+        shutil.copy2(src, dst)
+        os.chmod(dst, 0o755)
+        BINS[k] = dst
+    os.chmod(d, 0o755)      # wd itself is 0755 (harness.make_tempdir)
+
+
 def main():
     t = Tap()
     wd = harness.make_tempdir()
+    reachable_bins(wd)
     for part in (part_proc, part_core, part_bot):
         try:
             part(t, wd)
