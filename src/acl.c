@@ -189,6 +189,17 @@ acl_bots_parse(char bots[][24], int max, int *count, const char *list)
 	return (0);
 }
 
+/*
+ * The peer may use the sidecar under cfg's allow; an empty allow lets
+ * every peer in, as config_load() then keeps the listeners on loopback.
+ */
+int
+acl_peer_allowed(const struct config *cfg, const struct sockaddr *sa)
+{
+	return (cfg->cfg_nallow == 0 || acl_match(cfg->cfg_allow,
+	    cfg->cfg_nallow, sa));
+}
+
 int
 acl_bot_allowed(const struct config *cfg, const char *bot)
 {

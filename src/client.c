@@ -289,48 +289,22 @@ client_head_bad(struct client *clt, const char *why)
 	return (-1);
 }
 
-/* A Content-Length value: digits only, or -1. */
-static int64_t
-client_clen(const char *value, size_t vlen)
-{
-	int64_t		 n = 0;
-	size_t		 i;
-
-	if (vlen == 0 || vlen > 18)
-		return (-1);
-	for (i = 0; i < vlen; i++) {
-		if (value[i] < '0' || value[i] > '9')
-			return (-1);
-		n = n * 10 + (value[i] - '0');
-	}
-	return (n);
-}
-
 /* Keep what the sidecar itself acts on; every check is on a token. */
 static int
 client_header_note(struct req *req, int kind, const char *value,
     size_t vlen)
 {
-	char	*c;
-
 	if (kind == HEADER_TRANSFER_ENCODING) {
 		req->req_hte++;
 		req->req_hte_chunked = header_is(value, vlen, "chunked");
 	} else if (kind == HEADER_CONTENT_LENGTH) {
 		req->req_hcl++;
-		req->req_hclen = client_clen(value, vlen);
+		req->req_hclen = header_clen(value, vlen);
 	} else if (kind == HEADER_EXPECT && vlen == 12 &&
 	    strncasecmp(value, "100-continue", 12) == 0)
 		req->req_expect = 1;
-	else if (kind == HEADER_CONNECTION) {
-		/* Every Connection header counts, not only the last. */
-		if (asprintf(&c, "%s%s%.*s", req->req_connection != NULL ?
-		    req->req_connection : "", req->req_connection != NULL ?
-		    ", " : "", (int)vlen, value) == -1)
-			return (-1);
-		free(req->req_connection);
-		req->req_connection = c;
-	}
+	else if (kind == HEADER_CONNECTION)
+		return (header_list_add(&req->req_connection, value, vlen));
 	return (0);
 }
 
@@ -454,10 +428,8 @@ client_framing(struct client *clt)
 static int
 client_peer_allowed(struct client *clt)
 {
-	const struct config	*cfg = clt->clt_req->req_cfg;
-
-	return (cfg->cfg_nallow == 0 || acl_match(cfg->cfg_allow,
-	    cfg->cfg_nallow, (struct sockaddr *)&clt->clt_ss));
+	return (acl_peer_allowed(clt->clt_req->req_cfg,
+	    (struct sockaddr *)&clt->clt_ss));
 }
 
 /* Decide what to do with a request once its head is known. */

@@ -141,6 +141,41 @@ header_trim(const char **value, size_t *len)
 		(*len)--;
 }
 
+/* A Content-Length value, trimmed: 1 to 18 digits (RFC 9110 8.6), or -1. */
+int64_t
+header_clen(const char *value, size_t len)
+{
+	int64_t		 n = 0;
+	size_t		 i;
+
+	if (len == 0 || len > 18)
+		return (-1);
+	for (i = 0; i < len; i++) {
+		if (value[i] < '0' || value[i] > '9')
+			return (-1);
+		n = n * 10 + (value[i] - '0');
+	}
+	return (n);
+}
+
+/*
+ * Append a value to a comma-separated list held in *list (NULL: empty),
+ * as several fields of one name combine (RFC 9110 5.3): every Connection
+ * header counts, not only the last.
+ */
+int
+header_list_add(char **list, const char *value, size_t len)
+{
+	char	*c;
+
+	if (asprintf(&c, "%s%s%.*s", *list != NULL ? *list : "",
+	    *list != NULL ? ", " : "", (int)len, value) == -1)
+		return (-1);
+	free(*list);
+	*list = c;
+	return (0);
+}
+
 /*
  * Split one header line (no line end) into a checked name and a trimmed
  * value.  -1 if the name is not a token or the value has a CTL in it.

@@ -140,6 +140,7 @@ int	 acl_parse(struct acl_net *, int, int *, const char *);
 int	 acl_match(const struct acl_net *, int, const struct sockaddr *);
 int	 acl_loopback(const struct sockaddr *);
 int	 acl_bots_parse(char [][24], int, int *, const char *);
+int	 acl_peer_allowed(const struct config *, const struct sockaddr *);
 int	 acl_bot_allowed(const struct config *, const char *);
 
 struct req;
@@ -344,6 +345,8 @@ int	 header_kind(const char *, size_t);
 int	 header_hop(const char *, size_t);
 int	 header_listed(const char *, const char *, size_t);
 void	 header_trim(const char **, size_t *);
+int64_t	 header_clen(const char *, size_t);
+int	 header_list_add(char **, const char *, size_t);
 int	 header_split(const char *, size_t, size_t *, const char **,
 	    size_t *);
 int	 header_upstream(struct req *);

@@ -88,8 +88,7 @@ upstream_status(struct req *req, const char *line, size_t len, size_t n)
 static int
 upstream_length(struct req *req, int kind, const char *value, size_t vlen)
 {
-	int64_t		 clen = 0;
-	size_t		 i;
+	int64_t		 clen;
 
 	if (kind == HEADER_TRANSFER_ENCODING) {
 		/* libcurl decodes chunked, and nothing else is asked of it. */
@@ -99,31 +98,11 @@ upstream_length(struct req *req, int kind, const char *value, size_t vlen)
 		req->req_up_chunked = 1;
 		return (0);
 	}
-	if (vlen == 0 || vlen > 18 || req->req_up_chunked)
+	if (req->req_up_chunked || (clen = header_clen(value, vlen)) < 0)
 		return (-1);
-	for (i = 0; i < vlen; i++) {
-		if (value[i] < '0' || value[i] > '9')
-			return (-1);
-		clen = clen * 10 + (value[i] - '0');
-	}
 	if (req->req_up_clen >= 0 && req->req_up_clen != clen)
 		return (-1);
 	req->req_up_clen = clen;
-	return (0);
-}
-
-/* Every Connection header of the reply counts, not only the last. */
-static int
-upstream_connection(struct req *req, const char *value, size_t vlen)
-{
-	char	*c;
-
-	if (asprintf(&c, "%s%s%.*s", req->req_up_connection != NULL ?
-	    req->req_up_connection : "", req->req_up_connection != NULL ?
-	    ", " : "", (int)vlen, value) == -1)
-		return (-1);
-	free(req->req_up_connection);
-	req->req_up_connection = c;
 	return (0);
 }
 
@@ -175,7 +154,8 @@ upstream_header(char *line, size_t size, size_t nitems, void *arg)
 		return (n);
 	}
 	if (kind == HEADER_CONNECTION)
-		return (upstream_connection(req, value, vlen) == -1 ? 0 : n);
+		return (header_list_add(&req->req_up_connection, value,
+		    vlen) == -1 ? 0 : n);
 	if (kind == HEADER_HOP)
 		return (n);
 	if (evbuffer_get_length(req->req_up_head) + len > UPSTREAM_HEAD_MAX)

@@ -126,5 +126,16 @@ main(void)
 	ok(acl_bot_allowed(&cfg, "22"), "allow_bots 1, 22: bot 22 allowed");
 	ok(!acl_bot_allowed(&cfg, "2"), "allow_bots 1, 22: bot 2 refused");
 	ok(!acl_bot_allowed(&cfg, "221"), "allow_bots 1, 22: bot 221 refused");
+
+	peer(&ss, "10.0.0.7");
+	ok(acl_peer_allowed(&cfg, (struct sockaddr *)&ss),
+	    "no allow: any peer (the listeners stay on loopback)");
+	acl_parse(cfg.cfg_allow, CONFIG_ALLOW_MAX, &cfg.cfg_nallow,
+	    "10.0.0.0/24");
+	ok(acl_peer_allowed(&cfg, (struct sockaddr *)&ss),
+	    "allow 10.0.0.0/24: 10.0.0.7 allowed");
+	peer(&ss, "10.0.1.7");
+	ok(!acl_peer_allowed(&cfg, (struct sockaddr *)&ss),
+	    "allow 10.0.0.0/24: 10.0.1.7 refused");
 	return done_testing();
 }

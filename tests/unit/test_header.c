@@ -163,6 +163,26 @@ static const struct upstream_case upstreams[] = {
 	    { "Expect:", "Content-Type:", NULL } },
 };
 
+struct clen_case {
+	const char	*cl_s;
+	int64_t		 cl_n;	/* -1: refused */
+};
+
+static const struct clen_case clens[] = {
+	{ "0", 0 },
+	{ "5", 5 },
+	{ "0012", 12 },
+	{ "999999999999999999", 999999999999999999LL },
+	{ "1000000000000000000", -1 },	/* 19 digits */
+	{ "", -1 },
+	{ "-1", -1 },
+	{ "+1", -1 },
+	{ "1 2", -1 },
+	{ "1,1", -1 },
+	{ "0x10", -1 },
+	{ "12a", -1 },
+};
+
 static void
 test_upstream(const struct upstream_case *uc)
 {
@@ -194,6 +214,7 @@ int
 main(void)
 {
 	const char	*value;
+	char		*list;
 	size_t		 i, len, nlen, vlen;
 	int		 rv;
 
@@ -234,6 +255,17 @@ main(void)
 			    "split #%zu: the value is \"%s\"", i, sc->sc_value);
 		}
 	}
+	for (i = 0; i < sizeof(clens) / sizeof(clens[0]); i++)
+		ok(header_clen(clens[i].cl_s, strlen(clens[i].cl_s)) ==
+		    clens[i].cl_n, "Content-Length \"%s\" is %lld", clens[i].cl_s,
+		    (long long)clens[i].cl_n);
+	list = NULL;
+	ok(header_list_add(&list, "close", 5) == 0 &&
+	    header_list_add(&list, "X-A, X-B", 8) == 0 && list != NULL &&
+	    strcmp(list, "close, X-A, X-B") == 0,
+	    "two Connection fields make one list (%s)",
+	    list != NULL ? list : "none");
+	free(list);
 	ok(header_listed("close, X-A", "x-a", 3), "Connection lists x-a");
 	ok(!header_listed("close, X-AB", "x-a", 3), "but not as a prefix");
 	ok(!header_listed(NULL, "x-a", 3), "no Connection lists nothing");
