@@ -17,13 +17,6 @@
 /* Bumped whenever a proxy starts or stops failing, or the list changes. */
 static unsigned long	 failover_gen;
 
-static long
-failover_age_ms(const struct timespec *then, const struct timespec *now)
-{
-	return ((now->tv_sec - then->tv_sec) * 1000L +
-	    (now->tv_nsec - then->tv_nsec) / 1000000L);
-}
-
 static int
 failover_is_set(const struct timespec *ts)
 {
@@ -39,11 +32,11 @@ failover_pick(const struct config *cfg)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (i = 0; i < cfg->cfg_nproxy; i++) {
-		if (!failover_is_set(&px[i].px_failed) || failover_age_ms(
+		if (!failover_is_set(&px[i].px_failed) || util_ms_between(
 		    &px[i].px_failed, &now) >= cfg->cfg_proxy_fail_timeout_ms)
 			return (i);
-		if (failover_age_ms(&px[i].px_failed, &now) >
-		    failover_age_ms(&px[oldest].px_failed, &now))
+		if (util_ms_between(&px[i].px_failed, &now) >
+		    util_ms_between(&px[oldest].px_failed, &now))
 			oldest = i;
 	}
 	return (oldest);
@@ -57,7 +50,7 @@ failover_fail(struct config *cfg, int i, const char *why)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	/* Log when it starts being skipped, not at every probe of it. */
-	if (!failover_is_set(&px->px_failed) || failover_age_ms(
+	if (!failover_is_set(&px->px_failed) || util_ms_between(
 	    &px->px_failed, &now) >= cfg->cfg_proxy_fail_timeout_ms) {
 		metrics_failover();
 		failover_gen++;
@@ -79,7 +72,7 @@ failover_ready(const struct config *cfg, long window_ms)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	for (i = 0; i < cfg->cfg_nproxy; i++)
 		if (failover_is_set(&cfg->cfg_proxy[i].px_reached) &&
-		    failover_age_ms(&cfg->cfg_proxy[i].px_reached, &now) <
+		    util_ms_between(&cfg->cfg_proxy[i].px_reached, &now) <
 		    window_ms)
 			return (i);
 	return (-1);

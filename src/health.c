@@ -119,14 +119,11 @@ static int
 health_cached(void)
 {
 	struct timespec	 now;
-	long		 age;
 
 	if (health.hp_status == 0 || health.hp_gen != failover_generation())
 		return (0);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	age = (now.tv_sec - health.hp_when.tv_sec) * 1000L +
-	    (now.tv_nsec - health.hp_when.tv_nsec) / 1000000L;
-	return (age < HEALTH_CACHE_MS);
+	return (util_ms_between(&health.hp_when, &now) < HEALTH_CACHE_MS);
 }
 
 /* Wait for the probe in flight, or start one; -1 if neither can be. */

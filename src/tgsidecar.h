@@ -373,6 +373,7 @@ void	 upstream_resume(struct req *);
 /* util.c: small pure helpers */
 struct timeval;
 void	 util_ms_timeval(long, struct timeval *);
+long	 util_ms_between(const struct timespec *, const struct timespec *);
 int	 util_json_escape(char *, size_t, const char *, size_t *);
 
 /* server.c */

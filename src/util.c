@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * Small pure helpers more than one file needs: a millisecond setting as
- * a struct timeval, and JSON string contents.
+ * a struct timeval, the milliseconds between two timespecs, and JSON
+ * string contents.
  */
 #include "config.h"
 
@@ -16,6 +17,14 @@ util_ms_timeval(long ms, struct timeval *tv)
 {
 	tv->tv_sec = ms / 1000;
 	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+/* Whole milliseconds from then to now (CLOCK_MONOTONIC readings). */
+long
+util_ms_between(const struct timespec *then, const struct timespec *now)
+{
+	return ((now->tv_sec - then->tv_sec) * 1000L +
+	    (now->tv_nsec - then->tv_nsec) / 1000000L);
 }
 
 struct util_buf {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * util_ms_timeval() and util_json_escape(): tables of inputs and what
- * they must become, and an escape is never cut in half.
+ * util_ms_timeval(), util_ms_between() and util_json_escape(): tables of
+ * inputs and what they must become, and an escape is never cut in half.
  */
 #include <string.h>
 #include <sys/time.h>
@@ -49,6 +49,21 @@ static const struct esc_case esc_cases[] = {
 	{ "no room at all", "a", 0, -1, NULL },
 };
 
+struct between_case {
+	struct timespec	 bc_then;
+	struct timespec	 bc_now;
+	long		 bc_ms;
+};
+
+static const struct between_case between_cases[] = {
+	{ { 5, 0 }, { 5, 0 }, 0 },
+	{ { 5, 0 }, { 5, 999999 }, 0 },
+	{ { 5, 0 }, { 5, 1000000 }, 1 },
+	{ { 5, 900000000 }, { 6, 100000000 }, 200 },	/* a borrow */
+	{ { 1, 0 }, { 31, 0 }, 30000 },
+	{ { 7, 500000000 }, { 7, 0 }, -500 },
+};
+
 int
 main(void)
 {
@@ -64,6 +79,10 @@ main(void)
 		    tv_cases[i].tc_ms, tv_cases[i].tc_sec,
 		    tv_cases[i].tc_usec);
 	}
+	for (i = 0; i < sizeof(between_cases) / sizeof(between_cases[0]); i++)
+		is_int(util_ms_between(&between_cases[i].bc_then,
+		    &between_cases[i].bc_now), between_cases[i].bc_ms,
+		    "between #%zu: %ld ms", i, between_cases[i].bc_ms);
 	for (i = 0; i < sizeof(esc_cases) / sizeof(esc_cases[0]); i++) {
 		const struct esc_case	*ec = &esc_cases[i];
 
