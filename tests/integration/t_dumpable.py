@@ -274,11 +274,7 @@ def main():
     t = Tap()
     wd = harness.make_tempdir()
     reachable_bins(wd)
-    for part in (part_proc, part_core, part_bot):
-        try:
-            part(t, wd)
-        except Exception:
-            t.fail_exception(part.__name__)
+    t.run_parts((part_proc, part_core, part_bot), wd)
     return t.done()
 
 

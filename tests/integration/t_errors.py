@@ -283,11 +283,8 @@ def main():
     certs = Certs(wd)
     si = StandIn(wd, certs).start()
     secrets = []
-    for part in (run_upstream_failures, run_raw_requests, run_max_body):
-        try:
-            part(t, wd, si, certs, secrets)
-        except Exception:
-            t.fail_exception(part.__name__)
+    t.run_parts((run_upstream_failures, run_raw_requests, run_max_body), wd,
+                 si, certs, secrets)
     si.stop()
     return t.done()
 

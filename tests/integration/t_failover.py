@@ -386,14 +386,8 @@ def main():
                 p.stop()
         return t.done()
     try:
-        for part in (part_silence, part_https_proxy, part_readyz_burst,
-                     part_readyz_chain, part_readyz_exit, part_reload):
-            t0 = time.monotonic()
-            try:
-                part(t, env)
-            except Exception:
-                t.fail_exception(part.__name__)
-            t.diag("%s: %.1fs" % (part.__name__, time.monotonic() - t0))
+        t.run_parts((part_silence, part_https_proxy, part_readyz_burst,
+                     part_readyz_chain, part_readyz_exit, part_reload), env)
     finally:
         sq.stop()
         si.stop()

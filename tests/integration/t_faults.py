@@ -1062,14 +1062,8 @@ def main():
                 p.stop()
         return t.done()
     try:
-        for part in (part_proxy_failures, part_retry_safety, part_mid_transfer,
-                     part_limits, part_bots):
-            p0 = time.monotonic()
-            try:
-                part(t, env)
-            except Exception:
-                t.fail_exception(part.__name__)
-            t.diag("%s: %.1fs" % (part.__name__, time.monotonic() - p0))
+        t.run_parts((part_proxy_failures, part_retry_safety, part_mid_transfer,
+                     part_limits, part_bots), env)
     finally:
         sq.stop()
         si.stop()

@@ -119,11 +119,7 @@ def check_demo(t, wd):
 def main():
     t = Tap()
     wd = harness.make_tempdir()
-    for part in (check_deps, check_readme_command, check_demo):
-        try:
-            part(t, wd)
-        except Exception:
-            t.fail_exception(part.__name__)
+    t.run_parts((check_deps, check_readme_command, check_demo), wd)
     return t.done()
 
 

@@ -501,12 +501,8 @@ def main():
     certs = Certs(wd)
     si = StandIn(wd, certs).start()
     secrets = []
-    for part in (check_flood, check_header_timeout, check_drain_upload,
-                 check_drain_partial, check_policy):
-        try:
-            part(t, wd, si, certs, secrets)
-        except Exception:
-            t.fail_exception(part.__name__)
+    t.run_parts((check_flood, check_header_timeout, check_drain_upload,
+                 check_drain_partial, check_policy), wd, si, certs, secrets)
     si.stop()
     return t.done()
 

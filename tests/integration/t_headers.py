@@ -418,11 +418,8 @@ def main():
     certs = Certs(wd)
     si = StandIn(wd, certs).start()
     secrets = []
-    for part in (check_bad_requests, check_cr_in_body, check_empty_values):
-        try:
-            part(t, wd, si, certs, secrets)
-        except Exception:
-            t.fail_exception(part.__name__)
+    t.run_parts((check_bad_requests, check_cr_in_body, check_empty_values), wd,
+                 si, certs, secrets)
     si.stop()
     try:
         check_hostile_upstream(t, wd, certs, secrets)

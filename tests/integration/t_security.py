@@ -639,13 +639,10 @@ def main():
     certs = Certs(wd)
     si = StandIn(wd, certs).start()
     secrets = []
-    for part in (check_default_listen, check_allow, check_allow_bots,
+    t.run_parts((check_default_listen, check_allow, check_allow_bots,
                  check_no_open_proxy, check_token_secrets,
-                 check_proxy_passwords, check_config_mode, check_user):
-        try:
-            part(t, wd, si, certs, secrets)
-        except Exception:
-            t.fail_exception(part.__name__)
+                 check_proxy_passwords, check_config_mode, check_user), wd, si,
+                 certs, secrets)
     si.stop()
     return t.done()
 

@@ -107,6 +107,17 @@ class Tap:
         self.ok(False, "%s (exception)" % desc)
         self.diag(traceback.format_exc())
 
+    def run_parts(self, parts, *args):
+        """Run each part(self, *args) in turn: an exception fails that part
+        alone, and a diagnostic line says how long each took."""
+        for part in parts:
+            t0 = time.monotonic()
+            try:
+                part(self, *args)
+            except Exception:
+                self.fail_exception(part.__name__)
+            self.diag("%s: %.1fs" % (part.__name__, time.monotonic() - t0))
+
     def done(self):
         if self._planned is None:
             print("1..%d" % self.n)
