@@ -13,7 +13,8 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include "tgsidecar.h"
+#include "acl.h"
+#include "conf.h"
 
 static int
 acl_parse_one(struct acl_net *n, const char *s, size_t len)

@@ -8,8 +8,10 @@
 
 #include <limits.h>
 #include <string.h>
+#include <stdio.h>
 
-#include "tgsidecar.h"
+#include "apierror.h"
+#include "util.h"
 
 /* pfx, then s escaped, then sfx; the length, or -1 and "" if it is cut. */
 static int

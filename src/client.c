@@ -12,7 +12,23 @@
 
 #include <event2/util.h>
 
-#include "tgsidecar.h"
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "access.h"
+#include "admit.h"
+#include "client.h"
+#include "conf.h"
+#include "header.h"
+#include "health.h"
+#include "log.h"
+#include "metrics.h"
+#include "reply.h"
+#include "req.h"
+#include "route.h"
+#include "upstream.h"
+#include "util.h"
 
 #define CLIENT_PARSE_MAX	(64 * 1024)	/* bytes per parser call */
 #define CLIENT_POLL_BODY_MAX	4096	/* a getUpdates body we wait for */
@@ -25,6 +41,7 @@ static int	client_on_headers(http_parser *);
 static int	client_on_body(http_parser *, const char *, size_t);
 static int	client_on_complete(http_parser *);
 static void	client_pump(struct client *);
+static void	client_schedule(struct client *);
 
 static const http_parser_settings client_settings = {
 	.on_message_begin = client_on_begin,
@@ -36,10 +53,32 @@ static const http_parser_settings client_settings = {
 	.on_message_complete = client_on_complete,
 };
 
+static void	client_req_done(struct req *);
+static void	client_req_kick(struct req *);
+
+/* How the layers below finish a bot's request. */
+static const struct req_hooks client_hooks = {
+	.rh_done = client_req_done,
+	.rh_kick = client_req_kick,
+};
+
+/*
+ * The config a connection goes by: its request's, or while it has none,
+ * the current one, which its next request will take.
+ */
 static const struct config *
 client_cfg(struct client *clt)
 {
-	return (clt->clt_srv->srv_cfg);
+	if (clt->clt_req != NULL)
+		return (clt->clt_req->req_cfg);
+	return (clt->clt_pool->cp_cfg);
+}
+
+/* Reply bytes the bot has not read yet. */
+static size_t
+client_pending(struct client *clt)
+{
+	return (evbuffer_get_length(bufferevent_get_output(clt->clt_bev)));
 }
 
 static void
@@ -70,97 +109,23 @@ client_head_start(struct client *clt)
 	evtimer_add(clt->clt_head_ev, &tv);
 }
 
-/* What an access line says, in either format. */
-struct client_access {
-	const char	*ca_method;
-	const char	*ca_api;
-	const char	*ca_bot;
-	const char	*ca_error;	/* or NULL */
-	int		 ca_status;
-	double		 ca_ms;
-};
-
-static void
-client_log_text(struct req *req, const struct client_access *a, char *line,
-    size_t len)
-{
-	snprintf(line, len, "access %s %s %s bot=%s status=%d "
-	    "in=%" PRIu64 " out=%" PRIu64 " ms=%.1f connect=%.1f tls=%.1f "
-	    "ttfb=%.1f retries=%d%s%s%s", req->req_clt->clt_peer, a->ca_method,
-	    a->ca_api, a->ca_bot, a->ca_status, req->req_bytes_in,
-	    req->req_bytes_out, a->ca_ms, req->req_t_connect, req->req_t_tls,
-	    req->req_t_ttfb, req->req_attempt,
-	    a->ca_error != NULL ? " error=\"" : "",
-	    a->ca_error != NULL ? a->ca_error : "",
-	    a->ca_error != NULL ? "\"" : "");
-}
-
-static void
-client_log_json(struct req *req, const struct client_access *a, char *line,
-    size_t len)
-{
-	char	 err[1024];
-
-	if (a->ca_error == NULL ||
-	    apierror_string(err, sizeof(err), a->ca_error) == -1)
-		snprintf(err, sizeof(err), "null");
-	snprintf(line, len, "\"msg\":\"access\",\"peer\":\"%s\","
-	    "\"http_method\":\"%s\",\"method\":\"%s\",\"bot\":\"%s\","
-	    "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-	    ",\"ms\":%.1f,\"connect_ms\":%.1f,\"tls_ms\":%.1f,"
-	    "\"ttfb_ms\":%.1f,\"retries\":%d%s%s",
-	    req->req_clt->clt_peer, a->ca_method, a->ca_api, a->ca_bot,
-	    a->ca_status, req->req_bytes_in, req->req_bytes_out, a->ca_ms,
-	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
-	    req->req_attempt, a->ca_error != NULL ? ",\"error\":" : "",
-	    a->ca_error != NULL ? err : "");
-}
-
-static void
-client_log(struct req *req, const char *why)
-{
-	struct client_access	 a;
-	struct timespec		 now;
-	char			 line[2048];
-	/* Probes come every few seconds: keep them out of the way. */
-	int			 level = req->req_admin ? LOG_LEVEL_DEBUG :
-				    LOG_LEVEL_INFO;
-
-	a.ca_status = req->req_status;
-	if (a.ca_status == 0) {
-		a.ca_status = 499;	/* the bot left before any reply */
-		metrics_error(METRICS_STAGE_CLIENT_ABORT);
-	}
-	metrics_request(req, a.ca_status, req->req_admin);
-	if (!log_wants(level))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	a.ca_ms = (now.tv_sec - req->req_start.tv_sec) * 1e3 +
-	    (now.tv_nsec - req->req_start.tv_nsec) / 1e6;
-	a.ca_method = req->req_method >= 0 ?
-	    http_method_str(req->req_method) : "-";
-	a.ca_api = req->req_route.rt_method[0] != '\0' ?
-	    req->req_route.rt_method : "-";
-	a.ca_bot = req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot :
-	    "-";
-	a.ca_error = req->req_errdesc[0] != '\0' ? req->req_errdesc : why;
-	if (log_is_json())
-		client_log_json(req, &a, line, sizeof(line));
-	else
-		client_log_text(req, &a, line, sizeof(line));
-	log_access(level, line);
-}
-
 /* The one destructor of a request. */
 static void
 client_req_free(struct req *req, const char *why)
 {
+	struct client_pool	*pool;
+
 	if (req == NULL)
 		return;
+	pool = req->req_clt->clt_pool;
 	if (req->req_easy != NULL)
 		upstream_stop(req);
 	health_forget(req);
-	client_log(req, why);
+	access_log(req, req->req_clt->clt_peer, why);
+	/* Nothing in flight: the owner may hand memory back. */
+	if (req->req_counted && --pool->cp_inflight == 0 &&
+	    pool->cp_idle != NULL)
+		pool->cp_idle(pool->cp_arg);
 	if (req->req_clt->clt_req == req)
 		req->req_clt->clt_req = NULL;
 	if (req->req_target != NULL)
@@ -186,15 +151,18 @@ client_req_free(struct req *req, const char *why)
 	free(req);
 }
 
-/* A request got its whole reply; the connection goes on or winds down. */
-void
+/*
+ * The rh_done hook: a request got its whole reply; the connection goes on
+ * or winds down.
+ */
+static void
 client_req_done(struct req *req)
 {
 	struct client	*clt = req->req_clt;
 
 	/* An unread body leaves the stream out of step: end it there. */
 	if (!req->req_keepalive || !req->req_body_done ||
-	    clt->clt_srv->srv_draining)
+	    clt->clt_pool->cp_draining)
 		clt->clt_closing = 1;
 	client_req_free(req, NULL);
 	/* client_parse() unpauses the parser: never from inside its callback. */
@@ -220,7 +188,8 @@ client_fail(struct client *clt, int status, const char *desc)
 	if (req == NULL) {
 		/* Bytes no request began with: still a reply to count. */
 		metrics_request(NULL, status, 0);
-		reply_error(clt, NULL, status, desc);
+		reply_reject(bufferevent_get_output(clt->clt_bev), status,
+		    desc);
 		return;
 	}
 	if (req->req_easy != NULL)
@@ -231,7 +200,7 @@ client_fail(struct client *clt, int status, const char *desc)
 	}
 	req->req_keepalive = 0;
 	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", desc);
-	reply_error(clt, req, status, desc);
+	reply_error(req, status, desc);
 	client_req_free(req, NULL);
 }
 
@@ -249,9 +218,12 @@ client_on_begin(http_parser *p)
 
 	if ((req = calloc(1, sizeof(*req))) == NULL)
 		return (-1);
+	req->req_hooks = &client_hooks;
 	req->req_clt = clt;
+	req->req_base = clt->clt_pool->cp_base;
+	req->req_out = bufferevent_get_output(clt->clt_bev);
 	req->req_seq = ++clt->clt_nreq;
-	req->req_cfg = config_ref(clt->clt_srv->srv_cfg);
+	req->req_cfg = config_ref(clt->clt_pool->cp_cfg);
 	req->req_method = -1;
 	clt->clt_req = req;
 	/* The first head's deadline has run since accept. */
@@ -322,9 +294,9 @@ client_header_commit(struct client *clt)
 	const char		*name, *value;
 	char			*line;
 
-	if (req->req_hstate == CLIENT_H_NONE)
+	if (req->req_hstate == REQ_H_NONE)
 		return (0);
-	req->req_hstate = CLIENT_H_NONE;
+	req->req_hstate = REQ_H_NONE;
 	name = nlen ? (char *)evbuffer_pullup(req->req_hname, -1) : "";
 	value = vlen ? (char *)evbuffer_pullup(req->req_hvalue, -1) : "";
 	if (!header_token(name, nlen))
@@ -376,12 +348,12 @@ client_on_hfield(http_parser *p, const char *at, size_t len)
 
 	if (client_header_room(clt, len) == -1)
 		return (-1);
-	if (req->req_hstate == CLIENT_H_DONE)
+	if (req->req_hstate == REQ_H_DONE)
 		return (0);	/* a trailer: never forwarded */
-	if (req->req_hstate == CLIENT_H_VALUE &&
+	if (req->req_hstate == REQ_H_VALUE &&
 	    client_header_commit(clt) == -1)
 		return (-1);
-	req->req_hstate = CLIENT_H_FIELD;
+	req->req_hstate = REQ_H_FIELD;
 	return (evbuffer_add(req->req_hname, at, len));
 }
 
@@ -393,9 +365,9 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 
 	if (client_header_room(clt, len) == -1)
 		return (-1);
-	if (req->req_hstate == CLIENT_H_DONE)
+	if (req->req_hstate == REQ_H_DONE)
 		return (0);
-	req->req_hstate = CLIENT_H_VALUE;
+	req->req_hstate = REQ_H_VALUE;
 	return (evbuffer_add(req->req_hvalue, at, len));
 }
 
@@ -424,79 +396,12 @@ client_framing(struct client *clt)
 	return (0);
 }
 
-/* allow, under the config the request holds: a reload may change it. */
-static int
-client_peer_allowed(struct client *clt)
-{
-	return (acl_peer_allowed(clt->clt_req->req_cfg,
-	    (struct sockaddr *)&clt->clt_ss));
-}
-
-/* Decide what to do with a request once its head is known. */
-static int
-client_check(struct client *clt, int *status, const char **why)
-{
-	struct req		*req = clt->clt_req;
-	const struct config	*cfg = req->req_cfg;
-	http_parser		*p = &clt->clt_parser;
-	size_t			 len = evbuffer_get_length(req->req_target);
-	const char		*target;
-
-	target = (const char *)evbuffer_pullup(req->req_target, -1);
-	if (!client_peer_allowed(clt)) {
-		/* Nothing more to say to this peer: close after the 403. */
-		req->req_keepalive = 0;
-		*status = 403;
-		*why = "Forbidden: this address may not use the sidecar";
-		return (-1);
-	}
-	if (p->http_major != 1) {
-		*status = 400;
-		*why = "Bad Request: only HTTP/1.0 and HTTP/1.1 are served";
-		return (-1);
-	}
-	if (p->method == HTTP_CONNECT || p->upgrade) {
-		*status = 400;
-		*why = "CONNECT and protocol upgrades are not accepted";
-		return (-1);
-	}
-	if (route_parse(&req->req_route, target != NULL ? target : "", len,
-	    status, why) == -1)
-		return (-1);
-	if (!acl_bot_allowed(cfg, req->req_route.rt_bot)) {
-		*status = 403;
-		*why = "Forbidden: this bot may not use the sidecar";
-		return (-1);
-	}
-	if (p->method != HTTP_GET && p->method != HTTP_POST) {
-		req->req_allow = "GET, POST";
-		*status = 405;
-		*why = "Method Not Allowed: use GET or POST";
-		return (-1);
-	}
-	if (req->req_route.rt_kind == ROUTE_FILE && req->req_has_body) {
-		*status = 400;
-		*why = "Bad Request: a file download takes no body";
-		return (-1);
-	}
-	if (req->req_has_body && req->req_clen >= 0 &&
-	    (uint64_t)req->req_clen > cfg->cfg_max_body) {
-		*status = 413;
-		*why = "Request Entity Too Large";
-		return (-1);
-	}
-	if (clt->clt_srv->srv_inflight >= cfg->cfg_max_inflight) {
-		*status = 503;
-		*why = "Service Unavailable: too many requests in flight, "
-		    "retry after 1";
-		return (-1);
-	}
-	return (0);
-}
-
+/* Hand the request upstream; it counts as in flight until it is freed. */
 static int
 client_start(struct client *clt)
 {
+	clt->clt_req->req_counted = 1;
+	clt->clt_pool->cp_inflight++;
 	if (upstream_start(clt->clt_req) == -1) {
 		client_fail(clt, 500, "Internal Server Error: cannot start the "
 		    "upstream transfer");
@@ -521,7 +426,7 @@ client_refuse(struct client *clt, int status, const char *why)
 		return;
 	}
 	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", why);
-	reply_error(clt, req, status, why);
+	reply_error(req, status, why);
 	req->req_refused = 1;
 }
 
@@ -547,8 +452,8 @@ client_admin(struct client *clt)
 	size_t		 len = evbuffer_get_length(req->req_target);
 	int		 which = t != NULL ? health_route(t, len) : 0;
 
-	if (!client_peer_allowed(clt))
-		return (0);	/* client_check() refuses it */
+	if (!admit_peer(req, (struct sockaddr *)&clt->clt_ss))
+		return (0);	/* admit_request() refuses it */
 	if (which == 0 || (req->req_cfg->cfg_admin_listen != NULL &&
 	    !clt->clt_admin)) {
 		if (!clt->clt_admin)
@@ -562,7 +467,8 @@ client_admin(struct client *clt)
 	} else if (req->req_has_body)
 		client_refuse(clt, 400, "Bad Request: no body expected");
 	else
-		health_serve(req, which);
+		health_serve(req, which, clt->clt_pool->cp_inflight,
+		    clt->clt_pool->cp_clients);
 	return (1);
 }
 
@@ -577,12 +483,12 @@ client_on_headers(http_parser *p)
 	if (client_header_commit(clt) == -1 || client_framing(clt) == -1)
 		return (-1);
 	evtimer_del(clt->clt_head_ev);
-	req->req_hstate = CLIENT_H_DONE;
+	req->req_hstate = REQ_H_DONE;
 	req->req_method = p->method;
 	req->req_http11 = p->http_major > 1 ||
 	    (p->http_major == 1 && p->http_minor >= 1);
 	req->req_keepalive = http_should_keep_alive(p) &&
-	    !clt->clt_srv->srv_draining;
+	    !clt->clt_pool->cp_draining;
 	if (p->flags & F_CHUNKED) {
 		req->req_has_body = 1;
 		req->req_clen = -1;
@@ -593,7 +499,8 @@ client_on_headers(http_parser *p)
 	}
 	if (client_admin(clt))
 		return (0);
-	if (client_check(clt, &status, &why) == -1) {
+	if (admit_request(req, p, (struct sockaddr *)&clt->clt_ss,
+	    clt->clt_pool->cp_inflight, &status, &why) == -1) {
 		client_refuse(clt, status, why);
 		return (0);
 	}
@@ -671,7 +578,7 @@ client_on_complete(http_parser *p)
 		req->req_held = 0;
 		if (t >= 0)
 			req->req_poll_secs = t;
-		if (clt->clt_srv->srv_draining)
+		if (clt->clt_pool->cp_draining)
 			client_poll_empty(req);
 		else
 			client_start(clt);
@@ -705,7 +612,7 @@ static int
 client_in_head(struct client *clt)
 {
 	return (clt->clt_req == NULL ||
-	    clt->clt_req->req_hstate != CLIENT_H_DONE);
+	    clt->clt_req->req_hstate != REQ_H_DONE);
 }
 
 /*
@@ -777,13 +684,13 @@ client_parse(struct client *clt)
 		 * from it.  client_write_cb() resumes us below the low mark.
 		 */
 		if (clt->clt_req == NULL &&
-		    reply_pending(clt) >= CLIENT_OUT_HIGH) {
+		    client_pending(clt) >= REPLY_OUT_HIGH) {
 			client_hold(clt, 1);	/* client_write_cb() resumes */
 			break;
 		}
 		if (clt->clt_req != NULL &&
 		    evbuffer_get_length(clt->clt_req->req_body) >=
-		    CLIENT_BODY_HIGH) {
+		    REQ_BODY_HIGH) {
 			client_hold(clt, 1);	/* the upstream kicks us */
 			break;
 		}
@@ -829,7 +736,7 @@ client_pump(struct client *clt)
 	if (clt->clt_req != NULL && clt->clt_req->req_easy != NULL)
 		upstream_resume(clt->clt_req);
 	if (clt->clt_closing && clt->clt_req == NULL &&
-	    reply_pending(clt) == 0)
+	    client_pending(clt) == 0)
 		client_close(clt, NULL);
 }
 
@@ -842,10 +749,17 @@ client_kick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Safe from inside libcurl callbacks: the work happens from the loop. */
-void
+static void
 client_schedule(struct client *clt)
 {
 	event_active(clt->clt_kick, EV_TIMEOUT, 0);
+}
+
+/* The rh_kick hook. */
+static void
+client_req_kick(struct req *req)
+{
+	client_schedule(req->req_clt);
 }
 
 static void
@@ -895,7 +809,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 struct client *
-client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
+client_new(struct client_pool *pool, evutil_socket_t fd, struct sockaddr *sa,
     int salen, int admin)
 {
 	struct client	*clt;
@@ -907,7 +821,7 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 		evutil_closesocket(fd);
 		return (NULL);
 	}
-	clt->clt_srv = srv;
+	clt->clt_pool = pool;
 	clt->clt_admin = admin;
 	/* Who may ask is decided per request, under its config. */
 	if (salen > 0 && (size_t)salen <= sizeof(clt->clt_ss))
@@ -931,28 +845,28 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 		snprintf(clt->clt_peer, sizeof(clt->clt_peer), "[%s]:%d", host,
 		    port);
 	}
-	clt->clt_bev = bufferevent_socket_new(srv->srv_base, fd,
+	clt->clt_bev = bufferevent_socket_new(pool->cp_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (clt->clt_bev == NULL) {
 		evutil_closesocket(fd);
 		goto fail;
 	}
-	if ((clt->clt_kick = event_new(srv->srv_base, -1, 0, client_kick_cb,
+	if ((clt->clt_kick = event_new(pool->cp_base, -1, 0, client_kick_cb,
 	    clt)) == NULL ||
-	    (clt->clt_head_ev = evtimer_new(srv->srv_base, client_head_cb,
+	    (clt->clt_head_ev = evtimer_new(pool->cp_base, client_head_cb,
 	    clt)) == NULL)
 		goto fail;
 	bufferevent_setcb(clt->clt_bev, client_read_cb, client_write_cb,
 	    client_event_cb, clt);
 	/* Bounded input: a bot that floods us is simply read slower. */
-	bufferevent_setwatermark(clt->clt_bev, EV_READ, 0, CLIENT_BODY_HIGH);
-	bufferevent_setwatermark(clt->clt_bev, EV_WRITE, CLIENT_OUT_LOW, 0);
+	bufferevent_setwatermark(clt->clt_bev, EV_READ, 0, REQ_BODY_HIGH);
+	bufferevent_setwatermark(clt->clt_bev, EV_WRITE, REPLY_OUT_LOW, 0);
 	client_timeouts(clt);
 	client_head_start(clt);
 	if (bufferevent_enable(clt->clt_bev, EV_READ | EV_WRITE) == -1)
 		goto fail;
-	TAILQ_INSERT_HEAD(&srv->srv_clts, clt, clt_entry);
-	srv->srv_clients++;
+	TAILQ_INSERT_HEAD(&pool->cp_clts, clt, clt_entry);
+	pool->cp_clients++;
 	return (clt);
  fail:
 	log_warnx("%s: cannot set up a bot connection", __func__);
@@ -970,16 +884,17 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 void
 client_close(struct client *clt, const char *why)
 {
-	struct server	*srv = clt->clt_srv;
+	struct client_pool	*pool = clt->clt_pool;
 
 	client_req_free(clt->clt_req, why);
-	TAILQ_REMOVE(&srv->srv_clts, clt, clt_entry);
+	TAILQ_REMOVE(&pool->cp_clts, clt, clt_entry);
 	event_free(clt->clt_kick);
 	event_free(clt->clt_head_ev);
 	bufferevent_free(clt->clt_bev);
 	free(clt);
-	srv->srv_clients--;
-	server_client_gone(srv);
+	pool->cp_clients--;
+	if (pool->cp_gone != NULL)
+		pool->cp_gone(pool->cp_arg);
 }
 
 /*
@@ -988,19 +903,19 @@ client_close(struct client *clt, const char *why)
  * body is still read) and its connection closes after the reply.
  */
 void
-client_drain(struct server *srv)
+client_drain(struct client_pool *pool)
 {
 	struct client	*clt, *next;
 	struct req	*req;
 
-	for (clt = TAILQ_FIRST(&srv->srv_clts); clt != NULL; clt = next) {
+	for (clt = TAILQ_FIRST(&pool->cp_clts); clt != NULL; clt = next) {
 		next = TAILQ_NEXT(clt, clt_entry);
 		if ((req = clt->clt_req) != NULL &&
-		    req->req_hstate != CLIENT_H_DONE)
+		    req->req_hstate != REQ_H_DONE)
 			client_req_free(req, "sidecar shutting down");
 		if ((req = clt->clt_req) == NULL) {
 			clt->clt_closing = 1;
-			if (reply_pending(clt) == 0)
+			if (client_pending(clt) == 0)
 				client_close(clt, NULL);
 			continue;
 		}

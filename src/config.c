@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
 
 #include "configkeys.h"
 #include "envopt.h"
+#include "log.h"
 
 /* The defaults, from the key table. */
 void

@@ -19,8 +19,10 @@
 #include <unistd.h>
 
 #include <event2/util.h>
+#include <curl/curl.h>
 
 #include "configkeys.h"
+#include "log.h"
 
 #define CONFIG_MAX_MS		(24L * 60 * 60 * 1000)	/* sanity bound */
 

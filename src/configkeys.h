@@ -2,7 +2,7 @@
 /*
  * Private to the config files: the key table (config_keys.c), the value
  * setters (config_set.c), the command line (config_cli.c) and the
- * sources and load rules (config.c). Others use tgsidecar.h.
+ * sources and load rules (config.c). Others use include/conf.h.
  */
 #ifndef TGS_CONFIGKEYS_H
 #define TGS_CONFIGKEYS_H
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
 
 #define CONFIG_ENV_PREFIX	"TGSIDECAR_"
 #define CONFIG_NAMELEN		64

@@ -9,7 +9,8 @@
 
 #include <sys/prctl.h>
 
-#include "tgsidecar.h"
+#include "coredump.h"
+#include "log.h"
 
 /*
  * Call it before any secret is read, and again after a change of uid:

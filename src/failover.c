@@ -12,7 +12,12 @@
 
 #include <string.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
+#include "failover.h"
+#include "log.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "util.h"
 
 /* Bumped whenever a proxy starts or stops failing, or the list changes. */
 static unsigned long	 failover_gen;

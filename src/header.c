@@ -14,7 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tgsidecar.h"
+#include "header.h"
+#include "req.h"
 
 static const struct {
 	const char	*hn_name;

@@ -11,11 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tgsidecar.h"
+#include <event2/buffer.h>
+
+#include "conf.h"
+#include "failover.h"
+#include "health.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "reply.h"
+#include "req.h"
+#include "upstream.h"
+#include "util.h"
 
 #define HEALTH_WINDOW_MS	30000	/* "reachable in the last 30 s" */
-
-enum { HEALTH_NONE, HEALTH_LIVE, HEALTH_READY, HEALTH_METRICS };
 
 int
 health_route(const char *target, size_t len)
@@ -74,36 +82,34 @@ health_free_probe(struct req *probe)
 	free(probe);
 }
 
+static void	health_done(struct req *);
+
+static const struct req_hooks health_hooks = {
+	.rh_done = health_done,
+};
+
 /*
- * The probe goes the way a transfer goes (pre-proxy, proxy and its auth,
- * the CONNECT, TLS with the upstream) and stops before a request: it has
- * no bot, and does not count against max_inflight.
+ * The probe goes the way a transfer goes (upstream_probe()) and stops
+ * before a request: it has no bot, and does not count against
+ * max_inflight.
  */
 static int
 health_probe(struct config *cfg)
 {
 	struct req	*probe;
-	CURL		*e = NULL;
 
 	if ((probe = calloc(1, sizeof(*probe))) == NULL)
 		return (-1);
+	probe->req_hooks = &health_hooks;
 	probe->req_probe = 1;
 	probe->req_cfg = config_ref(cfg);
-	probe->req_proxy = failover_pick(cfg);
 	if ((probe->req_url = strdup(cfg->cfg_upstream)) == NULL ||
-	    (e = upstream_easy(probe)) == NULL)
-		goto fail;
-	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->cfg_connect_timeout_ms);
-	if (upstream_add(probe, e) == -1)
-		goto fail;
+	    upstream_probe(probe) == -1) {
+		health_free_probe(probe);
+		return (-1);
+	}
 	health.hp_probe = probe;
 	return (0);
- fail:
-	if (e != NULL)
-		curl_easy_cleanup(e);
-	health_free_probe(probe);
-	return (-1);
 }
 
 static const char *
@@ -137,9 +143,13 @@ health_wait(struct req *req)
 	return (0);
 }
 
-/* Answer now, or join the probe whose end answers; sets req_refused then. */
+/*
+ * Answer now, or join the probe whose end answers (through the request's
+ * rh_done hook); sets req_refused then.  inflight and clients are the
+ * owner's figures for /metrics.
+ */
 void
-health_serve(struct req *req, int which)
+health_serve(struct req *req, int which, int inflight, int clients)
 {
 	struct evbuffer	*out;
 	char		 text[512];
@@ -155,8 +165,7 @@ health_serve(struct req *req, int which)
 			health_text(req, 500, "out of memory\n");
 			break;
 		}
-		metrics_render(out, req->req_clt->clt_srv->srv_inflight,
-		    req->req_clt->clt_srv->srv_clients);
+		metrics_render(out, inflight, clients);
 		reply_full(req, 200, "text/plain; version=0.0.4",
 		    (const char *)evbuffer_pullup(out, -1),
 		    evbuffer_get_length(out));
@@ -192,12 +201,13 @@ health_forget(struct req *req)
 	req->req_waiting = 0;
 }
 
-/* From upstream_done(), when the probe ended: answer all who wait. */
-void
-health_done(struct req *probe, int status)
+/* The probe's rh_done hook: answer all who wait. */
+static void
+health_done(struct req *probe)
 {
 	const char	*name = health_name(probe->req_cfg, probe->req_proxy);
 	struct req	*req;
+	int		 status = probe->req_outcome;
 
 	if (status == 200)
 		snprintf(health.hp_text, sizeof(health.hp_text),
@@ -218,7 +228,7 @@ health_done(struct req *probe, int status)
 			snprintf(req->req_errdesc, sizeof(req->req_errdesc),
 			    "%s", probe->req_errdesc);
 		health_text(req, status, health.hp_text);
-		client_req_done(req);
+		req->req_hooks->rh_done(req);
 	}
 	health_free_probe(probe);
 }

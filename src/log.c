@@ -9,13 +9,16 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
 #include <time.h>
 
-#include "tgsidecar.h"
+#include "log.h"
+#include "route.h"
+#include "util.h"
 
 #define LOG_LINE_MAX	2048
 #define LOG_REDACTED	"***"

@@ -10,7 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tgsidecar.h"
+#include <curl/curl.h>
+
+#include "conf.h"
+#include "coredump.h"
+#include "log.h"
+#include "server.h"
 
 extern char **environ;
 

@@ -8,8 +8,14 @@
 
 #include <string.h>
 #include <strings.h>
+#include <event2/buffer.h>
 
-#include "tgsidecar.h"
+#include "client.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "req.h"
+#include "route.h"
+#include "tls.h"
 
 #define METRICS_BUCKETS		14
 

@@ -8,12 +8,21 @@
 
 #include <stdlib.h>
 
+#include <event2/event.h>
 #include <event2/event_struct.h>
 
-#include "tgsidecar.h"
+#include "log.h"
+#include "multi.h"
+#include "util.h"
 
 struct multi_sock {
 	struct event	 ms_ev;	/* re-armed with event_assign() */
+};
+
+/* A transfer's owner and the hook that hears of its end (CURLOPT_PRIVATE). */
+struct multi_xfer {
+	multi_done_fn	 mx_done;
+	void		*mx_arg;
 };
 
 static struct {
@@ -122,12 +131,18 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 static void
 multi_check(void)
 {
-	CURLMsg	*msg;
-	int	 left;
+	struct multi_xfer	*mx;
+	CURLMsg			*msg;
+	int			 left;
 
 	while ((msg = curl_multi_info_read(mu.mu_multi, &left)) != NULL) {
-		if (msg->msg == CURLMSG_DONE)
-			upstream_done(msg->easy_handle, msg->data.result);
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		mx = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+		    (char **)&mx);
+		if (mx != NULL)
+			mx->mx_done(mx->mx_arg, msg->data.result);
 	}
 }
 
@@ -168,18 +183,38 @@ multi_free(void)
 	mu.mu_timer = NULL;
 }
 
+/* Start a transfer; done(arg, result) runs from the loop when it ends. */
 int
-multi_add(CURL *easy)
+multi_add(CURL *easy, multi_done_fn done, void *arg)
 {
-	return (multi_ok("curl_multi_add_handle",
-	    curl_multi_add_handle(mu.mu_multi, easy)));
+	struct multi_xfer	*mx;
+
+	if ((mx = calloc(1, sizeof(*mx))) == NULL) {
+		log_warn("%s: calloc", __func__);
+		return (-1);
+	}
+	mx->mx_done = done;
+	mx->mx_arg = arg;
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, mx);
+	if (multi_ok("curl_multi_add_handle",
+	    curl_multi_add_handle(mu.mu_multi, easy)) == -1) {
+		curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+		free(mx);
+		return (-1);
+	}
+	return (0);
 }
 
 /* Removing a handle closes its connection, since none is ever reused. */
 void
 multi_remove(CURL *easy)
 {
+	struct multi_xfer	*mx = NULL;
+
 	multi_ok("curl_multi_remove_handle",
 	    curl_multi_remove_handle(mu.mu_multi, easy));
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&mx);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+	free(mx);
 }
 

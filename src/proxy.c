@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <curl/curl.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
+#include "envopt.h"
+#include "proxy.h"
 #include "envopt.h"
 
 #define PROXY_SCHEMES	"http, https, socks5, socks5h or socks4a"

@@ -9,18 +9,18 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "tgsidecar.h"
+#include <event2/buffer.h>
+#include <http_parser.h>
+
+#include "apierror.h"
+#include "log.h"
+#include "reply.h"
+#include "req.h"
 
 static int
 reply_no_body(int status)
 {
 	return (status < 200 || status == 204 || status == 304);
-}
-
-static struct evbuffer *
-reply_out(struct client *clt)
-{
-	return (bufferevent_get_output(clt->clt_bev));
 }
 
 /* Out of memory mid-reply: the bot can only be told by a close. */
@@ -36,7 +36,7 @@ int
 reply_head(struct req *req, int status, const char *reason,
     struct evbuffer *hdrs, int64_t clen)
 {
-	struct evbuffer	*out = reply_out(req->req_clt);
+	struct evbuffer	*out = req->req_out;
 
 	if (reply_no_body(status))
 		clen = -2;
@@ -74,7 +74,7 @@ reply_head(struct req *req, int status, const char *reason,
 int
 reply_body(struct req *req, const char *data, size_t len)
 {
-	struct evbuffer	*out = reply_out(req->req_clt);
+	struct evbuffer	*out = req->req_out;
 
 	if (len == 0)
 		return (0);
@@ -100,7 +100,7 @@ reply_end(struct req *req)
 	    req->req_bytes_out != (uint64_t)req->req_clen_out)
 		req->req_keepalive = 0;
 	else if (req->req_chunked &&
-	    evbuffer_add(reply_out(req->req_clt), "0\r\n\r\n", 5) == -1)
+	    evbuffer_add(req->req_out, "0\r\n\r\n", 5) == -1)
 		reply_broken(req, __func__);
 }
 
@@ -108,32 +108,43 @@ reply_end(struct req *req)
 void
 reply_continue(struct req *req)
 {
-	if (evbuffer_add_printf(reply_out(req->req_clt),
+	if (evbuffer_add_printf(req->req_out,
 	    "HTTP/1.1 100 Continue\r\n\r\n") == -1)
 		reply_broken(req, __func__);
 }
 
+/* The Bot API's JSON error body; its length. */
+static int
+reply_apierror(char *body, size_t size, int status, const char *desc)
+{
+	int	 len;
+
+	if ((len = apierror_body(body, size, status, desc)) == -1)
+		len = apierror_body(body, size, status,
+		    apierror_reason(status));
+	return (len == -1 ? 0 : len);	/* the reason always fits */
+}
+
+/* An error of the sidecar's own, as the Bot API shapes them. */
+void
+reply_error(struct req *req, int status, const char *desc)
+{
+	char	 body[1024];
+	int	 len = reply_apierror(body, sizeof(body), status, desc);
+
+	reply_full(req, status, "application/json", body, len);
+}
+
 /*
- * An error of the sidecar's own, as the Bot API shapes them.  With no
- * request (the bot sent garbage) the connection is closed after it.
+ * The same for bytes no request began with (the bot sent garbage): the
+ * connection is closed after it.
  */
 void
-reply_error(struct client *clt, struct req *req, int status,
-    const char *desc)
+reply_reject(struct evbuffer *out, int status, const char *desc)
 {
-	struct evbuffer	*out = reply_out(clt);
-	char		 body[1024];
-	int		 len;
+	char	 body[1024];
+	int	 len = reply_apierror(body, sizeof(body), status, desc);
 
-	if ((len = apierror_body(body, sizeof(body), status, desc)) == -1)
-		len = apierror_body(body, sizeof(body), status,
-		    apierror_reason(status));
-	if (len == -1)
-		len = 0;	/* cannot happen: the reason always fits */
-	if (req != NULL) {
-		reply_full(req, status, "application/json", body, len);
-		return;
-	}
 	if (evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: %d\r\nConnection: close\r\n\r\n%.*s",
@@ -166,7 +177,7 @@ reply_full(struct req *req, int status, const char *ctype, const char *data,
 	if (req->req_method == HTTP_HEAD)
 		return;		/* the length, never the body */
 	req->req_bytes_out += len;
-	if (evbuffer_add(reply_out(req->req_clt), data, len) == -1)
+	if (evbuffer_add(req->req_out, data, len) == -1)
 		goto fail;
 	return;
  fail:
@@ -175,8 +186,9 @@ reply_full(struct req *req, int status, const char *ctype, const char *data,
 	reply_broken(req, __func__);
 }
 
+/* Reply bytes the bot has not read yet. */
 size_t
-reply_pending(struct client *clt)
+reply_pending(const struct req *req)
 {
-	return (evbuffer_get_length(reply_out(clt)));
+	return (evbuffer_get_length(req->req_out));
 }

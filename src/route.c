@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tgsidecar.h"
+#include "route.h"
 
 #define ROUTE_SECRET_MAX	128
 #define ROUTE_METHOD_MAX	63

@@ -15,7 +15,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tgsidecar.h"
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "client.h"
+#include "conf.h"
+#include "failover.h"
+#include "health.h"
+#include "log.h"
+#include "multi.h"
+#include "server.h"
+#include "tls.h"
+#include "util.h"
 
 #ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
@@ -37,7 +48,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct server	*srv = arg;
 
 	evutil_make_socket_nonblocking(fd);
-	client_new(srv, fd, sa, salen, l == srv->srv_admin);
+	client_new(&srv->srv_pool, fd, sa, salen, l == srv->srv_admin);
 }
 
 static void
@@ -47,7 +58,7 @@ server_resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (srv->srv_draining)
+	if (srv->srv_pool.cp_draining)
 		return;
 	evconnlistener_enable(srv->srv_listener);
 	if (srv->srv_admin != NULL)
@@ -79,8 +90,8 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_warnx("shutdown: %d connection(s) still busy after "
-	    "shutdown_timeout, closing them", srv->srv_clients);
-	while ((clt = TAILQ_FIRST(&srv->srv_clts)) != NULL)
+	    "shutdown_timeout, closing them", srv->srv_pool.cp_clients);
+	while ((clt = TAILQ_FIRST(&srv->srv_pool.cp_clts)) != NULL)
 		client_close(clt, "sidecar shutting down");
 	event_base_loopbreak(srv->srv_base);
 }
@@ -89,24 +100,24 @@ static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server		*srv = arg;
-	const struct config	*cfg = srv->srv_cfg;
+	const struct config	*cfg = srv->srv_pool.cp_cfg;
 	struct timeval		 tv;
 
 	(void)what;
-	if (srv->srv_draining)
+	if (srv->srv_pool.cp_draining)
 		return;
 	log_info("%s: draining %d connection(s)", strsignal(sig),
-	    srv->srv_clients);
+	    srv->srv_pool.cp_clients);
 	server_notify("STOPPING=1");
-	srv->srv_draining = 1;
+	srv->srv_pool.cp_draining = 1;
 	/* Closed, not disabled: new bots must be refused, not left hanging. */
 	evconnlistener_free(srv->srv_listener);
 	srv->srv_listener = NULL;
 	if (srv->srv_admin != NULL)
 		evconnlistener_free(srv->srv_admin);
 	srv->srv_admin = NULL;
-	client_drain(srv);
-	if (srv->srv_clients == 0) {
+	client_drain(&srv->srv_pool);
+	if (srv->srv_pool.cp_clients == 0) {
 		event_base_loopbreak(srv->srv_base);
 		return;
 	}
@@ -177,9 +188,9 @@ server_reload(struct server *srv)
 		config_unref(cfg);
 		return;
 	}
-	if (strcmp(cfg->cfg_listen, srv->srv_cfg->cfg_listen) != 0)
+	if (strcmp(cfg->cfg_listen, srv->srv_pool.cp_cfg->cfg_listen) != 0)
 		log_warnx("reload: listen %s takes a restart; still on %s",
-		    cfg->cfg_listen, srv->srv_cfg->cfg_listen);
+		    cfg->cfg_listen, srv->srv_pool.cp_cfg->cfg_listen);
 	if (tls_init(cfg) == -1) {
 		log_warnx("reload failed, the old configuration stays");
 		config_unref(cfg);
@@ -187,9 +198,9 @@ server_reload(struct server *srv)
 	}
 	log_init(cfg->cfg_log_level);
 	log_format(cfg->cfg_log_json, cfg->cfg_syslog);
-	failover_inherit(cfg, srv->srv_cfg);
-	config_unref(srv->srv_cfg);
-	srv->srv_cfg = cfg;
+	failover_inherit(cfg, srv->srv_pool.cp_cfg);
+	config_unref(srv->srv_pool.cp_cfg);
+	srv->srv_pool.cp_cfg = cfg;
 	log_info("configuration reloaded: upstream %s, proxy %s",
 	    cfg->cfg_upstream, cfg->cfg_proxy[0].px_scheme == PROXY_NONE ?
 	    "direct" : cfg->cfg_proxy[0].px_url);
@@ -202,17 +213,19 @@ server_trim_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (srv->srv_inflight == 0)
+	if (srv->srv_pool.cp_inflight == 0)
 		malloc_trim(0);
 }
 
 /*
- * Nothing in flight: a while later, hand freed memory back to the system,
- * so a burst of thousands of long polls does not stay in RSS for good.
+ * The pool's cp_idle hook, when nothing is in flight: a while later, hand
+ * freed memory back to the system, so a burst of thousands of long polls
+ * does not stay in RSS for good.
  */
-void
-server_idle(struct server *srv)
+static void
+server_idle(void *arg)
 {
+	struct server	*srv = arg;
 	struct timeval	 tv = { SERVER_TRIM_SECS, 0 };
 
 	if (srv->srv_trim_timer != NULL &&
@@ -220,11 +233,13 @@ server_idle(struct server *srv)
 		evtimer_add(srv->srv_trim_timer, &tv);
 }
 
-/* Called by client_close(): the last connection ends a drain. */
-void
-server_client_gone(struct server *srv)
+/* The pool's cp_gone hook: the last connection ends a drain. */
+static void
+server_client_gone(void *arg)
 {
-	if (srv->srv_draining && srv->srv_clients == 0)
+	struct server	*srv = arg;
+
+	if (srv->srv_pool.cp_draining && srv->srv_pool.cp_clients == 0)
 		event_base_loopbreak(srv->srv_base);
 }
 
@@ -232,8 +247,8 @@ int
 server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 {
 	memset(srv, 0, sizeof(*srv));
-	TAILQ_INIT(&srv->srv_clts);
-	srv->srv_cfg = config_ref(cfg);
+	TAILQ_INIT(&srv->srv_pool.cp_clts);
+	srv->srv_pool.cp_cfg = config_ref(cfg);
 	srv->srv_argc = argc;
 	srv->srv_argv = argv;
 	/* A bot that hangs up must cost us an EPIPE, not the process. */
@@ -242,6 +257,10 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 		log_warnx("event_base_new failed");
 		goto fail;
 	}
+	srv->srv_pool.cp_base = srv->srv_base;
+	srv->srv_pool.cp_idle = server_idle;
+	srv->srv_pool.cp_gone = server_client_gone;
+	srv->srv_pool.cp_arg = srv;
 	if (tls_init(cfg) == -1 || multi_init(srv->srv_base) == -1)
 		goto fail;
 	srv->srv_sigint = evsignal_new(srv->srv_base, SIGINT,
@@ -294,7 +313,7 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 int
 server_run(struct server *srv)
 {
-	const struct config	*cfg = srv->srv_cfg;
+	const struct config	*cfg = srv->srv_pool.cp_cfg;
 	char			 via[1024];
 	size_t			 off = 0;
 	int			 i;
@@ -325,7 +344,7 @@ server_free(struct server *srv)
 {
 	struct client	*clt;
 
-	while ((clt = TAILQ_FIRST(&srv->srv_clts)) != NULL)
+	while ((clt = TAILQ_FIRST(&srv->srv_pool.cp_clts)) != NULL)
 		client_close(clt, "sidecar shutting down");
 	if (srv->srv_listener != NULL)
 		evconnlistener_free(srv->srv_listener);
@@ -346,6 +365,6 @@ server_free(struct server *srv)
 	tls_free();
 	if (srv->srv_base != NULL)
 		event_base_free(srv->srv_base);
-	config_unref(srv->srv_cfg);
+	config_unref(srv->srv_pool.cp_cfg);
 	memset(srv, 0, sizeof(*srv));
 }

@@ -13,7 +13,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
+#include "log.h"
+#include "tls.h"
 
 static X509_STORE	*tls_store;
 static CURLSH		*tls_share;

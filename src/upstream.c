@@ -12,7 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tgsidecar.h"
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "conf.h"
+#include "failover.h"
+#include "header.h"
+#include "log.h"
+#include "metrics.h"
+#include "multi.h"
+#include "proxy.h"
+#include "reply.h"
+#include "req.h"
+#include "tls.h"
+#include "upstream.h"
+#include "util.h"
 
 #define UPSTREAM_BUFSIZE	(64 * 1024)
 #define UPSTREAM_REPLAY_MAX	(64 * 1024)
@@ -178,7 +193,7 @@ upstream_write(char *data, size_t size, size_t nitems, void *arg)
 	    req->req_up_status : 502, NULL, req->req_up_head, -1) == -1)
 		return (0);
 	/* The bot reads slower than the upstream sends: hold it. */
-	if (reply_pending(req->req_clt) >= CLIENT_OUT_HIGH) {
+	if (reply_pending(req) >= REPLY_OUT_HIGH) {
 		req->req_recv_paused = 1;
 		return (CURL_WRITEFUNC_PAUSE);
 	}
@@ -205,8 +220,8 @@ upstream_read(char *buf, size_t size, size_t nitems, void *arg)
 	}
 	if (n > 0) {
 		/* Room again: let the bot send more. */
-		if (evbuffer_get_length(req->req_body) < CLIENT_BODY_HIGH / 2)
-			client_schedule(req->req_clt);
+		if (evbuffer_get_length(req->req_body) < REQ_BODY_HIGH / 2)
+			req->req_hooks->rh_kick(req);
 		return (n);
 	}
 	if (n == -1)
@@ -331,7 +346,7 @@ upstream_timeout_ms(struct req *req)
  * the upstream goes (proxy, pre-proxy, proxy auth, TLS, timeouts): the
  * cure itself, for transfers and /readyz probes alike.
  */
-CURL *
+static CURL *
 upstream_easy(struct req *req)
 {
 	const struct config	*cfg = upstream_cfg(req);
@@ -340,7 +355,6 @@ upstream_easy(struct req *req)
 	if ((e = curl_easy_init()) == NULL)
 		return (NULL);
 	curl_easy_setopt(e, CURLOPT_URL, req->req_url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
@@ -361,27 +375,16 @@ upstream_easy(struct req *req)
 	return (e);
 }
 
-/*
- * Start it; upstream_release() is its other half, and counts it out.
- * The one /readyz probe has no bot and does not count against bots.
- */
-int
+static void	upstream_done(void *, CURLcode);
+
+/* Start it; upstream_release() is its other half. */
+static int
 upstream_add(struct req *req, CURL *e)
 {
-	if (multi_add(e) == -1)
+	if (multi_add(e, upstream_done, req) == -1)
 		return (-1);
 	req->req_easy = e;
-	if (!req->req_probe)
-		req->req_clt->clt_srv->srv_inflight++;
 	return (0);
-}
-
-/* libcurl's own words for a failure, or its generic ones. */
-const char *
-upstream_why(struct req *req, CURLcode rc)
-{
-	return (*req->req_errbuf != '\0' ? req->req_errbuf :
-	    curl_easy_strerror(rc));
 }
 
 /* One attempt: a new easy handle, so a new connection, every time. */
@@ -449,239 +452,6 @@ upstream_release(struct req *req)
 	multi_remove(req->req_easy);
 	curl_easy_cleanup(req->req_easy);
 	req->req_easy = NULL;
-	if (!req->req_probe && --req->req_clt->clt_srv->srv_inflight == 0)
-		server_idle(req->req_clt->clt_srv);
-}
-
-/*
- * Where an attempt failed, and all that follows from it, in one table.
- * Up to pretransfer nothing of the request can have reached the Bot API,
- * so any method may go again, and through a proxy every failure there
- * that is not our own is the proxy's: its TCP, CONNECT or SOCKS, TLS
- * with an https:// proxy, the tunnel, the TLS handshake through it.
- * After pretransfer only the upstream is left to blame.
- */
-enum upstream_stage {
-	UST_LOCAL,		/* the bot left, or we ran out of memory */
-	UST_FDS,		/* we ran out of file descriptors */
-	UST_PROXY_CONNECT,	/* no TCP (or no name) for the first hop */
-	UST_PROXY_TLS,		/* TLS with an https:// proxy itself */
-	UST_PROXY_ANSWER,	/* CONNECT answered, but not with a 2xx */
-	UST_PROXY_SOCKS,	/* the SOCKS hop refused */
-	UST_TUNNEL,		/* CONNECT, SOCKS or TLS through them stalled */
-	UST_CONNECT,		/* direct: no TCP to the upstream */
-	UST_CONNECT_TIMEOUT,	/* direct: no connection in connect_timeout */
-	UST_TLS_VERIFY,		/* the certificate the upstream showed */
-	UST_TLS,		/* the TLS handshake with the upstream */
-	UST_TIMEOUT,		/* sent, and no whole answer in time */
-	UST_BROKEN,		/* sent, and the connection broke */
-	UST_UPSTREAM,		/* sent, and the upstream failed otherwise */
-	UST_REPLY		/* a reply the sidecar cannot frame */
-};
-
-enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_HOST, WHO_PROXY, WHO_HOP,
-	WHO_SOCKS };
-enum upstream_retry { RETRY_NEVER, RETRY_ANY, RETRY_READONLY };
-
-static const struct upstream_rule {
-	int		 ur_metric;	/* enum metrics_stage, -1: not counted */
-	const char	*ur_fmt;	/* for the bot: ur_who, then why */
-	int		 ur_who;	/* enum upstream_who */
-	int		 ur_status;	/* a timeout is 504 at any stage */
-	int		 ur_proxy;	/* marks the proxy in use failed */
-	int		 ur_retry;	/* enum upstream_retry */
-} upstream_rules[] = {
-	[UST_LOCAL] = { -1, "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
-	[UST_FDS] = { METRICS_STAGE_UPSTREAM,
-	    "Service Unavailable: the sidecar is out of file descriptors, "
-	    "retry after 1", WHO_NONE, 503, 0, RETRY_NEVER },
-	[UST_PROXY_CONNECT] = { METRICS_STAGE_PROXY_CONNECT,
-	    "%s: connect failed: %s", WHO_HOP, 502, 1, RETRY_ANY },
-	[UST_PROXY_TLS] = { METRICS_STAGE_PROXY_HANDSHAKE,
-	    "%s: TLS with the proxy failed: %s", WHO_PROXY, 502, 1,
-	    RETRY_ANY },
-	[UST_PROXY_ANSWER] = { METRICS_STAGE_PROXY_HANDSHAKE,
-	    "%s answered %s to CONNECT", WHO_PROXY, 502, 1, RETRY_ANY },
-	[UST_PROXY_SOCKS] = { METRICS_STAGE_PROXY_HANDSHAKE,
-	    "%s: SOCKS handshake failed: %s", WHO_SOCKS, 502, 1, RETRY_ANY },
-	[UST_TUNNEL] = { METRICS_STAGE_PROXY_HANDSHAKE,
-	    "%s: no working tunnel through it: %s", WHO_PROXY, 502, 1,
-	    RETRY_ANY },
-	[UST_CONNECT] = { METRICS_STAGE_UPSTREAM,
-	    "%s: connect failed: %s", WHO_UPSTREAM, 502, 0, RETRY_ANY },
-	[UST_CONNECT_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
-	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_ANY },
-	[UST_TLS_VERIFY] = { METRICS_STAGE_TLS,
-	    "TLS: certificate verify failed for %s: %s", WHO_HOST, 502, 1,
-	    RETRY_ANY },
-	[UST_TLS] = { METRICS_STAGE_TLS,
-	    "TLS: handshake with %s failed: %s", WHO_HOST, 502, 1, RETRY_ANY },
-	[UST_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
-	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_NEVER },
-	[UST_BROKEN] = { METRICS_STAGE_UPSTREAM,
-	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_READONLY },
-	[UST_UPSTREAM] = { METRICS_STAGE_UPSTREAM,
-	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
-	[UST_REPLY] = { METRICS_STAGE_UPSTREAM,
-	    "%s sent a reply the sidecar cannot frame: %s", WHO_UPSTREAM, 502,
-	    0, RETRY_NEVER },
-};
-
-/* Creating our own socket failed: no proxy or upstream is to blame. */
-static int
-upstream_local_fds(struct req *req)
-{
-	long	 oserr = 0;
-
-	curl_easy_getinfo(req->req_easy, CURLINFO_OS_ERRNO, &oserr);
-	return (oserr == EMFILE || oserr == ENFILE);
-}
-
-/* The stage of a failed attempt, from what libcurl got done. */
-static enum upstream_stage
-upstream_stage(struct req *req, CURLcode rc, long *code)
-{
-	const struct proxy	*px = &upstream_cfg(req)->cfg_proxy[
-				    req->req_proxy];
-	curl_off_t		 pre = 0;
-	int			 verify, tls;
-
-	*code = 0;
-	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE, code);
-	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
-	/* Our write callback refused it: the upstream's doing, not ours. */
-	if (req->req_up_bad != NULL)
-		return (UST_REPLY);
-	if (rc == CURLE_WRITE_ERROR || rc == CURLE_READ_ERROR ||
-	    rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OUT_OF_MEMORY)
-		return (UST_LOCAL);
-	if (upstream_local_fds(req))
-		return (UST_FDS);
-	if (pre != 0) {
-		if (rc == CURLE_OPERATION_TIMEDOUT)
-			return (UST_TIMEOUT);
-		return ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
-		    rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE) ?
-		    UST_BROKEN : UST_UPSTREAM);
-	}
-	verify = rc == CURLE_PEER_FAILED_VERIFICATION ||
-	    rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
-	    rc == CURLE_SSL_ISSUER_ERROR;
-	tls = verify || rc == CURLE_SSL_CONNECT_ERROR;
-	if (px->px_scheme == PROXY_NONE) {
-		if (tls)
-			return (verify ? UST_TLS_VERIFY : UST_TLS);
-		return (rc == CURLE_OPERATION_TIMEDOUT ? UST_CONNECT_TIMEOUT :
-		    UST_CONNECT);
-	}
-	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT)
-		return (UST_PROXY_CONNECT);
-	if (*code != 0 && (*code < 200 || *code > 299))
-		return (UST_PROXY_ANSWER);
-	/* No CONNECT answer yet: the TLS was the https:// proxy's own. */
-	if (tls && px->px_scheme == PROXY_HTTPS && *code == 0)
-		return (UST_PROXY_TLS);
-	if (rc == CURLE_PROXY)
-		return (UST_PROXY_SOCKS);
-	if (tls)
-		return (verify ? UST_TLS_VERIFY : UST_TLS);
-	return (UST_TUNNEL);
-}
-
-/* Whom a stage's message names: never with credentials. */
-static const char *
-upstream_who(struct req *req, int who, char *buf, size_t len)
-{
-	const struct config	*cfg = upstream_cfg(req);
-	const struct proxy	*px = &cfg->cfg_proxy[req->req_proxy];
-
-	switch (who) {
-	case WHO_UPSTREAM:
-		snprintf(buf, len, "upstream %s", cfg->cfg_upstream_host);
-		break;
-	case WHO_HOST:
-		snprintf(buf, len, "%s", cfg->cfg_upstream_host);
-		break;
-	case WHO_HOP:
-		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE) {
-			snprintf(buf, len, "pre_proxy %s",
-			    cfg->cfg_pre_proxy.px_url);
-			break;
-		}
-		/* FALLTHROUGH */
-	case WHO_PROXY:
-		snprintf(buf, len, "proxy %s", px->px_url);
-		break;
-	case WHO_SOCKS:
-		/* The SOCKS hop is the proxy, or the pre-proxy of a chain. */
-		snprintf(buf, len, "proxy %s", proxy_is_socks(px) ? px->px_url :
-		    cfg->cfg_pre_proxy.px_url);
-		break;
-	default:
-		*buf = '\0';
-		break;
-	}
-	return (buf);
-}
-
-/* Name the stage that failed and why, for a bot to read; its status. */
-static int
-upstream_error(struct req *req, CURLcode rc, enum upstream_stage st,
-    long code, char *desc, size_t len)
-{
-	const struct upstream_rule	*ur = &upstream_rules[st];
-	char				 who[512], num[16];
-	const char			*why = upstream_why(req, rc);
-
-	if (st == UST_PROXY_ANSWER) {
-		snprintf(num, sizeof(num), "%ld", code);
-		why = num;
-	} else if (st == UST_REPLY) {
-		why = req->req_up_bad;
-	}
-	snprintf(desc, len, ur->ur_fmt, upstream_who(req, ur->ur_who, who,
-	    sizeof(who)), why);
-	if (rc == CURLE_OPERATION_TIMEDOUT)
-		return (504);
-	return (ur->ur_status);
-}
-
-static int
-upstream_retryable(struct req *req, enum upstream_stage st)
-{
-	int	 retry = upstream_rules[st].ur_retry;
-
-	if (req->req_attempt >= upstream_cfg(req)->cfg_retries ||
-	    req->req_head_sent)
-		return (0);
-	return (retry == RETRY_ANY || (retry == RETRY_READONLY &&
-	    req->req_route.rt_readonly && req->req_replay != NULL));
-}
-
-/*
- * Count a finished attempt for or against its proxy; for a failure, the
- * bot's status and req_errdesc.  A /readyz probe is judged the same way.
- */
-static int
-upstream_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
-{
-	long	 code;
-	int	 status;
-
-	if (rc == CURLE_OK) {
-		failover_ok(req->req_cfg, req->req_proxy);
-		return (200);
-	}
-	*st = upstream_stage(req, rc, &code);
-	status = upstream_error(req, rc, *st, code, req->req_errdesc,
-	    sizeof(req->req_errdesc));
-	if (upstream_rules[*st].ur_metric >= 0 && !req->req_probe)
-		metrics_error(upstream_rules[*st].ur_metric);
-	if (upstream_rules[*st].ur_proxy &&
-	    upstream_cfg(req)->cfg_proxy[req->req_proxy].px_scheme !=
-	    PROXY_NONE)
-		failover_fail(req->req_cfg, req->req_proxy, req->req_errdesc);
-	return (status);
 }
 
 static void
@@ -693,9 +463,9 @@ upstream_retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (upstream_attempt(req) == 0)
 		return;
-	reply_error(req->req_clt, req, 500, "Internal Server Error: cannot "
-	    "start the upstream transfer");
-	client_req_done(req);
+	reply_error(req, 500, "Internal Server Error: cannot start the "
+	    "upstream transfer");
+	req->req_hooks->rh_done(req);
 }
 
 /* Try again after a jittered, growing pause; 0 if the retry is set. */
@@ -706,7 +476,7 @@ upstream_retry(struct req *req, const char *why)
 	long		 ms;
 
 	if (req->req_retry_ev == NULL &&
-	    (req->req_retry_ev = evtimer_new(req->req_clt->clt_srv->srv_base,
+	    (req->req_retry_ev = evtimer_new(req->req_base,
 	    upstream_retry_cb, req)) == NULL)
 		return (-1);
 	ms = UPSTREAM_BACKOFF_MS << req->req_attempt;
@@ -729,19 +499,19 @@ upstream_failed(struct req *req, CURLcode rc)
 	enum upstream_stage	 st;
 	int			 status, retry;
 
-	status = upstream_judge(req, rc, &st);
-	retry = upstream_retryable(req, st);
+	status = upstream_fail_judge(req, rc, &st);
+	retry = upstream_fail_retryable(req, st);
 	upstream_release(req);
 	if (retry && upstream_retry(req, req->req_errdesc) == 0)
 		return;
 	if (req->req_head_sent) {
 		/* Too late for a status: a cut reply tells the bot instead. */
 		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
-		    "upstream reply cut: %s", upstream_why(req, rc));
+		    "upstream reply cut: %s", upstream_fail_why(req, rc));
 		req->req_keepalive = 0;
 	} else
-		reply_error(req->req_clt, req, status, req->req_errdesc);
-	client_req_done(req);
+		reply_error(req, status, req->req_errdesc);
+	req->req_hooks->rh_done(req);
 }
 
 /* Phase times for the access log and /metrics, before the handle goes. */
@@ -761,22 +531,18 @@ upstream_times(struct req *req)
 	    req->req_proxy].px_scheme != PROXY_NONE);
 }
 
-/* From multi.c, for every finished transfer. */
-void
-upstream_done(CURL *e, CURLcode rc)
+/* From multi.c, through the hook upstream_add() gave it. */
+static void
+upstream_done(void *arg, CURLcode rc)
 {
-	struct req	*req = NULL;
+	struct req		*req = arg;
+	enum upstream_stage	 st;
 
-	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&req);
-	if (req == NULL)
-		return;
 	if (req->req_probe) {
 		/* Judged as a transfer would be; the probe's owner answers. */
-		enum upstream_stage	 st;
-		int			 status = upstream_judge(req, rc, &st);
-
+		req->req_outcome = upstream_fail_judge(req, rc, &st);
 		upstream_release(req);
-		health_done(req, status);
+		req->req_hooks->rh_done(req);
 		return;
 	}
 	upstream_times(req);
@@ -795,12 +561,35 @@ upstream_done(CURL *e, CURLcode rc)
 		    "upstream %s sent no reply",
 		    upstream_cfg(req)->cfg_upstream_host);
 		upstream_release(req);
-		reply_error(req->req_clt, req, 502, req->req_errdesc);
+		reply_error(req, 502, req->req_errdesc);
 	} else {
 		upstream_release(req);
 		reply_end(req);
 	}
-	client_req_done(req);
+	req->req_hooks->rh_done(req);
+}
+
+/*
+ * The /readyz probe goes the way a transfer goes (pre-proxy, proxy and
+ * its auth, the CONNECT, TLS with the upstream) and stops before a
+ * request.  Its end sets req_outcome and calls its rh_done hook.
+ */
+int
+upstream_probe(struct req *req)
+{
+	const struct config	*cfg = upstream_cfg(req);
+	CURL			*e;
+
+	req->req_proxy = failover_pick(cfg);
+	if ((e = upstream_easy(req)) == NULL)
+		return (-1);
+	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->cfg_connect_timeout_ms);
+	if (upstream_add(req, e) == -1) {
+		curl_easy_cleanup(e);
+		return (-1);
+	}
+	return (0);
 }
 
 /* The bot went away: drop the transfer now, closing its connection. */
@@ -821,7 +610,7 @@ upstream_resume(struct req *req)
 	send = req->req_send_paused &&
 	    (evbuffer_get_length(req->req_body) > 0 || req->req_body_done);
 	recv = req->req_recv_paused &&
-	    reply_pending(req->req_clt) <= CLIENT_OUT_LOW;
+	    reply_pending(req) <= REPLY_OUT_LOW;
 	if (!send && !recv)
 		return;
 	if (send)

@@ -9,8 +9,9 @@
 #include <sys/time.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 
-#include "tgsidecar.h"
+#include "util.h"
 
 void
 util_ms_timeval(long ms, struct timeval *tv)

@@ -15,7 +15,11 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "tgsidecar.h"
+#include "coredump.h"
+#include "envopt.h"
+#include "log.h"
+#include "route.h"
+#include "util.h"
 
 #define BOT_DEFAULT_URL		"http://127.0.0.1:8081"
 #define BOT_DEFAULT_POLL	30	/* getUpdates timeout, seconds */

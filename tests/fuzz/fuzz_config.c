@@ -17,7 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
+#include "log.h"
 
 #define FUZZ_ARGS_MAX	16
 

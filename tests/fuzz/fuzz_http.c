@@ -3,7 +3,8 @@
  * libFuzzer harness for client.c: the bytes a bot sends, fed through a
  * socketpair into a real client on a real event_base, with reply.c,
  * route.c, header.c, acl.c, health.c and friends linked in, and
- * upstream.c, multi.c, tls.c and server.c replaced by stand-ins here.
+ * upstream.c, multi.c, tls.c and server.c replaced by stand-ins here
+ * (the pool's hooks are server.c's part).
  *
  * Input: 8 control bytes, then the byte stream the bot sends.
  *
@@ -57,7 +58,18 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "tgsidecar.h"
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "acl.h"
+#include "client.h"
+#include "conf.h"
+#include "header.h"
+#include "log.h"
+#include "reply.h"
+#include "req.h"
+#include "upstream.h"
 
 #define FUZZ_CTL	8
 #define FUZZ_MODES	(FUZZ_CTL - 2)
@@ -68,8 +80,8 @@
 #define REF_REQS	64
 #define REF_HDRS	128
 /* What one connection may hold, whatever the bot sends. */
-#define FUZZ_IN_MAX	(CLIENT_BODY_HIGH + 64 * 1024)
-#define FUZZ_BODY_MAX	(CLIENT_BODY_HIGH + 64 * 1024)
+#define FUZZ_IN_MAX	(REQ_BODY_HIGH + 64 * 1024)
+#define FUZZ_BODY_MAX	(REQ_BODY_HIGH + 64 * 1024)
 #define FUZZ_OUT_MAX	(4 * 1024 * 1024)
 
 enum fx_mode {
@@ -129,7 +141,7 @@ static struct {
 
 static struct {
 	struct config		*cfg;		/* the server's reference */
-	struct server		 srv;
+	struct client_pool	 pool;
 	struct fake_xfer	 xfer;
 	const uint8_t		*modes;
 	size_t			 nreq;
@@ -552,7 +564,7 @@ ref_check_body(const struct req *req, struct evbuffer *sent)
 static void
 fz_bounds(void)
 {
-	struct client	*clt = TAILQ_FIRST(&fz.srv.srv_clts);
+	struct client	*clt = TAILQ_FIRST(&fz.pool.cp_clts);
 	struct req	*req;
 
 	if (clt == NULL)
@@ -575,35 +587,22 @@ fz_bounds(void)
 	}
 }
 
-/* server.c */
-void
-server_client_gone(struct server *srv)
+/* server.c's cp_gone hook: the last connection ends a drain. */
+static void
+fake_gone(void *arg)
 {
-	if (srv->srv_draining && srv->srv_clients == 0)
-		event_base_loopbreak(srv->srv_base);
+	struct client_pool	*pool = arg;
+
+	if (pool->cp_draining && pool->cp_clients == 0)
+		event_base_loopbreak(pool->cp_base);
 }
 
 /* upstream.c: health.c's /readyz probe cannot start a transfer here. */
-CURL *
-upstream_easy(struct req *req)
-{
-	(void)req;
-	return curl_easy_init();
-}
-
 int
-upstream_add(struct req *req, CURL *e)
+upstream_probe(struct req *req)
 {
 	(void)req;
-	(void)e;
 	return -1;
-}
-
-const char *
-upstream_why(struct req *req, CURLcode rc)
-{
-	(void)req;
-	return curl_easy_strerror(rc);
 }
 
 /* upstream.c, in miniature: what upstream_release() does. */
@@ -617,7 +616,6 @@ fake_release(struct req *req)
 	event_del(fz.xfer.fx_ev);
 	fz.xfer.fx_req = NULL;
 	req->req_easy = NULL;
-	req->req_clt->clt_srv->srv_inflight--;
 }
 
 static int
@@ -665,7 +663,7 @@ fake_done(struct req *req)
 		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
 		    "Bad Gateway: fuzz upstream failed");
 		fake_release(req);
-		reply_error(req->req_clt, req, 502, req->req_errdesc);
+		reply_error(req, 502, req->req_errdesc);
 		break;
 	case FX_CUT:
 		fake_reply(req, 200, -1, body, len / 2);
@@ -683,7 +681,7 @@ fake_done(struct req *req)
 	default:
 		abort();
 	}
-	client_req_done(req);
+	req->req_hooks->rh_done(req);
 }
 
 /* Like the multi socket callback: move the body along, maybe finish. */
@@ -701,7 +699,7 @@ fake_xfer_cb(evutil_socket_t fd, short what, void *arg)
 	/* upstream_read() takes the body as it comes, then kicks. */
 	if ((n = evbuffer_get_length(req->req_body)) > 0) {
 		evbuffer_remove_buffer(req->req_body, fz.xfer.fx_sent, n);
-		client_schedule(req->req_clt);
+		req->req_hooks->rh_kick(req);
 	}
 	if (fz.xfer.fx_mode == FX_PENDING)
 		return;
@@ -733,18 +731,9 @@ upstream_start(struct req *req)
 	fz.xfer.fx_big = (m & 0x40) != 0;
 	fz.xfer.fx_liar = !(m & 0x08) ? 0 : (m & 0x10) ? 1 : -1;
 	req->req_easy = (CURL *)&fz.xfer;
-	req->req_clt->clt_srv->srv_inflight++;
 	/* It finishes from the loop, never inside the parser callback. */
 	event_active(fz.xfer.fx_ev, EV_TIMEOUT, 0);
 	return 0;
-}
-
-void
-upstream_done(CURL *e, CURLcode rc)
-{
-	(void)e;
-	(void)rc;
-	abort();	/* only multi.c calls it, and it is not linked */
 }
 
 void
@@ -936,10 +925,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    evutil_make_socket_nonblocking(sv[0]) == -1 ||
 	    evutil_make_socket_nonblocking(sv[1]) == -1)
 		abort();
-	memset(&fz.srv, 0, sizeof(fz.srv));
-	TAILQ_INIT(&fz.srv.srv_clts);
-	fz.srv.srv_base = base;
-	fz.srv.srv_cfg = fz.cfg;
+	memset(&fz.pool, 0, sizeof(fz.pool));
+	TAILQ_INIT(&fz.pool.cp_clts);
+	fz.pool.cp_base = base;
+	fz.pool.cp_cfg = fz.cfg;
+	fz.pool.cp_gone = fake_gone;
+	fz.pool.cp_arg = &fz.pool;
 	if ((fz.xfer.fx_ev = event_new(base, -1, 0, fake_xfer_cb,
 	    NULL)) == NULL)
 		abort();
@@ -955,11 +946,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sin->sin_port = htons(40000);
 		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	}
-	if (client_new(&fz.srv, sv[0], (struct sockaddr *)&ss,
+	if (client_new(&fz.pool, sv[0], (struct sockaddr *)&ss,
 	    sizeof(ss), (flags & 128) != 0) == NULL)
 		abort();
 
-	while (off < size && !TAILQ_EMPTY(&fz.srv.srv_clts)) {
+	while (off < size && !TAILQ_EMPTY(&fz.pool.cp_clts)) {
 		n = size - off;
 		if (chunk != 0) {
 			rnd = rnd * 1103515245u + 12345u;
@@ -974,8 +965,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;	/* held: a pending request, a full body */
 		turn(base, sv[1]);
 		if (first && (flags & 8)) {
-			fz.srv.srv_draining = 1;
-			client_drain(&fz.srv);
+			fz.pool.cp_draining = 1;
+			client_drain(&fz.pool);
 			turn(base, sv[1]);
 		}
 		first = 0;
@@ -985,15 +976,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		turn(base, sv[1]);
 	}
 	turn(base, sv[1]);
-	while (!TAILQ_EMPTY(&fz.srv.srv_clts))
-		client_close(TAILQ_FIRST(&fz.srv.srv_clts), "fuzz: done");
+	while (!TAILQ_EMPTY(&fz.pool.cp_clts))
+		client_close(TAILQ_FIRST(&fz.pool.cp_clts), "fuzz: done");
 	bot_read(sv[1]);
 	close(sv[1]);
 	event_free(fz.xfer.fx_ev);
 	fz.xfer.fx_ev = NULL;
 	event_base_free(base);
 
-	if (fz.srv.srv_clients != 0 || fz.srv.srv_inflight != 0 ||
+	if (fz.pool.cp_clients != 0 || fz.pool.cp_inflight != 0 ||
 	    fz.xfer.fx_req != NULL || fz.cfg->cfg_refs != 1)
 		abort();
 	if (fz.rp_bad)

@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
+#include "proxy.h"
 
 #define FUZZ_ENV_MAX	32
 

@@ -10,7 +10,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "tgsidecar.h"
+#include "acl.h"
+#include "conf.h"
 #include "tap.h"
 
 static const struct {

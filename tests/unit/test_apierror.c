@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tgsidecar.h"
+#include "apierror.h"
 #include "tap.h"
 
 struct body_case {

@@ -10,7 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
+#include "log.h"
+#include "proxy.h"
+#include "upstream.h"
 #include "configkeys.h"
 #include "tap.h"
 

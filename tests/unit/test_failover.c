@@ -8,7 +8,10 @@
 
 #include <string.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
+#include "failover.h"
+#include "log.h"
+#include "proxy.h"
 #include "tap.h"
 
 static void

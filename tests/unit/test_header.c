@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tgsidecar.h"
+#include "header.h"
+#include "req.h"
+#include "upstream.h"
 #include "tap.h"
 
 struct token_case {

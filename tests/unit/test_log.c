@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tgsidecar.h"
+#include "log.h"
 #include "tap.h"
 
 struct redact_case {

@@ -5,7 +5,8 @@
  */
 #include <string.h>
 
-#include "tgsidecar.h"
+#include "conf.h"
+#include "proxy.h"
 #include "tap.h"
 
 struct proxy_case {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tgsidecar.h"
+#include "route.h"
 #include "tap.h"
 
 struct route_case {

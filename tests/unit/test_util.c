@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "tgsidecar.h"
+#include "util.h"
 #include "tap.h"
 
 struct tv_case {

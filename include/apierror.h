@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * apierror.c: the Bot API's JSON error shape, {"ok":false,...}.
+ */
+#ifndef APIERROR_H
+#define APIERROR_H
+
+#include <stddef.h>
+
+int	 apierror_body(char *, size_t, int, const char *);
+const char *apierror_reason(int);
+int	 apierror_string(char *, size_t, const char *);
+
+#endif /* APIERROR_H */

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * proxy.c: a proxy URL read into its parts; credentials kept apart from
+ * the URL that is logged.
+ */
+#ifndef PROXY_H
+#define PROXY_H
+
+#include <stddef.h>
+#include <time.h>
+
+enum proxy_scheme {
+	PROXY_NONE = 0,		/* direct */
+	PROXY_HTTP,
+	PROXY_HTTPS,
+	PROXY_SOCKS5,
+	PROXY_SOCKS5H,
+	PROXY_SOCKS4A
+};
+
+struct proxy {
+	int	 px_scheme;	/* enum proxy_scheme */
+	char	*px_url;	/* "scheme://host:port", no credentials */
+	int	 px_port;
+	char	*px_user;	/* percent-decoded, or NULL */
+	char	*px_pass;	/* percent-decoded, or NULL */
+	struct timespec	 px_failed;	/* failover.c: last failure, or 0 */
+	struct timespec	 px_reached;	/* failover.c: last answer, or 0 */
+};
+
+int	 proxy_parse(struct proxy *, const char *, char *, size_t);
+int	 proxy_is_socks(const struct proxy *);
+void	 proxy_clear(struct proxy *);
+int	 proxy_from_env(struct proxy *, char **, char *, size_t);
+
+#endif /* PROXY_H */

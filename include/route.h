@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * route.c: the request-target read as a Bot API method or file path.
+ */
+#ifndef ROUTE_H
+#define ROUTE_H
+
+#include <stddef.h>
+
+#define ROUTE_BOT_MAX	20	/* digits of a bot id, before the colon */
+enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
+
+struct route {
+	int	 rt_kind;		/* enum route_kind */
+	char	 rt_bot[24];		/* digits before the colon */
+	char	 rt_method[64];		/* Bot API method, or "file" */
+	int	 rt_longpoll;		/* getUpdates */
+	int	 rt_readonly;		/* get*: safe to send twice */
+	char	 rt_path[1280];		/* decoded path, sent upstream */
+};
+
+int	 route_parse(struct route *, const char *, size_t, int *,
+	    const char **);
+long	 route_timeout(const char *, size_t);
+int	 route_tokenchar(int);
+size_t	 route_token_len(const char *, size_t);
+int	 route_token_valid(const char *);
+
+#endif /* ROUTE_H */

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * tls.c: one trust store and TLS session cache for every handle.
+ */
+#ifndef TLS_H
+#define TLS_H
+
+#include <curl/curl.h>
+
+struct config;
+
+int	 tls_init(const struct config *);
+void	 tls_free(void);
+void	 tls_setopts(CURL *);
+CURLSH	*tls_sessions(void);
+
+#endif /* TLS_H */

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * upstream.c: one libcurl transfer per request, on a connection never
+ * used before or after; upstream_fail.c: what a failed attempt means.
+ * Both finish a request through its hooks (req.h).
+ */
+#ifndef UPSTREAM_H
+#define UPSTREAM_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+struct req;
+
+int	 upstream_start(struct req *);
+int	 upstream_probe(struct req *);
+void	 upstream_stop(struct req *);
+void	 upstream_resume(struct req *);
+
+/* upstream_fail.c */
+enum upstream_stage {
+	UST_LOCAL,		/* the bot left, or we ran out of memory */
+	UST_FDS,		/* we ran out of file descriptors */
+	UST_PROXY_CONNECT,	/* no TCP (or no name) for the first hop */
+	UST_PROXY_TLS,		/* TLS with an https:// proxy itself */
+	UST_PROXY_ANSWER,	/* CONNECT answered, but not with a 2xx */
+	UST_PROXY_SOCKS,	/* the SOCKS hop refused */
+	UST_TUNNEL,		/* CONNECT, SOCKS or TLS through them stalled */
+	UST_CONNECT,		/* direct: no TCP to the upstream */
+	UST_CONNECT_TIMEOUT,	/* direct: no connection in connect_timeout */
+	UST_TLS_VERIFY,		/* the certificate the upstream showed */
+	UST_TLS,		/* the TLS handshake with the upstream */
+	UST_TIMEOUT,		/* sent, and no whole answer in time */
+	UST_BROKEN,		/* sent, and the connection broke */
+	UST_UPSTREAM,		/* sent, and the upstream failed otherwise */
+	UST_REPLY		/* a reply the sidecar cannot frame */
+};
+
+/* What libcurl got done before a failure: read once, judged by a table. */
+struct upstream_facts {
+	CURLcode	 uf_rc;
+	long		 uf_connect_code;	/* the proxy's CONNECT answer */
+	int		 uf_sent;		/* pretransfer reached */
+	int		 uf_fds;		/* EMFILE or ENFILE */
+	int		 uf_refused;		/* our callback refused the reply */
+	int		 uf_scheme;		/* enum proxy_scheme in use */
+};
+
+enum upstream_stage upstream_fail_stage(const struct upstream_facts *);
+int	 upstream_fail_judge(struct req *, CURLcode, enum upstream_stage *);
+int	 upstream_fail_retryable(struct req *, enum upstream_stage);
+const char *upstream_fail_why(struct req *, CURLcode);
+
+#endif /* UPSTREAM_H */

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * util.c: small pure helpers both programs use.
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stddef.h>
+
+struct timeval;
+struct timespec;
+void	 util_ms_timeval(long, struct timeval *);
+long	 util_ms_between(const struct timespec *, const struct timespec *);
+int	 util_json_escape(char *, size_t, const char *, size_t *);
+
+#endif /* UTIL_H */

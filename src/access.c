@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The end of a request as operators see it: one access-log line, in text
+ * or JSON, and its count in metrics.  Never the token or the query: the
+ * line names the bot by its id and the Bot API method only.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <http_parser.h>
+
+#include "access.h"
+#include "apierror.h"
+#include "log.h"
+#include "metrics.h"
+#include "req.h"
+
+/* What an access line says, in either format. */
+struct access_line {
+	const char	*al_method;
+	const char	*al_api;
+	const char	*al_bot;
+	const char	*al_error;	/* or NULL */
+	int		 al_status;
+	double		 al_ms;
+};
+
+static void
+access_text(const struct req *req, const char *peer,
+    const struct access_line *a, char *line, size_t len)
+{
+	snprintf(line, len, "access %s %s %s bot=%s status=%d "
+	    "in=%" PRIu64 " out=%" PRIu64 " ms=%.1f connect=%.1f tls=%.1f "
+	    "ttfb=%.1f retries=%d%s%s%s", peer, a->al_method,
+	    a->al_api, a->al_bot, a->al_status, req->req_bytes_in,
+	    req->req_bytes_out, a->al_ms, req->req_t_connect, req->req_t_tls,
+	    req->req_t_ttfb, req->req_attempt,
+	    a->al_error != NULL ? " error=\"" : "",
+	    a->al_error != NULL ? a->al_error : "",
+	    a->al_error != NULL ? "\"" : "");
+}
+
+static void
+access_json(const struct req *req, const char *peer,
+    const struct access_line *a, char *line, size_t len)
+{
+	char	 err[1024];
+
+	if (a->al_error == NULL ||
+	    apierror_string(err, sizeof(err), a->al_error) == -1)
+		snprintf(err, sizeof(err), "null");
+	snprintf(line, len, "\"msg\":\"access\",\"peer\":\"%s\","
+	    "\"http_method\":\"%s\",\"method\":\"%s\",\"bot\":\"%s\","
+	    "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+	    ",\"ms\":%.1f,\"connect_ms\":%.1f,\"tls_ms\":%.1f,"
+	    "\"ttfb_ms\":%.1f,\"retries\":%d%s%s",
+	    peer, a->al_method, a->al_api, a->al_bot,
+	    a->al_status, req->req_bytes_in, req->req_bytes_out, a->al_ms,
+	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
+	    req->req_attempt, a->al_error != NULL ? ",\"error\":" : "",
+	    a->al_error != NULL ? err : "");
+}
+
+/* One line per request, however it ended; why: if it ended early. */
+void
+access_log(const struct req *req, const char *peer, const char *why)
+{
+	struct access_line	 a;
+	struct timespec		 now;
+	char			 line[2048];
+	/* Probes come every few seconds: keep them out of the way. */
+	int			 level = req->req_admin ? LOG_LEVEL_DEBUG :
+				    LOG_LEVEL_INFO;
+
+	a.al_status = req->req_status;
+	if (a.al_status == 0) {
+		a.al_status = 499;	/* the bot left before any reply */
+		metrics_error(METRICS_STAGE_CLIENT_ABORT);
+	}
+	metrics_request(req, a.al_status, req->req_admin);
+	if (!log_wants(level))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	a.al_ms = (now.tv_sec - req->req_start.tv_sec) * 1e3 +
+	    (now.tv_nsec - req->req_start.tv_nsec) / 1e6;
+	a.al_method = req->req_method >= 0 ?
+	    http_method_str(req->req_method) : "-";
+	a.al_api = req->req_route.rt_method[0] != '\0' ?
+	    req->req_route.rt_method : "-";
+	a.al_bot = req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot :
+	    "-";
+	a.al_error = req->req_errdesc[0] != '\0' ? req->req_errdesc : why;
+	if (log_is_json())
+		access_json(req, peer, &a, line, sizeof(line));
+	else
+		access_text(req, peer, &a, line, sizeof(line));
+	log_access(level, line);
+}

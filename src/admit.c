@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Admission: whether a request, its head read, may go upstream, under
+ * the config it holds.  The order of the checks is what a bot is told
+ * first: who asks, how, for what, and whether there is room.
+ */
+#include "config.h"
+
+#include <stdint.h>
+
+#include <event2/buffer.h>
+
+#include "acl.h"
+#include "admit.h"
+#include "conf.h"
+#include "req.h"
+#include "route.h"
+
+/* allow, under the config the request holds: a reload may change it. */
+int
+admit_peer(const struct req *req, const struct sockaddr *peer)
+{
+	return (acl_peer_allowed(req->req_cfg, peer));
+}
+
+/*
+ * Decide what to do with a request once its head is known: 0 to send it
+ * upstream, or -1 with the status and words to refuse it with.  inflight
+ * is the owner's count of requests started upstream.
+ */
+int
+admit_request(struct req *req, const http_parser *p,
+    const struct sockaddr *peer, int inflight, int *status, const char **why)
+{
+	const struct config	*cfg = req->req_cfg;
+	size_t			 len = evbuffer_get_length(req->req_target);
+	const char		*target;
+
+	target = (const char *)evbuffer_pullup(req->req_target, -1);
+	if (!admit_peer(req, peer)) {
+		/* Nothing more to say to this peer: close after the 403. */
+		req->req_keepalive = 0;
+		*status = 403;
+		*why = "Forbidden: this address may not use the sidecar";
+		return (-1);
+	}
+	if (p->http_major != 1) {
+		*status = 400;
+		*why = "Bad Request: only HTTP/1.0 and HTTP/1.1 are served";
+		return (-1);
+	}
+	if (p->method == HTTP_CONNECT || p->upgrade) {
+		*status = 400;
+		*why = "CONNECT and protocol upgrades are not accepted";
+		return (-1);
+	}
+	if (route_parse(&req->req_route, target != NULL ? target : "", len,
+	    status, why) == -1)
+		return (-1);
+	if (!acl_bot_allowed(cfg, req->req_route.rt_bot)) {
+		*status = 403;
+		*why = "Forbidden: this bot may not use the sidecar";
+		return (-1);
+	}
+	if (p->method != HTTP_GET && p->method != HTTP_POST) {
+		req->req_allow = "GET, POST";
+		*status = 405;
+		*why = "Method Not Allowed: use GET or POST";
+		return (-1);
+	}
+	if (req->req_route.rt_kind == ROUTE_FILE && req->req_has_body) {
+		*status = 400;
+		*why = "Bad Request: a file download takes no body";
+		return (-1);
+	}
+	if (req->req_has_body && req->req_clen >= 0 &&
+	    (uint64_t)req->req_clen > cfg->cfg_max_body) {
+		*status = 413;
+		*why = "Request Entity Too Large";
+		return (-1);
+	}
+	if (inflight >= cfg->cfg_max_inflight) {
+		*status = 503;
+		*why = "Service Unavailable: too many requests in flight, "
+		    "retry after 1";
+		return (-1);
+	}
+	return (0);
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * What a failed upstream attempt means: libcurl's facts read once into a
+ * struct upstream_facts, one stage picked from them, and one table that
+ * maps the stage to the bot's status and words, the metrics stage, proxy
+ * blame and whether to try again.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "failover.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "req.h"
+#include "upstream.h"
+
+/*
+ * Where an attempt failed, and all that follows from it, in one table.
+ * Up to pretransfer nothing of the request can have reached the Bot API,
+ * so any method may go again, and through a proxy every failure there
+ * that is not our own is the proxy's: its TCP, CONNECT or SOCKS, TLS
+ * with an https:// proxy, the tunnel, the TLS handshake through it.
+ * After pretransfer only the upstream is left to blame.
+ */
+enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_HOST, WHO_PROXY, WHO_HOP,
+	WHO_SOCKS };
+enum upstream_retry { RETRY_NEVER, RETRY_ANY, RETRY_READONLY };
+
+static const struct upstream_rule {
+	int		 ur_metric;	/* enum metrics_stage, -1: not counted */
+	const char	*ur_fmt;	/* for the bot: ur_who, then why */
+	int		 ur_who;	/* enum upstream_who */
+	int		 ur_status;	/* a timeout is 504 at any stage */
+	int		 ur_proxy;	/* marks the proxy in use failed */
+	int		 ur_retry;	/* enum upstream_retry */
+} upstream_rules[] = {
+	[UST_LOCAL] = { -1, "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
+	[UST_FDS] = { METRICS_STAGE_UPSTREAM,
+	    "Service Unavailable: the sidecar is out of file descriptors, "
+	    "retry after 1", WHO_NONE, 503, 0, RETRY_NEVER },
+	[UST_PROXY_CONNECT] = { METRICS_STAGE_PROXY_CONNECT,
+	    "%s: connect failed: %s", WHO_HOP, 502, 1, RETRY_ANY },
+	[UST_PROXY_TLS] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%s: TLS with the proxy failed: %s", WHO_PROXY, 502, 1,
+	    RETRY_ANY },
+	[UST_PROXY_ANSWER] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%s answered %s to CONNECT", WHO_PROXY, 502, 1, RETRY_ANY },
+	[UST_PROXY_SOCKS] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%s: SOCKS handshake failed: %s", WHO_SOCKS, 502, 1, RETRY_ANY },
+	[UST_TUNNEL] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%s: no working tunnel through it: %s", WHO_PROXY, 502, 1,
+	    RETRY_ANY },
+	[UST_CONNECT] = { METRICS_STAGE_UPSTREAM,
+	    "%s: connect failed: %s", WHO_UPSTREAM, 502, 0, RETRY_ANY },
+	[UST_CONNECT_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
+	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_ANY },
+	[UST_TLS_VERIFY] = { METRICS_STAGE_TLS,
+	    "TLS: certificate verify failed for %s: %s", WHO_HOST, 502, 1,
+	    RETRY_ANY },
+	[UST_TLS] = { METRICS_STAGE_TLS,
+	    "TLS: handshake with %s failed: %s", WHO_HOST, 502, 1, RETRY_ANY },
+	[UST_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
+	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_NEVER },
+	[UST_BROKEN] = { METRICS_STAGE_UPSTREAM,
+	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_READONLY },
+	[UST_UPSTREAM] = { METRICS_STAGE_UPSTREAM,
+	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
+	[UST_REPLY] = { METRICS_STAGE_UPSTREAM,
+	    "%s sent a reply the sidecar cannot frame: %s", WHO_UPSTREAM, 502,
+	    0, RETRY_NEVER },
+};
+
+/* What libcurl got done before the failure, read once. */
+static void
+upstream_fail_facts(struct req *req, CURLcode rc, struct upstream_facts *uf)
+{
+	curl_off_t	 pre = 0;
+	long		 oserr = 0;
+
+	memset(uf, 0, sizeof(*uf));
+	uf->uf_rc = rc;
+	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE,
+	    &uf->uf_connect_code);
+	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	curl_easy_getinfo(req->req_easy, CURLINFO_OS_ERRNO, &oserr);
+	uf->uf_sent = pre != 0;
+	/* Creating our own socket failed: no proxy or upstream is to blame. */
+	uf->uf_fds = oserr == EMFILE || oserr == ENFILE;
+	uf->uf_refused = req->req_up_bad != NULL;
+	uf->uf_scheme = req->req_cfg->cfg_proxy[req->req_proxy].px_scheme;
+}
+
+/* The stage of a failed attempt, from what libcurl got done. */
+enum upstream_stage
+upstream_fail_stage(const struct upstream_facts *uf)
+{
+	CURLcode	 rc = uf->uf_rc;
+	long		 code = uf->uf_connect_code;
+	int		 verify, tls;
+
+	/* Our write callback refused it: the upstream's doing, not ours. */
+	if (uf->uf_refused)
+		return (UST_REPLY);
+	if (rc == CURLE_WRITE_ERROR || rc == CURLE_READ_ERROR ||
+	    rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OUT_OF_MEMORY)
+		return (UST_LOCAL);
+	if (uf->uf_fds)
+		return (UST_FDS);
+	if (uf->uf_sent) {
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			return (UST_TIMEOUT);
+		return ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
+		    rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE) ?
+		    UST_BROKEN : UST_UPSTREAM);
+	}
+	verify = rc == CURLE_PEER_FAILED_VERIFICATION ||
+	    rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
+	    rc == CURLE_SSL_ISSUER_ERROR;
+	tls = verify || rc == CURLE_SSL_CONNECT_ERROR;
+	if (uf->uf_scheme == PROXY_NONE) {
+		if (tls)
+			return (verify ? UST_TLS_VERIFY : UST_TLS);
+		return (rc == CURLE_OPERATION_TIMEDOUT ? UST_CONNECT_TIMEOUT :
+		    UST_CONNECT);
+	}
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT)
+		return (UST_PROXY_CONNECT);
+	if (code != 0 && (code < 200 || code > 299))
+		return (UST_PROXY_ANSWER);
+	/* No CONNECT answer yet: the TLS was the https:// proxy's own. */
+	if (tls && uf->uf_scheme == PROXY_HTTPS && code == 0)
+		return (UST_PROXY_TLS);
+	if (rc == CURLE_PROXY)
+		return (UST_PROXY_SOCKS);
+	if (tls)
+		return (verify ? UST_TLS_VERIFY : UST_TLS);
+	return (UST_TUNNEL);
+}
+
+/* Whom a stage's message names: never with credentials. */
+static const char *
+upstream_fail_who(struct req *req, int who, char *buf, size_t len)
+{
+	const struct config	*cfg = req->req_cfg;
+	const struct proxy	*px = &cfg->cfg_proxy[req->req_proxy];
+
+	switch (who) {
+	case WHO_UPSTREAM:
+		snprintf(buf, len, "upstream %s", cfg->cfg_upstream_host);
+		break;
+	case WHO_HOST:
+		snprintf(buf, len, "%s", cfg->cfg_upstream_host);
+		break;
+	case WHO_HOP:
+		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE) {
+			snprintf(buf, len, "pre_proxy %s",
+			    cfg->cfg_pre_proxy.px_url);
+			break;
+		}
+		/* FALLTHROUGH */
+	case WHO_PROXY:
+		snprintf(buf, len, "proxy %s", px->px_url);
+		break;
+	case WHO_SOCKS:
+		/* The SOCKS hop is the proxy, or the pre-proxy of a chain. */
+		snprintf(buf, len, "proxy %s", proxy_is_socks(px) ? px->px_url :
+		    cfg->cfg_pre_proxy.px_url);
+		break;
+	default:
+		*buf = '\0';
+		break;
+	}
+	return (buf);
+}
+
+/* Name the stage that failed and why, for a bot to read; its status. */
+static int
+upstream_fail_error(struct req *req, CURLcode rc, enum upstream_stage st,
+    long code, char *desc, size_t len)
+{
+	const struct upstream_rule	*ur = &upstream_rules[st];
+	char				 who[512], num[16];
+	const char			*why = upstream_fail_why(req, rc);
+
+	if (st == UST_PROXY_ANSWER) {
+		snprintf(num, sizeof(num), "%ld", code);
+		why = num;
+	} else if (st == UST_REPLY) {
+		why = req->req_up_bad;
+	}
+	snprintf(desc, len, ur->ur_fmt, upstream_fail_who(req, ur->ur_who, who,
+	    sizeof(who)), why);
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return (504);
+	return (ur->ur_status);
+}
+
+int
+upstream_fail_retryable(struct req *req, enum upstream_stage st)
+{
+	int	 retry = upstream_rules[st].ur_retry;
+
+	if (req->req_attempt >= req->req_cfg->cfg_retries ||
+	    req->req_head_sent)
+		return (0);
+	return (retry == RETRY_ANY || (retry == RETRY_READONLY &&
+	    req->req_route.rt_readonly && req->req_replay != NULL));
+}
+
+/*
+ * Count a finished attempt for or against its proxy; for a failure, the
+ * bot's status and req_errdesc.  A /readyz probe is judged the same way.
+ */
+int
+upstream_fail_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
+{
+	struct upstream_facts	 uf;
+	int			 status;
+
+	if (rc == CURLE_OK) {
+		failover_ok(req->req_cfg, req->req_proxy);
+		return (200);
+	}
+	upstream_fail_facts(req, rc, &uf);
+	*st = upstream_fail_stage(&uf);
+	status = upstream_fail_error(req, rc, *st, uf.uf_connect_code,
+	    req->req_errdesc, sizeof(req->req_errdesc));
+	if (upstream_rules[*st].ur_metric >= 0 && !req->req_probe)
+		metrics_error(upstream_rules[*st].ur_metric);
+	if (upstream_rules[*st].ur_proxy &&
+	    uf.uf_scheme != PROXY_NONE)
+		failover_fail(req->req_cfg, req->req_proxy, req->req_errdesc);
+	return (status);
+}
+
+
+/* libcurl's own words for a failure, or its generic ones. */
+const char *
+upstream_fail_why(struct req *req, CURLcode rc)
+{
+	return (*req->req_errbuf != '\0' ? req->req_errbuf :
+	    curl_easy_strerror(rc));
+}
