@@ -11,6 +11,8 @@
 struct req;
 struct sockaddr;
 
+int	 admit_framing(const struct req *, const http_parser *,
+	    const char **);
 int	 admit_peer(const struct req *, const struct sockaddr *);
 int	 admit_request(struct req *, const http_parser *,
 	    const struct sockaddr *, int, int *, const char **);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct evbuffer;
 struct req;
 
 enum header_kind {
@@ -34,5 +35,7 @@ int	 header_list_add(char **, const char *, size_t);
 int	 header_split(const char *, size_t, size_t *, const char **,
 	    size_t *);
 int	 header_upstream(struct req *);
+int	 header_commit(struct req *, const char **);
+size_t	 header_piece(struct evbuffer *, const char *, size_t, size_t, int *);
 
 #endif /* HEADER_H */

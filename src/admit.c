@@ -87,3 +87,29 @@ admit_request(struct req *req, const http_parser *p,
 	}
 	return (0);
 }
+
+/*
+ * The body's framing, from the headers as the sidecar checked them, must
+ * be what lenient http-parser made of it ("chunked\t" is not chunked to
+ * it), or the two would read different requests from one stream.
+ */
+int
+admit_framing(const struct req *req, const http_parser *p, const char **why)
+{
+	int		 chunked = (p->flags & F_CHUNKED) != 0;
+	int		 clen = (p->flags & F_CONTENTLENGTH) != 0;
+
+	if (req->req_hte > 1 || (req->req_hte == 1 && (!req->req_hte_chunked ||
+	    req->req_hcl > 0)) || chunked != (req->req_hte == 1)) {
+		*why = "Bad Request: a Transfer-Encoding other than one "
+		    "\"chunked\"";
+		return (-1);
+	}
+	if (req->req_hcl > 1 || (req->req_hcl == 1 && (req->req_hclen < 0 ||
+	    !clen || p->content_length != (uint64_t)req->req_hclen)) ||
+	    (clen && req->req_hcl == 0)) {
+		*why = "Bad Request: a Content-Length that is not one number";
+		return (-1);
+	}
+	return (0);
+}

@@ -261,64 +261,14 @@ client_head_bad(struct client *clt, const char *why)
 	return (-1);
 }
 
-/* Keep what the sidecar itself acts on; every check is on a token. */
-static int
-client_header_note(struct req *req, int kind, const char *value,
-    size_t vlen)
-{
-	if (kind == HEADER_TRANSFER_ENCODING) {
-		req->req_hte++;
-		req->req_hte_chunked = header_is(value, vlen, "chunked");
-	} else if (kind == HEADER_CONTENT_LENGTH) {
-		req->req_hcl++;
-		req->req_hclen = header_clen(value, vlen);
-	} else if (kind == HEADER_EXPECT && vlen == 12 &&
-	    strncasecmp(value, "100-continue", 12) == 0)
-		req->req_expect = 1;
-	else if (kind == HEADER_CONNECTION)
-		return (header_list_add(&req->req_connection, value, vlen));
-	return (0);
-}
-
-/*
- * Complete the header gathered so far as one "Name: value" line.  An
- * empty value is still a header: the next name must not join this one.
- */
+/* Complete the header gathered so far; a bad one fails the head. */
 static int
 client_header_commit(struct client *clt)
 {
-	struct req		*req = clt->clt_req;
-	struct curl_slist	*l;
-	size_t			 nlen = evbuffer_get_length(req->req_hname);
-	size_t			 vlen = evbuffer_get_length(req->req_hvalue);
-	const char		*name, *value;
-	char			*line;
+	const char	*why = NULL;
 
-	if (req->req_hstate == REQ_H_NONE)
-		return (0);
-	req->req_hstate = REQ_H_NONE;
-	name = nlen ? (char *)evbuffer_pullup(req->req_hname, -1) : "";
-	value = vlen ? (char *)evbuffer_pullup(req->req_hvalue, -1) : "";
-	if (!header_token(name, nlen))
-		return (client_head_bad(clt, "Bad Request: a header name is "
-		    "not a token"));
-	if (!header_value_ok(value, vlen))
-		return (client_head_bad(clt, "Bad Request: a header value "
-		    "holds a control character"));
-	header_trim(&value, &vlen);
-	if (client_header_note(req, header_kind(name, nlen), value,
-	    vlen) == -1)
-		return (-1);
-	if (asprintf(&line, "%.*s: %.*s", (int)nlen, name, (int)vlen,
-	    value) == -1)
-		return (-1);
-	l = curl_slist_append(req->req_hdrs, line);
-	free(line);
-	if (l == NULL)
-		return (-1);
-	req->req_hdrs = l;
-	evbuffer_drain(req->req_hname, nlen);
-	evbuffer_drain(req->req_hvalue, evbuffer_get_length(req->req_hvalue));
+	if (header_commit(clt->clt_req, &why) == -1)
+		return (why != NULL ? client_head_bad(clt, why) : -1);
 	return (0);
 }
 
@@ -371,31 +321,6 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 	return (evbuffer_add(req->req_hvalue, at, len));
 }
 
-/*
- * The body's framing, from the headers as the sidecar checked them, must
- * be what lenient http-parser made of it ("chunked\t" is not chunked to
- * it), or the two would read different requests from one stream.
- */
-static int
-client_framing(struct client *clt)
-{
-	struct req	*req = clt->clt_req;
-	http_parser	*p = &clt->clt_parser;
-	int		 chunked = (p->flags & F_CHUNKED) != 0;
-	int		 clen = (p->flags & F_CONTENTLENGTH) != 0;
-
-	if (req->req_hte > 1 || (req->req_hte == 1 && (!req->req_hte_chunked ||
-	    req->req_hcl > 0)) || chunked != (req->req_hte == 1))
-		return (client_head_bad(clt, "Bad Request: a Transfer-Encoding "
-		    "other than one \"chunked\""));
-	if (req->req_hcl > 1 || (req->req_hcl == 1 && (req->req_hclen < 0 ||
-	    !clen || p->content_length != (uint64_t)req->req_hclen)) ||
-	    (clen && req->req_hcl == 0))
-		return (client_head_bad(clt, "Bad Request: a Content-Length "
-		    "that is not one number"));
-	return (0);
-}
-
 /* Hand the request upstream; it counts as in flight until it is freed. */
 static int
 client_start(struct client *clt)
@@ -428,16 +353,6 @@ client_refuse(struct client *clt, int status, const char *why)
 	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", why);
 	reply_error(req, status, why);
 	req->req_refused = 1;
-}
-
-static long
-client_query_timeout(struct req *req)
-{
-	const char	*t = (const char *)evbuffer_pullup(req->req_target, -1);
-	size_t		 len = evbuffer_get_length(req->req_target);
-	const char	*q = memchr(t, '?', len);
-
-	return (q != NULL ? route_timeout(q, len - (q - t)) : -1);
 }
 
 /*
@@ -480,8 +395,10 @@ client_on_headers(http_parser *p)
 	const char	*why = NULL;
 	int		 status = 0;
 
-	if (client_header_commit(clt) == -1 || client_framing(clt) == -1)
+	if (client_header_commit(clt) == -1)
 		return (-1);
+	if (admit_framing(req, p, &why) == -1)
+		return (client_head_bad(clt, why));
 	evtimer_del(clt->clt_head_ev);
 	req->req_hstate = REQ_H_DONE;
 	req->req_method = p->method;
@@ -506,7 +423,9 @@ client_on_headers(http_parser *p)
 	}
 	req->req_poll_secs = -1;
 	if (req->req_route.rt_longpoll) {
-		req->req_poll_secs = client_query_timeout(req);
+		req->req_poll_secs = route_query_timeout((const char *)
+		    evbuffer_pullup(req->req_target, -1),
+		    evbuffer_get_length(req->req_target));
 		/* Its timeout may be in the (small) body: wait for it. */
 		if (req->req_has_body && req->req_clen >= 0 &&
 		    req->req_clen <= CLIENT_POLL_BODY_MAX) {
@@ -616,40 +535,6 @@ client_in_head(struct client *clt)
 }
 
 /*
- * How much of a piece of request head (n of its len bytes) may go to
- * http-parser: up to a CR that no LF follows (*bare), or up to a CR whose
- * next byte has not come yet.  Built lenient, http-parser takes a CR and
- * any byte for a line end in places, and so reads another head than the
- * bot wrote ("X: \r1\nContent-Length: 5" ends the head at the 1).
- */
-static size_t
-client_head_piece(struct evbuffer *in, const char *p, size_t n, size_t len,
-    int *bare)
-{
-	struct evbuffer_ptr	 pos;
-	const char		*cr;
-	char			 next;
-	size_t			 i = 0;
-
-	*bare = 0;
-	while (i < n && (cr = memchr(p + i, '\r', n - i)) != NULL) {
-		i = cr - p;
-		if (i + 1 < len)
-			next = p[i + 1];
-		else if (evbuffer_ptr_set(in, &pos, i + 1,
-		    EVBUFFER_PTR_SET) == -1 ||
-		    evbuffer_copyout_from(in, &pos, &next, 1) != 1)
-			return (i);	/* wait for the byte after it */
-		if (next != '\n') {
-			*bare = 1;
-			return (i);
-		}
-		i += 2;
-	}
-	return (n);
-}
-
-/*
  * Stop reading the bot while what it sent cannot be taken: libevent
  * otherwise runs the read callback on every loop turn with the input at
  * its high-water mark, a busy loop for a peer that never reads.
@@ -700,7 +585,7 @@ client_parse(struct client *clt)
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			http_parser_pause(&clt->clt_parser, 0);
 		n = v.iov_len < CLIENT_PARSE_MAX ? v.iov_len : CLIENT_PARSE_MAX;
-		if (client_in_head(clt) && (n = client_head_piece(in,
+		if (client_in_head(clt) && (n = header_piece(in,
 		    v.iov_base, n, v.iov_len, &bare)) == 0 && !bare)
 			break;	/* a CR, and nothing after it yet */
 		/* Never 0 bytes: that tells http-parser the input ended. */
@@ -813,8 +698,6 @@ client_new(struct client_pool *pool, evutil_socket_t fd, struct sockaddr *sa,
     int salen, int admin)
 {
 	struct client	*clt;
-	char		 host[INET6_ADDRSTRLEN];
-	int		 port = 0;
 
 	if ((clt = calloc(1, sizeof(*clt))) == NULL) {
 		log_warn("%s: calloc", __func__);
@@ -828,23 +711,7 @@ client_new(struct client_pool *pool, evutil_socket_t fd, struct sockaddr *sa,
 		memcpy(&clt->clt_ss, sa, salen);
 	http_parser_init(&clt->clt_parser, HTTP_REQUEST);
 	clt->clt_parser.data = clt;
-	host[0] = '\0';
-	if (sa->sa_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
-
-		evutil_inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-		snprintf(clt->clt_peer, sizeof(clt->clt_peer), "%s:%d", host,
-		    port);
-	} else if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
-
-		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host,
-		    sizeof(host));
-		port = ntohs(sin6->sin6_port);
-		snprintf(clt->clt_peer, sizeof(clt->clt_peer), "[%s]:%d", host,
-		    port);
-	}
+	util_peer_str(sa, clt->clt_peer, sizeof(clt->clt_peer));
 	clt->clt_bev = bufferevent_socket_new(pool->cp_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (clt->clt_bev == NULL) {

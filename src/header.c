@@ -10,9 +10,13 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
 
 #include "header.h"
 #include "req.h"
@@ -253,4 +257,102 @@ header_upstream(struct req *req)
 	if (!ctype && header_add(&req->req_uphdrs, "Content-Type:") == -1)
 		return (-1);
 	return (0);
+}
+
+/* Keep what the sidecar itself acts on; every check is on a token. */
+static int
+header_note(struct req *req, int kind, const char *value,
+    size_t vlen)
+{
+	if (kind == HEADER_TRANSFER_ENCODING) {
+		req->req_hte++;
+		req->req_hte_chunked = header_is(value, vlen, "chunked");
+	} else if (kind == HEADER_CONTENT_LENGTH) {
+		req->req_hcl++;
+		req->req_hclen = header_clen(value, vlen);
+	} else if (kind == HEADER_EXPECT && vlen == 12 &&
+	    strncasecmp(value, "100-continue", 12) == 0)
+		req->req_expect = 1;
+	else if (kind == HEADER_CONNECTION)
+		return (header_list_add(&req->req_connection, value, vlen));
+	return (0);
+}
+
+/*
+ * Complete the header gathered so far as one "Name: value" line.  An
+ * empty value is still a header: the next name must not join this one.
+ * -1 with *why for a header the bot must be told of, with *why NULL when
+ * out of memory.
+ */
+int
+header_commit(struct req *req, const char **why)
+{
+	struct curl_slist	*l;
+	size_t			 nlen = evbuffer_get_length(req->req_hname);
+	size_t			 vlen = evbuffer_get_length(req->req_hvalue);
+	const char		*name, *value;
+	char			*line;
+
+	if (req->req_hstate == REQ_H_NONE)
+		return (0);
+	req->req_hstate = REQ_H_NONE;
+	name = nlen ? (char *)evbuffer_pullup(req->req_hname, -1) : "";
+	value = vlen ? (char *)evbuffer_pullup(req->req_hvalue, -1) : "";
+	if (!header_token(name, nlen)) {
+		*why = "Bad Request: a header name is not a token";
+		return (-1);
+	}
+	if (!header_value_ok(value, vlen)) {
+		*why = "Bad Request: a header value holds a control character";
+		return (-1);
+	}
+	header_trim(&value, &vlen);
+	if (header_note(req, header_kind(name, nlen), value,
+	    vlen) == -1)
+		return (-1);
+	if (asprintf(&line, "%.*s: %.*s", (int)nlen, name, (int)vlen,
+	    value) == -1)
+		return (-1);
+	l = curl_slist_append(req->req_hdrs, line);
+	free(line);
+	if (l == NULL)
+		return (-1);
+	req->req_hdrs = l;
+	evbuffer_drain(req->req_hname, nlen);
+	evbuffer_drain(req->req_hvalue, evbuffer_get_length(req->req_hvalue));
+	return (0);
+}
+
+/*
+ * How much of a piece of request head (n of its len bytes) may go to
+ * http-parser: up to a CR that no LF follows (*bare), or up to a CR whose
+ * next byte has not come yet.  Built lenient, http-parser takes a CR and
+ * any byte for a line end in places, and so reads another head than the
+ * bot wrote ("X: \r1\nContent-Length: 5" ends the head at the 1).
+ */
+size_t
+header_piece(struct evbuffer *in, const char *p, size_t n, size_t len,
+    int *bare)
+{
+	struct evbuffer_ptr	 pos;
+	const char		*cr;
+	char			 next;
+	size_t			 i = 0;
+
+	*bare = 0;
+	while (i < n && (cr = memchr(p + i, '\r', n - i)) != NULL) {
+		i = cr - p;
+		if (i + 1 < len)
+			next = p[i + 1];
+		else if (evbuffer_ptr_set(in, &pos, i + 1,
+		    EVBUFFER_PTR_SET) == -1 ||
+		    evbuffer_copyout_from(in, &pos, &next, 1) != 1)
+			return (i);	/* wait for the byte after it */
+		if (next != '\n') {
+			*bare = 1;
+			return (i);
+		}
+		i += 2;
+	}
+	return (n);
 }

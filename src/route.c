@@ -276,3 +276,12 @@ route_timeout(const char *p, size_t len)
 	}
 	return (-1);
 }
+
+/* The getUpdates timeout in a request-target's query, or -1. */
+long
+route_query_timeout(const char *target, size_t len)
+{
+	const char	*q = memchr(target, '?', len);
+
+	return (q != NULL ? route_timeout(q, len - (q - target)) : -1);
+}

@@ -6,10 +6,15 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/time.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <stdint.h>
 
 #include "util.h"
 
@@ -135,4 +140,28 @@ util_json_escape(char *out, size_t size, const char *s, size_t *len)
 	out[ub.ub_len] = '\0';
 	*len = ub.ub_len;
 	return (ub.ub_full ? -1 : 0);
+}
+
+/* "host:port" or "[v6]:port" of a peer, for the logs; "" if neither. */
+void
+util_peer_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	 host[INET6_ADDRSTRLEN];
+
+	*buf = '\0';
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		if (inet_ntop(AF_INET, &sin->sin_addr, host,
+		    sizeof(host)) != NULL)
+			snprintf(buf, len, "%s:%d", host, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 =
+		    (const struct sockaddr_in6 *)sa;
+
+		if (inet_ntop(AF_INET6, &sin6->sin6_addr, host,
+		    sizeof(host)) != NULL)
+			snprintf(buf, len, "[%s]:%d", host,
+			    ntohs(sin6->sin6_port));
+	}
 }

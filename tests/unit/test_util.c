@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * util_ms_timeval(), util_ms_between() and util_json_escape(): tables of
+ * util_ms_timeval(), util_ms_between(), util_json_escape() and
+ * util_peer_str(): tables of
  * inputs and what they must become, and an escape is never cut in half.
  */
-#include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <string.h>
 
 #include "util.h"
 #include "tap.h"
@@ -64,6 +70,35 @@ static const struct between_case between_cases[] = {
 	{ { 7, 500000000 }, { 7, 0 }, -500 },
 };
 
+/* Peers as the access log names them. */
+static void
+util_peer_test(void)
+{
+	struct sockaddr_in	 sin;
+	struct sockaddr_in6	 sin6;
+	struct sockaddr		 other;
+	char			 buf[64];
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(8081);
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	util_peer_str((struct sockaddr *)&sin, buf, sizeof(buf));
+	is_str(buf, "127.0.0.1:8081", "IPv4 peer");
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(40000);
+	inet_pton(AF_INET6, "::1", &sin6.sin6_addr);
+	util_peer_str((struct sockaddr *)&sin6, buf, sizeof(buf));
+	is_str(buf, "[::1]:40000", "IPv6 peer in brackets");
+	memset(&other, 0, sizeof(other));
+	other.sa_family = AF_UNIX;
+	util_peer_str(&other, buf, sizeof(buf));
+	is_str(buf, "", "another family: empty");
+	util_peer_str((struct sockaddr *)&sin6, buf, 8);
+	is_int(strlen(buf), 7, "truncated, still terminated");
+}
+
 int
 main(void)
 {
@@ -100,5 +135,6 @@ main(void)
 		ok(out[ec->ec_size] == 'X', "%s: nothing past the buffer",
 		    ec->ec_name);
 	}
+	util_peer_test();
 	return (done_testing());
 }
