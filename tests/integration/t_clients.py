@@ -351,6 +351,15 @@ def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n,
          and find_request(si, "file", lambda p, r: r["path"].endswith(
              "/documents/file_1.bin")),
          "%s: getFile and the file download went through the sidecar" % name)
+    if name.startswith("grammY"):
+        # @grammyjs/files: getUrl() follows apiRoot; its download() is
+        # https.get only, so the client fetches getUrl() itself.
+        fp = res.get("files_plugin") or {}
+        t.is_(fp.get("url"), "http://127.0.0.1:%d/file/bot%s/documents/file_1.bin"
+              % (sc.port, tok), "%s: @grammyjs/files' getUrl() names the "
+              "sidecar's /file/ route" % name)
+        t.diag("%s: @grammyjs/files download() against http://: %s"
+               % (name, fp.get("download")))
 
     # the long-poll round
     u = res.get("update") or {}
