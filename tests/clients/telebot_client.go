@@ -4,10 +4,10 @@
 // tgsidecar with Settings.URL. Built offline by tests/integration/t_clients.py
 // (GOPATH mode against /usr/share/gocode).
 // Input: TG_ARGS (JSON: api_root, token, chat_id, text, caption, doc,
-// poll_timeout_s, poll_wait_s). After the first update it waits for SIGUSR1,
-// stops the bot in the middle of its next long poll (telebot's Stop()
-// cancels the request), prints "STOPPED", waits for SIGUSR2, starts it again
-// and waits for a second update.
+// poll_timeout_s, poll_wait_s, signal_wait_s). After the first update it
+// waits for SIGUSR1, stops the bot in the middle of its next long poll
+// (telebot's Stop() cancels the request), prints "STOPPED", waits for
+// SIGUSR2, starts it again and waits for a second update.
 // Output: one line "RESULT {json}" on stdout.
 package main
 
@@ -35,6 +35,7 @@ type args struct {
 	Doc          string `json:"doc"`
 	PollTimeoutS int    `json:"poll_timeout_s"`
 	PollWaitS    int    `json:"poll_wait_s"`
+	SignalWaitS  int    `json:"signal_wait_s"`
 }
 
 type result struct {
@@ -141,7 +142,7 @@ func poll(b *tele.Bot, a *args) {
 		return
 	}
 	// The test signals once the next long poll is held upstream.
-	if !waitSignal(usr1, a.PollWaitS) {
+	if !waitSignal(usr1, a.SignalWaitS) {
 		fail("stop", "no SIGUSR1")
 		b.Stop()
 		return
@@ -149,7 +150,7 @@ func poll(b *tele.Bot, a *args) {
 	b.Stop()
 	out.Stopped = true
 	fmt.Println("STOPPED")
-	if !waitSignal(usr2, a.PollWaitS) {
+	if !waitSignal(usr2, a.SignalWaitS) {
 		fail("restart", "no SIGUSR2")
 		return
 	}

@@ -262,6 +262,7 @@ def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n,
              "chat_id": chat_id, "text": TEXT, "caption": CAPTION, "doc": doc,
              "outdir": outdir, "poll_wait_s": POLL_WAIT_S,
              "poll_timeout_s": POLL_TIMEOUT_S,
+             "signal_wait_s": int(CLIENT_TIMEOUT),
              "read_timeout_s": harness.patient(5)}
     env = harness.scrubbed_env({"TG_ARGS": json.dumps(targs),
                                 "LC_ALL": "C.UTF-8"})
