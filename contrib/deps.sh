@@ -8,7 +8,7 @@ BUILD="build-essential autoconf automake pkg-config ca-certificates
  libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libjansson-dev
  libsystemd-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks
- python3-python-telegram-bot nodejs
+ python3-python-telegram-bot nodejs golang-go golang-gopkg-telebot.v3-dev
  python3-yaml systemd procps groff-base mandoc man-db nginx-light gnuplot-nox valgrind
  clang libclang-rt-14-dev"
 TEST="$TEST docker-compose" # Compose v1's check of contrib/docker-compose.yml

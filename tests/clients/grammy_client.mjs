@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { Bot, InputFile } from "grammy";
+import { hydrateFiles } from "@grammyjs/files";
 
 const args = JSON.parse(process.env.TG_ARGS);
 const out = { lib: "grammy", errors: [],
@@ -16,6 +17,9 @@ function fail(step, e) {
 
 // What a user of grammY writes to use a local Bot API root.
 const bot = new Bot(args.token, { client: { apiRoot: args.api_root } });
+// The files plugin, told the same root, puts getUrl() and download() on
+// every File that getFile returns.
+bot.api.config.use(hydrateFiles(bot.token, { apiRoot: args.api_root }));
 
 async function steps() {
   try {
@@ -40,12 +44,22 @@ async function steps() {
     try {
       const f = await bot.api.getFile(fileId);
       // grammY has no download helper in core: the documented way is a
-      // fetch of <apiRoot>/file/bot<token>/<file_path>.
+      // fetch of <apiRoot>/file/bot<token>/<file_path>, which the files
+      // plugin's getUrl() builds.
       const url = `${args.api_root}/file/bot${args.token}/${f.file_path}`;
-      const r = await fetch(url);
+      out.files_plugin = { url: f.getUrl() };
+      const r = await fetch(f.getUrl());
       const buf = Buffer.from(await r.arrayBuffer());
-      out.download = { status: r.status, size: buf.length,
+      out.download = { status: r.status, size: buf.length, url,
         sha256: createHash("sha256").update(buf).digest("hex") };
+      // The plugin's own download() uses https.get only: against an
+      // http:// root it fails (reported, not counted as an error here).
+      try {
+        await f.download(`${args.outdir}/plugin.bin`);
+        out.files_plugin.download = "ok";
+      } catch (e) {
+        out.files_plugin.download = `${e.code || ""} ${e.message}`;
+      }
     } catch (e) { fail("download", e); }
   }
 }

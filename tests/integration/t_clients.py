@@ -2,18 +2,21 @@
 # SPDX-License-Identifier: ISC
 """Unmodified Telegram bot libraries through tgsidecar: python-telegram-bot 13
 (Debian's package), grammY, telegraf and node-telegram-bot-api (npm, pinned
-in tests/clients/package.json and installed there by this test), each with
-its base URL pointed at the sidecar, the sidecar going through a real proxy
-(squid or microsocks) to the TLS stand-in. For each library: getMe,
-sendMessage with non-ASCII text, a document upload, getFile and a download
-through the library's own helper, and one long-poll round with an echo
-reply. Then a GET-style client (all parameters in the query string, as
-pyTelegramBotAPI sends them) with curl. TAP output."""
+in tests/clients/package.json and installed there by this test), and Go's
+telebot.v3 (Debian's package, built here offline), each with its base URL
+pointed at the sidecar, the sidecar going through a real proxy (squid or
+microsocks) to the TLS stand-in. For each library: getMe, sendMessage with
+non-ASCII text, a document upload, getFile and a download through the
+library's own helper, and one long-poll round with an echo reply; telebot
+also stops in the middle of a long poll and starts again, which must meet
+no 409 Conflict. Then a GET-style client (all parameters in the query
+string, as pyTelegramBotAPI sends them) with curl. TAP output."""
 
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +35,11 @@ CLIENTS_SRC = os.path.join(TESTS_DIR, "clients")
 NODE = "/usr/bin/node"
 NPM = shutil.which("npm") or "/usr/bin/npm"
 NPM_TIMEOUT = 300
+GO = shutil.which("go", path="/usr/bin:/usr/lib/go/bin") or "/usr/bin/go"
+GO_BUILD_TIMEOUT = 60       # a quiet machine's, scaled by harness.run()
+# Debian's Go libraries (golang-gopkg-telebot.v3-dev) as a GOPATH tree.
+DEBIAN_GOPATH = "/usr/share/gocode"
+TELEBOT = "telebot_client"   # placeholder in LIBS for the binary built here
 # Bounds on waits for what should happen (quiet machine: a run takes 2 to
 # 10 s): generous, so that Node's start-up on a loaded machine fits.
 CLIENT_TIMEOUT = harness.patient(60)    # one library's whole run
@@ -43,6 +51,7 @@ CURL_MAX = "%d" % harness.patient(20)   # curl -m, seconds
 TEXT = "Привет, мир ✓ 🎄"
 CAPTION = "документ ✓"
 DOC_SIZE = 300 * 1024
+RESTART_FROM_ID = 7799
 
 LIBS = [
     # name, argv (script relative to the clients folder), proxy
@@ -50,6 +59,7 @@ LIBS = [
     ("grammY", [NODE, "grammy_client.mjs"], "squid"),
     ("telegraf", [NODE, "telegraf_client.js"], "microsocks"),
     ("node-telegram-bot-api", [NODE, "ntba_client.js"], "microsocks"),
+    ("telebot.v3", [TELEBOT], "squid"),
 ]
 
 
@@ -107,6 +117,103 @@ def npm_install(t, d):
     return ok
 
 
+# ------------------------------------------------------------ go
+
+def go_build(t, wd, cdir):
+    """Build the telebot client offline, in GOPATH mode against Debian's
+    /usr/share/gocode: no module proxy, no network, nothing written to $HOME
+    (the cache is in the test's directory). CGO off, so the build needs no C
+    toolchain and ignores a sanitizer build's CC and CFLAGS. Returns the
+    binary's path, or None."""
+    gd = os.path.join(wd, "go")
+    os.makedirs(os.path.join(gd, "tmp"))
+    exe = os.path.join(gd, TELEBOT)
+    env = {"PATH": "/usr/bin:/bin", "HOME": gd, "LC_ALL": "C",
+           "GOENV": "off", "GO111MODULE": "off", "GOPATH": DEBIAN_GOPATH,
+           "GOCACHE": os.path.join(gd, "cache"),
+           "GOTMPDIR": os.path.join(gd, "tmp"), "GOFLAGS": "",
+           "GOPROXY": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+    t0 = time.monotonic()
+    try:
+        st, _, err = harness.run([GO, "build", "-o", exe,
+                                  os.path.join(cdir, TELEBOT + ".go")],
+                                 env=env, timeout=GO_BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        st, err = None, "timed out"
+    except OSError as e:
+        st, err = None, "cannot run %s: %s" % (GO, e)
+    t.diag("go build took %.1f s" % (time.monotonic() - t0))
+    ok = t.ok(st == 0 and os.access(exe, os.X_OK),
+              "go build of the telebot.v3 client, offline against %s "
+              "(status %r)" % (DEBIAN_GOPATH, st))
+    if not ok:
+        t.diag(harness.shorten(err, 3000))
+    st, out, _ = harness.run(["dpkg-query", "-W", "-f", "${Version}",
+                              "golang-gopkg-telebot.v3-dev"])
+    if st == 0:
+        t.diag("golang-gopkg-telebot.v3-dev %s" % out)
+    return exe if ok else None
+
+
+def telebot_restart(t, name, proc, si):
+    """After telebot answered the first update: stop it (SIGUSR1 makes the
+    client call Bot.Stop()) while its next long poll is held upstream, check
+    that the sidecar ended that upstream poll, start it again (SIGUSR2) and
+    inject a second update. Returns that update's text, or None."""
+    def next_poll_held():
+        if not proc.alive():
+            return "dead"
+        st = si.stats()
+        return st["waiting_polls"] >= 1 and any(
+            r.get("method") == "sendMessage" and str(
+                (r.get("params") or {}).get("text", "")).startswith("echo: ")
+            for r in st["requests"])
+    held = harness.wait_until(next_poll_held, POLL_START_WAIT, 0.05) is True
+    if not t.ok(held, "%s: after its echo, its next long poll is held "
+                "upstream" % name):
+        return None
+    before = len(si.stats()["hangups"])
+    proc.send_signal(signal.SIGUSR1)
+    stopped = harness.wait_until(lambda: "dead" if not proc.alive()
+                                 else "STOPPED" in proc.stdout(), 30, 0.05)
+    t.ok(stopped is True, "%s: Bot.Stop() returns in the middle of a long "
+         "poll" % name)
+    # Without the sidecar's cancel the upstream poll runs to its timeout
+    # and ends normally: no hang-up is ever recorded.
+    def poll_ended():
+        st = si.stats()
+        return len(st["hangups"]) > before and st["waiting_polls"] == 0
+    gone = harness.wait_until(poll_ended, 10, 0.02)
+    t.ok(gone is True,
+         "%s: the sidecar closed the upstream long poll when the bot left "
+         "(the stand-in saw the hang-up)" % name)
+    proc.send_signal(signal.SIGUSR2)
+    held = harness.wait_until(lambda: "dead" if not proc.alive()
+                              else si.stats()["waiting_polls"] >= 1,
+                              POLL_START_WAIT, 0.05) is True
+    if not t.ok(held, "%s: after Bot.Start() again, its long poll is held "
+                "upstream" % name):
+        return None
+    text = "after restart ✓ " + os.urandom(3).hex()
+    si.inject({"text": text, "from_id": RESTART_FROM_ID})
+    return text
+
+
+def telebot_restart_check(t, name, res, si, text):
+    """What the bot and the stand-in saw of the stop and restart."""
+    u = res.get("update2") or {}
+    t.ok(text is not None and u.get("text") == text
+         and u.get("from_id") == RESTART_FROM_ID,
+         "%s: after the restart, its polling received the next update" % name)
+    echo = find_request(si, "sendMessage",
+                        lambda p, r: text and p.get("text") == "echo: " + text)
+    t.ok(echo is not None, "%s: the stand-in received the echo of the "
+         "update after the restart" % name)
+    t.is_(si.stats()["conflicts"], 0,
+          "%s: no getUpdates met 409 Conflict across the stop and restart"
+          % name)
+
+
 # ------------------------------------------------------------ helpers
 
 def requests_of(si, method):
@@ -138,9 +245,12 @@ def sidecar_for(wd, si, certs, proxy, name):
 
 # ------------------------------------------------------------ one library
 
-def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n):
-    """Run one client against sidecar sc; assertions prefixed by name."""
+def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n,
+                restart=False):
+    """Run one client against sidecar sc; assertions prefixed by name.
+    restart: the client stops mid-poll and starts again (telebot_restart)."""
     si.reset()
+    restart_text = None
     secret = harness.unique_secret("cl%d" % n)
     tok = token(secret)
     chat_id = 4200 + n
@@ -152,6 +262,7 @@ def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n):
              "chat_id": chat_id, "text": TEXT, "caption": CAPTION, "doc": doc,
              "outdir": outdir, "poll_wait_s": POLL_WAIT_S,
              "poll_timeout_s": POLL_TIMEOUT_S,
+             "signal_wait_s": int(CLIENT_TIMEOUT),
              "read_timeout_s": harness.patient(5)}
     env = harness.scrubbed_env({"TG_ARGS": json.dumps(targs),
                                 "LC_ALL": "C.UTF-8"})
@@ -173,6 +284,8 @@ def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n):
              "through the sidecar" % name)
         if held:
             si.inject({"text": inject_text, "from_id": from_id})
+        if held and restart:
+            restart_text = telebot_restart(t, name, proc, si)
         st = proc.wait(CLIENT_TIMEOUT)
         if st is None:
             proc.stop(timeout=3)
@@ -239,6 +352,15 @@ def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n):
          and find_request(si, "file", lambda p, r: r["path"].endswith(
              "/documents/file_1.bin")),
          "%s: getFile and the file download went through the sidecar" % name)
+    if name.startswith("grammY"):
+        # @grammyjs/files: getUrl() follows apiRoot; its download() is
+        # https.get only, so the client fetches getUrl() itself.
+        fp = res.get("files_plugin") or {}
+        t.is_(fp.get("url"), "http://127.0.0.1:%d/file/bot%s/documents/file_1.bin"
+              % (sc.port, tok), "%s: @grammyjs/files' getUrl() names the "
+              "sidecar's /file/ route" % name)
+        t.diag("%s: @grammyjs/files download() against http://: %s"
+               % (name, fp.get("download")))
 
     # the long-poll round
     u = res.get("update") or {}
@@ -253,6 +375,8 @@ def run_library(t, name, argv, sc, si, cdir, wd, doc, doc_sha, n):
     t.ok(any(x not in (None, "", "0") and float(x) >= 10 for x in timeouts),
          "%s: the updates came by long poll (getUpdates timeouts %s)"
          % (name, sorted(set(str(x) for x in timeouts))))
+    if restart:
+        telebot_restart_check(t, name, res, si, restart_text)
 
 
 # ------------------------------------------------------------ GET-style
@@ -336,6 +460,7 @@ def main():
 
     cdir = clients_dir(wd)
     have_npm = npm_install(t, cdir)
+    telebot = go_build(t, wd, cdir)
 
     squid = proxies.Squid(wd, [si.port]).start()
     msocks = proxies.Microsocks(wd).start()
@@ -349,9 +474,14 @@ def main():
             if argv[0] == NODE and not have_npm:
                 t.ok(False, "%s: cannot run without its npm package" % label)
                 continue
+            if argv[0] == TELEBOT:
+                if not telebot:
+                    t.ok(False, "%s: cannot run without its build" % label)
+                    continue
+                argv = [telebot]
             try:
                 run_library(t, label, argv, sidecars[via], si, cdir, wd, doc,
-                            doc_sha, n)
+                            doc_sha, n, restart=argv[0] == telebot)
             except Exception:
                 t.fail_exception(label)
         try:

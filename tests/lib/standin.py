@@ -178,6 +178,10 @@ def parse_params(query, body, ctype):
     if body:
         if mt == "application/json":
             o = json.loads(bytes(body).decode("utf-8"))
+            # telebot.v3 sends "null" for a method without parameters
+            # (getMe), and the Bot API takes it as none.
+            if o is None:
+                o = {}
             if not isinstance(o, dict):
                 raise ValueError("JSON body is not an object")
             for k, v in o.items():
