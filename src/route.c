@@ -201,8 +201,8 @@ route_file_prefix(const char *p, size_t len, struct route *rt)
  * Why the file path p[0..len) may not go upstream, or NULL.  Escapes
  * stay as sent, so only these are refused: a malformed escape; an
  * escaped control character (CR, LF, NUL: a header of its own once
- * decoded); a backslash or an escaped slash, which some servers split
- * segments at; any dot-segment, its dots raw or escaped, and "..;x" too,
+ * decoded); a backslash, raw or escaped, or an escaped slash, which some
+ * servers split segments at; any dot-segment, its dots raw or escaped, and "..;x" too,
  * as some servers drop a segment's parameters.  Every dot-segment, not
  * just those that climb, as whether one climbs depends on where the
  * upstream splits and whether it merges slashes; no server hands out a
@@ -245,8 +245,8 @@ route_file_bad(const char *p, size_t len)
 
 /*
  * Append the file path p[0..len) to the prefix in rt_path.  Raw bytes
- * past ASCII are escaped, as libcurl would in lower case; nothing else
- * is touched.  -1 if that makes it longer than ROUTE_FILE_MAX.
+ * past ASCII are escaped (libcurl 7.88 would, in lower case); nothing
+ * else is touched.  -1 if that makes it longer than ROUTE_FILE_MAX.
  */
 static int
 route_file_copy(const char *p, size_t len, struct route *rt)

@@ -193,8 +193,10 @@ struct route {
 	char	 rt_method[64];		/* Bot API method, or "file" */
 	int	 rt_longpoll;		/* getUpdates */
 	int	 rt_readonly;		/* get*: safe to send twice */
-	/* Sent upstream: "/bot<token>/<method>" decoded, or
-	 * "/file/bot<token>/" and the file path as the bot sent it. */
+	/*
+	 * Sent upstream: "/bot<token>/<method>" decoded, or
+	 * "/file/bot<token>/" and the file path as the bot sent it.
+	 */
 	char	 rt_path[256 + ROUTE_FILE_MAX];
 };
 
