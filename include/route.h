@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #define ROUTE_BOT_MAX	20	/* digits of a bot id, before the colon */
+#define ROUTE_FILE_MAX	4096	/* a file path as it goes upstream: PATH_MAX */
 enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
 
 struct route {
@@ -16,7 +17,11 @@ struct route {
 	char	 rt_method[64];		/* Bot API method, or "file" */
 	int	 rt_longpoll;		/* getUpdates */
 	int	 rt_readonly;		/* get*: safe to send twice */
-	char	 rt_path[1280];		/* decoded path, sent upstream */
+	/*
+	 * Sent upstream: "/bot<token>/<method>" decoded, or
+	 * "/file/bot<token>/" and the file path as the bot sent it.
+	 */
+	char	 rt_path[256 + ROUTE_FILE_MAX];
 };
 
 int	 route_parse(struct route *, const char *, size_t, int *,

@@ -5,9 +5,10 @@
  *	/bot<TOKEN>/<METHOD>[?query]
  *	/file/bot<TOKEN>/<FILE_PATH>[?query]
  *
- * Anything else is refused before it gets near libcurl. We are strict on
- * purpose: nothing legitimate needs '%', '\' or dot-segments in the path,
- * and refusing them keeps us from being steered to other upstream URLs.
+ * Anything else is refused before it gets near libcurl.  A method path is
+ * strict: no method needs '%', '\' or dot-segments.  A file path is named
+ * by the server, with any character in it, so it goes upstream as sent;
+ * only what could steer the request out of /file/bot<TOKEN>/ is refused.
  */
 #include "config.h"
 
@@ -19,9 +20,11 @@
 
 #define ROUTE_SECRET_MAX	128
 #define ROUTE_METHOD_MAX	63
-#define ROUTE_FILE_MAX		1024
 
 #define ROUTE_NOT_FOUND		"Not Found"
+
+#define ROUTE_STR(x)		#x
+#define ROUTE_XSTR(x)		ROUTE_STR(x)
 
 static int
 route_fail(int *status, const char **why, int code, const char *msg)
@@ -128,27 +131,6 @@ route_method(const char *p, size_t len, struct route *rt)
 }
 
 static int
-route_file(const char *p, size_t len, struct route *rt)
-{
-	size_t	 i;
-
-	/* No empty segment: no leading, trailing or doubled slash. */
-	if (len == 0 || len > ROUTE_FILE_MAX || p[0] == '/' ||
-	    p[len - 1] == '/')
-		return (-1);
-	for (i = 0; i < len; i++) {
-		if (!route_is((unsigned char)p[i], "._~/-"))
-			return (-1);
-		if (p[i] == '/' && i + 1 < len && p[i + 1] == '/')
-			return (-1);
-	}
-	rt->rt_kind = ROUTE_FILE;
-	rt->rt_readonly = 1;
-	memcpy(rt->rt_method, "file", sizeof("file"));
-	return (0);
-}
-
-static int
 route_hex(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -161,10 +143,10 @@ route_hex(int c)
 }
 
 /*
- * Decode the path into out.  Libraries escape the token's colon (%3A),
- * so escapes of unreserved characters and ':' are undone; any other one
- * (a slash, a NUL, a '%') could smuggle a different URL and is refused.
- * The decoded path is what goes upstream.
+ * Decode a method path, or a file path's prefix, into out.  Libraries
+ * escape the token's colon (%3A), so escapes of unreserved characters and
+ * ':' are undone; any other one (a slash, a NUL, a '%') could smuggle a
+ * different URL and is refused.  The decoded path is what goes upstream.
  */
 static int
 route_decode(const char *p, size_t len, char *out, size_t outlen)
@@ -189,6 +171,133 @@ route_decode(const char *p, size_t len, char *out, size_t outlen)
 	}
 	out[o] = '\0';
 	return (0);
+}
+
+/*
+ * The raw length of the "/file/bot<token>/" that p[0..len) starts with,
+ * decoded into rt_path; 0 if it starts with something else.  The prefix
+ * ends at the third raw slash, as route_decode() decodes none.
+ */
+static size_t
+route_file_prefix(const char *p, size_t len, struct route *rt)
+{
+	size_t	 r, n;
+	int	 slashes = 0;
+
+	for (r = 0; r < len; r++)
+		if (p[r] == '/' && ++slashes == 3)
+			break;
+	if (r == len ||
+	    route_decode(p, r + 1, rt->rt_path, sizeof(rt->rt_path)) != 0)
+		return (0);
+	n = strlen(rt->rt_path);
+	if (n <= 9 || strncmp(rt->rt_path, "/file/bot", 9) != 0 ||
+	    route_token(rt->rt_path + 9, n - 9, rt) != n - 9)
+		return (0);
+	return (r + 1);
+}
+
+/*
+ * Why the file path p[0..len) may not go upstream, or NULL.  Escapes
+ * stay as sent, so only these are refused: a malformed escape; an
+ * escaped control character (CR, LF, NUL: a header of its own once
+ * decoded); a backslash, raw or escaped, or an escaped slash, which some
+ * servers split segments at; any dot-segment, its dots raw or escaped, and "..;x" too,
+ * as some servers drop a segment's parameters.  Every dot-segment, not
+ * just those that climb, as whether one climbs depends on where the
+ * upstream splits and whether it merges slashes; no server hands out a
+ * path with one.
+ */
+static const char *
+route_file_bad(const char *p, size_t len)
+{
+	size_t	 i, dots = 0;
+	int	 hi, lo, c, other = 0, param = 0;
+
+	for (i = 0; i <= len; i++) {
+		if (i == len || p[i] == '/') {
+			if (!other && (dots == 1 || dots == 2))
+				return ("path not allowed: a dot-segment");
+			dots = other = param = 0;
+			continue;
+		}
+		if ((c = (unsigned char)p[i]) == '\\')
+			return ("path not allowed: a backslash");
+		if (c == '%') {
+			if (i + 2 >= len || (hi = route_hex(p[i + 1])) == -1 ||
+			    (lo = route_hex(p[i + 2])) == -1)
+				return ("path not allowed: a malformed escape");
+			c = hi * 16 + lo;
+			if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
+				return ("path not allowed: an escaped control "
+				    "character, slash or backslash");
+			i += 2;
+		}
+		if (c == ';')
+			param = 1;
+		else if (!param && c == '.')
+			dots++;
+		else if (!param)
+			other = 1;
+	}
+	return (NULL);
+}
+
+/*
+ * Append the file path p[0..len) to the prefix in rt_path.  Raw bytes
+ * past ASCII are escaped (libcurl 7.88 would, in lower case); nothing
+ * else is touched.  -1 if that makes it longer than ROUTE_FILE_MAX.
+ */
+static int
+route_file_copy(const char *p, size_t len, struct route *rt)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	char			*out = rt->rt_path + strlen(rt->rt_path);
+	size_t			 i, o = 0;
+	int			 c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)p[i];
+		if (o + (c >= 0x80 ? 3 : 1) > ROUTE_FILE_MAX)
+			return (-1);
+		if (c >= 0x80) {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 0xf];
+		} else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return (0);
+}
+
+static int
+route_file(const char *p, size_t len, struct route *rt, int *status,
+    const char **why)
+{
+	const char	*msg;
+	int		 code = 400;
+
+	if (len == 0) {
+		code = 404;
+		msg = ROUTE_NOT_FOUND;
+		goto fail;
+	}
+	if ((msg = route_file_bad(p, len)) != NULL)
+		goto fail;
+	if (route_file_copy(p, len, rt) == -1) {
+		code = 414;
+		msg = "URI Too Long: a file path over "
+		    ROUTE_XSTR(ROUTE_FILE_MAX) " bytes";
+		goto fail;
+	}
+	rt->rt_kind = ROUTE_FILE;
+	rt->rt_readonly = 1;
+	memcpy(rt->rt_method, "file", sizeof("file"));
+	return (0);
+ fail:
+	memset(rt, 0, sizeof(*rt));
+	return (route_fail(status, why, code, msg));
 }
 
 int
@@ -217,6 +326,8 @@ route_parse(struct route *rt, const char *target, size_t len, int *status,
 
 	q = memchr(target, '?', len);
 	plen = q != NULL ? (size_t)(q - target) : len;
+	if ((n = route_file_prefix(target, plen, rt)) != 0)
+		return (route_file(target + n, plen - n, rt, status, why));
 	switch (route_decode(target, plen, rt->rt_path, sizeof(rt->rt_path))) {
 	case -1:
 		return (route_fail(status, why, 400, "path not allowed"));
@@ -230,15 +341,10 @@ route_parse(struct route *rt, const char *target, size_t len, int *status,
 	    route_dotsegment(target, plen))
 		return (route_fail(status, why, 400, "path not allowed"));
 
-	if (plen > 4 && strncmp(target, "/bot", 4) == 0) {
-		if ((n = route_token(target + 4, plen - 4, rt)) != 0 &&
-		    route_method(target + 4 + n, plen - 4 - n, rt) == 0)
-			return (0);
-	} else if (plen > 9 && strncmp(target, "/file/bot", 9) == 0) {
-		if ((n = route_token(target + 9, plen - 9, rt)) != 0 &&
-		    route_file(target + 9 + n, plen - 9 - n, rt) == 0)
-			return (0);
-	}
+	if (plen > 4 && strncmp(target, "/bot", 4) == 0 &&
+	    (n = route_token(target + 4, plen - 4, rt)) != 0 &&
+	    route_method(target + 4 + n, plen - 4 - n, rt) == 0)
+		return (0);
 	memset(rt, 0, sizeof(*rt));
 	return (route_fail(status, why, 404, ROUTE_NOT_FOUND));
 }

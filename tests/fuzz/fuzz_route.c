@@ -3,8 +3,8 @@
  * libFuzzer harness for route_parse(): the request-target as it comes off
  * the wire, in a buffer of exactly its length (no NUL), so an over-read
  * is an ASan report.  A target that routes must satisfy what upstream.c
- * and the access log rely on; above all its decoded rt_path, which is
- * what goes upstream, must stay inside /bot... or /file/bot...
+ * and the access log rely on; above all its rt_path, which is what goes
+ * upstream, must stay inside /bot... or /file/bot<token>/...
  */
 #include "config.h"
 
@@ -16,6 +16,105 @@
 #include "route.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* The value of a hex digit, or -1. */
+static int
+hexval(int c)
+{
+	if (!isascii(c) || !isxdigit(c))
+		return (-1);
+	return (isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+}
+
+/* Is dec[0..len) "." or "..", up to a ';' that starts a parameter? */
+static int
+dot_segment(const char *dec, size_t len)
+{
+	const char	*semi = memchr(dec, ';', len);
+
+	if (semi != NULL)
+		len = (size_t)(semi - dec);
+	return ((len == 1 && dec[0] == '.') ||
+	    (len == 2 && dec[0] == '.' && dec[1] == '.'));
+}
+
+/*
+ * A method path goes upstream decoded: it must not leave /bot..., and
+ * without a '%' it is the path as sent.
+ */
+static void
+check_method(const char *p, size_t plen, const char *t, size_t rawlen)
+{
+	if (memchr(t, '%', rawlen) == NULL &&
+	    (plen != rawlen || memcmp(p, t, rawlen) != 0))
+		abort();
+	if (strstr(p, "/../") != NULL || strstr(p, "/./") != NULL ||
+	    (plen >= 3 && strcmp(p + plen - 3, "/..") == 0) ||
+	    (plen >= 2 && strcmp(p + plen - 2, "/.") == 0) ||
+	    strchr(p, '%') != NULL || strchr(p, '\\') != NULL ||
+	    strstr(p, "//") != NULL || strncmp(p, "/bot", 4) != 0)
+		abort();
+}
+
+/*
+ * A file path goes upstream as sent after "/file/bot<token>/", with
+ * only raw bytes past ASCII escaped: no dot-segment however written, no
+ * escaped control, slash or backslash, no backslash.
+ */
+static void
+check_file(const struct route *rt, const char *p, size_t plen,
+    const char *t, size_t rawlen)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	char			 dec[sizeof(rt->rt_path)];
+	size_t			 i, o, d, start, seg, r, slashes = 0;
+	int			 c, hi, lo;
+
+	if (strncmp(p, "/file/bot", 9) != 0 ||
+	    strncmp(p + 9, rt->rt_bot, strlen(rt->rt_bot)) != 0)
+		abort();
+	/* Past the third slash of each: the file path, sent and upstream. */
+	for (o = 0; o < plen && slashes < 3; o++)
+		if (p[o] == '/')
+			slashes++;
+	for (r = 0, slashes = 0; r < rawlen && slashes < 3; r++)
+		if (t[r] == '/')
+			slashes++;
+	if (slashes != 3 || o == plen || r == rawlen ||
+	    plen - o > ROUTE_FILE_MAX)
+		abort();
+	for (start = o; r < rawlen; r++) {
+		c = (unsigned char)t[r];
+		if (c < 0x80 ? p[o] != c : p[o] != '%' ||
+		    p[o + 1] != hex[c >> 4] || p[o + 2] != hex[c & 0xf])
+			abort();
+		o += c < 0x80 ? 1 : 3;
+	}
+	if (o != plen)
+		abort();
+	/* Decoded in full, no segment is a dot-segment, at any separator. */
+	for (i = start, d = 0; i < plen; i++) {
+		if ((c = (unsigned char)p[i]) == '\\')
+			abort();
+		if (c == '%') {
+			if (i + 2 >= plen || (hi = hexval(p[i + 1])) == -1 ||
+			    (lo = hexval(p[i + 2])) == -1)
+				abort();
+			c = hi * 16 + lo;
+			if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
+				abort();
+			i += 2;
+		}
+		dec[d++] = (char)c;
+	}
+	for (i = seg = 0; i <= d; i++) {
+		if (i < d && dec[i] != '/' && dec[i] != '\\')
+			continue;
+		if (dot_segment(dec + seg, i - seg))
+			abort();
+		seg = i + 1;
+	}
+}
 
 static void
 check_ok(const struct route *rt, const char *t, size_t len)
@@ -41,28 +140,20 @@ check_ok(const struct route *rt, const char *t, size_t len)
 	if (memchr(t, '#', len) != NULL)
 		abort();
 
-	/*
-	 * The decoded path goes upstream: it must not leave the Bot API's
-	 * two trees, and without a '%' it is the path as sent.
-	 */
+	/* What goes upstream: after the configured host, a path alone. */
 	if ((plen = strnlen(p, sizeof(rt->rt_path))) >= sizeof(rt->rt_path))
 		abort();
 	if ((q = memchr(t, '?', len)) != NULL)
 		rawlen = (size_t)(q - t);
-	if (memchr(t, '%', rawlen) == NULL &&
-	    (plen != rawlen || memcmp(p, t, rawlen) != 0))
-		abort();
-	if (strstr(p, "/../") != NULL || strstr(p, "/./") != NULL ||
-	    (plen >= 3 && strcmp(p + plen - 3, "/..") == 0) ||
-	    (plen >= 2 && strcmp(p + plen - 2, "/.") == 0) ||
-	    strchr(p, '%') != NULL || strchr(p, '\\') != NULL ||
-	    strchr(p, '?') != NULL || strstr(p, "//") != NULL)
-		abort();
-	if (strncmp(p, "/bot", 4) != 0 && strncmp(p, "/file/bot", 9) != 0)
+	if (p[0] != '/' || strchr(p, '?') != NULL || strchr(p, '#') != NULL)
 		abort();
 	for (i = 0; i < plen; i++)
 		if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f)
 			abort();
+	if (rt->rt_kind == ROUTE_METHOD)
+		check_method(p, plen, t, rawlen);
+	else
+		check_file(rt, p, plen, t, rawlen);
 }
 
 int
@@ -80,7 +171,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rv = route_parse(&rt, t, size, &status, &why);
 	if (rv == 0)
 		check_ok(&rt, t, size);
-	else if (rv != -1 || (status != 400 && status != 404) ||
+	else if (rv != -1 ||
+	    (status != 400 && status != 404 && status != 414) ||
 	    why == NULL || rt.rt_kind != ROUTE_NONE)
 		abort();
 	free(t);

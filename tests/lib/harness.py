@@ -592,6 +592,10 @@ class StandIn:
     def reset(self):
         return self._control("POST", "/_reset", {})
 
+    def put_file(self, path, data):
+        """Serve data (a str) as the file with file_path path."""
+        return self._control("POST", "/_file", {"path": path, "data": data})
+
     def fault(self, method, mode, count=1):
         """The next count requests for method ("file" for downloads) get
         mode: reset, close, partial or stall (see standin.py FAULTS)."""

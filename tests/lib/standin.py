@@ -16,6 +16,9 @@ Plain-HTTP control port C (127.0.0.1):
   POST /_inject  queue an update for getUpdates: a full update object, or
                  {"text": "...", "from_id": N}
   POST /_reset   forget requests, updates, files, counters and faults
+  POST /_file    {"path": P, "data": TEXT}: serve TEXT (UTF-8) as the file
+                 at P, the file_path as a server hands it out; a download
+                 matches it as sent or percent-decoded
   POST /_fault   {"method": M, "mode": MODE, "count": N}: the next N requests
                  for method M ("file" for downloads) are read in full and
                  recorded, then get MODE instead of an answer (see FAULTS)
@@ -576,7 +579,7 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             with S.lock:
                 data = None
                 for fp, d in S.files.values():
-                    if fp == fpath:
+                    if fp in (fpath, urllib.parse.unquote(fpath)):
                         data = d
             if data is None:
                 return self.send_json(*api_error(404, "Not Found"))
@@ -798,6 +801,16 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                     FAULTS.pop(m, None)
                 table = dict(FAULTS)
             return self.reply(200, {"ok": True, "faults": table})
+        if self.path == "/_file":
+            try:
+                o = json.loads(body.decode("utf-8") or "{}")
+                fpath, data = str(o["path"]), str(o["data"]).encode("utf-8")
+            except (ValueError, KeyError, TypeError) as e:
+                return self.reply(400, {"error": str(e)})
+            with S.lock:
+                S.file_seq += 1
+                S.files["PUT%06d" % S.file_seq] = (fpath, data)
+            return self.reply(200, {"ok": True})
         if self.path == "/_reset":
             with S.lock:
                 S.reset()

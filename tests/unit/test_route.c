@@ -16,11 +16,13 @@ struct route_case {
 	const char	*rc_bot;
 	const char	*rc_method;
 	int		 rc_longpoll;
+	const char	*rc_path;	/* rt_path, if not NULL */
 };
 
-#define M(t, bot, m, lp)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), (lp) }
-#define F(t, bot)		{ (t), 0, 0, ROUTE_FILE, (bot), "file", 0 }
-#define E(t, status)		{ (t), -1, (status), ROUTE_NONE, "", "", 0 }
+#define M(t, bot, m, lp)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), (lp), NULL }
+#define MP(t, bot, m, path)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), 0, (path) }
+#define F(t, bot, path)		{ (t), 0, 0, ROUTE_FILE, (bot), "file", 0, (path) }
+#define E(t, status)		{ (t), -1, (status), ROUTE_NONE, "", "", 0, NULL }
 
 static const struct route_case cases[] = {
 	M("/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
@@ -37,11 +39,93 @@ static const struct route_case cases[] = {
 	M("/bot42:x/GETUPDATES?timeout=50", "42", "GETUPDATES", 1),
 	M("/bot42:x/getUpdate", "42", "getUpdate", 0),
 	M("/bot42:x/getUpdatesX", "42", "getUpdatesX", 0),
-	F("/file/bot123:AAH-x_y/photos/file_0.jpg?x=1", "123"),
-	F("/file/bot1:a/a.b~c-d_e", "1"),
-	F("/file/bot1%3Aa/documents/file_1.pdf", "1"),
-	F("/file/bot1:a/.hidden", "1"),
-	F("/file/bot1:a/a/...b", "1"),
+	F("/file/bot123:AAH-x_y/photos/file_0.jpg?x=1", "123",
+	    "/file/bot123:AAH-x_y/photos/file_0.jpg"),
+	F("/file/bot1:a/a.b~c-d_e", "1", "/file/bot1:a/a.b~c-d_e"),
+	F("/file/bot1%3Aa/documents/file_1.pdf", "1",
+	    "/file/bot1:a/documents/file_1.pdf"),
+	F("/file/bot1:a/.hidden", "1", "/file/bot1:a/.hidden"),
+	F("/file/bot1:a/a/...b", "1", "/file/bot1:a/a/...b"),
+
+	/* A file path goes upstream as sent, escapes and all (issue 12). */
+	F("/file/bot1:a/animations/clip%20(1).mp4", "1",
+	    "/file/bot1:a/animations/clip%20(1).mp4"),
+	F("/file/bot1:a/documents/%D0%BE%D1%82%D1%87%D0%B5%D1%82.pdf", "1",
+	    "/file/bot1:a/documents/%D0%BE%D1%82%D1%87%D0%B5%D1%82.pdf"),
+	F("/file/bot1:a/documents/%d0%be.pdf", "1",
+	    "/file/bot1:a/documents/%d0%be.pdf"),
+	F("/file/bot1:a//var/lib/telegram-bot-api/1:a/documents/file_3.p12",
+	    "1", "/file/bot1:a//var/lib/telegram-bot-api/1:a/documents/"
+	    "file_3.p12"),
+	F("/file/bot1%3Aa//var/lib/telegram-bot-api/1%3Aa/documents/f.p12?x=1",
+	    "1", "/file/bot1:a//var/lib/telegram-bot-api/1%3Aa/documents/f.p12"),
+	F("/file/bot1:a/a//b", "1", "/file/bot1:a/a//b"),
+	F("/file/bot1:a/docs/", "1", "/file/bot1:a/docs/"),
+	F("/file/bot1:a/a:b@c", "1", "/file/bot1:a/a:b@c"),
+	F("/file/bot1:a/a+b=c,d;e!$&'*", "1", "/file/bot1:a/a+b=c,d;e!$&'*"),
+	F("/file/bot1:a/100%25%3F%23.txt", "1", "/file/bot1:a/100%25%3F%23.txt"),
+	F("/file/bot1:a/q\"<>{}|^`[]x", "1", "/file/bot1:a/q\"<>{}|^`[]x"),
+	F("/file/bot1:a/...", "1", "/file/bot1:a/..."),
+	F("/file/bot1:a/..x/x../.%2e.", "1", "/file/bot1:a/..x/x../.%2e."),
+	F("/file/bot1:a/%2e%2ex", "1", "/file/bot1:a/%2e%2ex"),
+	F("/file/bot1:a/a;..", "1", "/file/bot1:a/a;.."),
+	F("/file/bot1:a/;../x", "1", "/file/bot1:a/;../x"),
+	F("/fil%65/bot1:a/a%20b", "1", "/file/bot1:a/a%20b"),
+	/* Raw bytes past ASCII are escaped, as libcurl would. */
+	F("/file/bot1:a/documents/\xd0\xbe\xd1\x82.pdf?q=\xd0\xbe", "1",
+	    "/file/bot1:a/documents/%D0%BE%D1%82.pdf"),
+	F("/file/bot1:a/\x80\xff", "1", "/file/bot1:a/%80%FF"),
+	MP("/bot1:a/get%4De?x=%2F", "1", "getMe", "/bot1:a/getMe"),
+	MP("/bot123456%3Aabc/getMe", "123456", "getMe", "/bot123456:abc/getMe"),
+
+	/* What could leave /file/bot<token>/, however it is written. */
+	E("/file/bot1:a/..", 400),
+	E("/file/bot1:a/.", 400),
+	E("/file/bot1:a/%2e%2e", 400),
+	E("/file/bot1:a/%2E%2e/x", 400),
+	E("/file/bot1:a/.%2E/x", 400),
+	E("/file/bot1:a/%2e./x", 400),
+	E("/file/bot1:a/%2e/x", 400),
+	E("/file/bot1:a/a/../b", 400),
+	E("/file/bot1:a/a/./b", 400),
+	E("/file/bot1:a/a/.", 400),
+	E("/file/bot1:a//../x", 400),
+	E("/file/bot1:a//..", 400),
+	E("/file/bot1:a/..?x=1", 400),
+	E("/file/bot1:a/..;/x", 400),
+	E("/file/bot1:a/docs/..;x/y", 400),
+	E("/file/bot1:a/%2e%2e;x", 400),
+	E("/file/bot1:a/..%3Bx/y", 400),
+	E("/file/bot1:a/.%3b", 400),
+	E("/file/bot1:a/a%2f..%2f..%2fbot2:b/getMe", 400),
+	E("/file/bot1:a/documents%2Ffile_1.bin", 400),
+	E("/file/bot1:a/a%5c..%5cb", 400),
+	E("/file/bot1:a/a%5Cb", 400),
+	E("/file/bot1:a/..\\x", 400),
+	E("/file/bot1:a/a%00.pdf", 400),
+	E("/file/bot1:a/a%0d%0aHost:%20evil", 400),
+	E("/file/bot1:a/a%0A", 400),
+	E("/file/bot1:a/a%0D", 400),
+	E("/file/bot1:a/a%09b", 400),
+	E("/file/bot1:a/a%7Fb", 400),
+	E("/file/bot1:a/a%1fb", 400),
+	E("/file/bot1:a/a%", 400),
+	E("/file/bot1:a/a%2", 400),
+	E("/file/bot1:a/a%zz", 400),
+	E("/file/bot1:a/a%g0", 400),
+	E("/file/bot1:a/a%%41", 400),
+	E("/file/bot1:a/a b.pdf", 400),
+	E("/file/bot1:a/a\tb", 400),
+	E("/file/bot1:a/a\rb", 400),
+	E("/file/bot1:a/clip(1).mp4#t=1", 400),
+	E("/file/bot1:a/x?a=%20 b", 400),
+	E("/file/bot1%2Fa/x", 400),
+	E("/file/bot1:a%2Fx/y", 400),
+	E("/file/%2e%2e/bot1:a/getMe", 400),
+	E("/file/bot1:a/?x=1", 404),
+	E("/file/bot1:a?x=/y", 404),
+	E("/file/bot1/x", 404),
+	E("/file/bot1:a\\/x", 400),
 	E("/bot123:abc/../x", 400),
 	E("/bot123:abc/./getMe", 400),
 	E("/bot123:abc/%2e%2e/x", 400),
@@ -49,13 +133,9 @@ static const struct route_case cases[] = {
 	E("/file/bot1:a/../../etc/passwd", 400),
 	E("/file/bot1:a/docs/../../../etc/passwd", 400),
 	E("/file/bot1:a/.", 400),
-	E("/file/bot1:a/a//b", 404),
-	E("/file/bot1:a//etc/passwd", 404),
-	E("/file/bot1:a/docs/", 404),
 	E("/file/bot1:a/", 404),
 	E("/file/bot1:a", 404),
 	E("/file/bot1:a/a b", 400),
-	E("/file/bot1:a/a:b", 404),
 	E("/file/bot1:a/a\\b", 400),
 	E("/bot1:a/getMe/", 404),
 	E("/bot1:a/getMe/x", 404),
@@ -140,24 +220,28 @@ check(const char *name, const char *target, size_t len,
 	is_str(rt.rt_bot, c->rc_bot, "%s: bot", name);
 	is_str(rt.rt_method, c->rc_method, "%s: method", name);
 	is_int(rt.rt_longpoll, c->rc_longpoll, "%s: longpoll", name);
+	if (c->rc_path != NULL)
+		is_str(rt.rt_path, c->rc_path, "%s: path upstream", name);
 }
 
 /*
  * Targets at and past the length limits: fmt gets n copies of fill, and
- * a want of "=" means that same run of characters.
+ * a want of "=" means that same run of characters.  A status of 0 means
+ * it routes.
  */
 static void
-check_length(const char *name, const char *fmt, int fill, int n, int rv,
+check_length(const char *name, const char *fmt, int fill, int n, int status,
     const char *bot, const char *method)
 {
-	struct route_case	 c = { "", rv, 404, ROUTE_NONE, "", "", 0 };
-	char			 rep[2048], target[4096];
+	struct route_case	 c = { "", status ? -1 : 0, status, ROUTE_NONE,
+				    "", "", 0, NULL };
+	char			 rep[8192], target[8192 + 64];
 	int			 len;
 
 	memset(rep, fill, n);
 	rep[n] = '\0';
 	len = snprintf(target, sizeof(target), fmt, rep);
-	if (rv == 0) {
+	if (status == 0) {
 		c.rc_kind = strcmp(method, "file") == 0 ? ROUTE_FILE :
 		    ROUTE_METHOD;
 		c.rc_bot = strcmp(bot, "=") == 0 ? rep : bot;
@@ -229,16 +313,25 @@ main(void)
 
 	/* Limits: exactly at the limit works, one more is Not Found. */
 	check_length("20 digits", "/bot%s:a/getMe", '1', 20, 0, "=", "getMe");
-	check_length("21 digits", "/bot%s:a/getMe", '1', 21, -1, "", "");
+	check_length("21 digits", "/bot%s:a/getMe", '1', 21, 404, "", "");
 	check_length("secret of 128", "/bot1:%s/getMe", 'a', 128, 0, "1",
 	    "getMe");
-	check_length("secret of 129", "/bot1:%s/getMe", 'a', 129, -1, "", "");
+	check_length("secret of 129", "/bot1:%s/getMe", 'a', 129, 404, "", "");
 	check_length("method of 63", "/bot1:a/%s", 'm', 63, 0, "1", "=");
-	check_length("method of 64", "/bot1:a/%s", 'm', 64, -1, "", "");
-	check_length("file path of 1024", "/file/bot1:a/%s", 'f', 1024, 0,
+	check_length("method of 64", "/bot1:a/%s", 'm', 64, 404, "", "");
+	/* A file path is measured as it goes upstream, escapes and all. */
+	check_length("file path of 4096", "/file/bot1:a/%s", 'f', 4096, 0,
 	    "1", "file");
-	check_length("file path of 1025", "/file/bot1:a/%s", 'f', 1025, -1,
+	check_length("file path of 4097", "/file/bot1:a/%s", 'f', 4097, 414,
 	    "", "");
+	check_length("local path of 4096", "/file/bot1:a//var/%s", 'f',
+	    4096 - 5, 0, "1", "file");
+	check_length("file path of 4096 escaped", "/file/bot1:a/%sa", 0xd0,
+	    1365, 0, "1", "file");
+	check_length("file path of 4097 escaped", "/file/bot1:a/%sab", 0xd0,
+	    1365, 414, "", "");
+	check_length("file path of 2731 raw UTF-8", "/file/bot1:a/%s", 0xd0,
+	    2731, 414, "", "");
 	check_length("long query", "/bot1:a/getMe?q=%s", 'q', 2000, 0, "1",
 	    "getMe");
 
