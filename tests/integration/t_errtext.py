@@ -145,6 +145,33 @@ def part_socks_reply(t, env):
           "connect failed" % dead)
 
 
+def part_proxy_refusals(t, env):
+    wd = env["wd"]
+    tok = token(harness.unique_secret("ref"))
+    ms = proxies.Microsocks(wd, user="u", password="RightPw1").start()
+    try:
+        url = ms.url_with("u", PASSWORD)
+        r, _ = one(env, tok, proxy=url)
+        check(t, "SOCKS5 password refused", r, tok, "proxy %s: SOCKS "
+              "handshake failed: " % ms.url_with(), ("rejected",))
+    finally:
+        ms.stop()
+    fp = FaultProxy(wd, "407").start()
+    try:
+        r, _ = one(env, tok, proxy=fp.url)
+        check(t, "CONNECT answered 407", r, tok, "proxy %s answered 407 to "
+              "CONNECT for upstream 127.0.0.1" % fp.url)
+    finally:
+        fp.stop()
+    fp = FaultProxy(wd, "close-on-connect").start()
+    try:
+        r, _ = one(env, tok, proxy=fp.url)
+        check(t, "proxy closes during CONNECT", r, tok, "proxy %s: no "
+              "working tunnel through it: " % fp.url)
+    finally:
+        fp.stop()
+
+
 # ------------------------------------------------------------ 3. TLS
 
 def self_signed(wd):
@@ -209,6 +236,17 @@ def part_readyz_and_cut(t, env):
                  proxy="direct").start()
     try:
         si.reset()
+        si.fault("sendMessage", "reset")
+        conn = sc.conn()
+        try:
+            body, hdrs = harness.json_body({"chat_id": 5, "text": "once"})
+            r = request(conn, "POST", "/bot%s/sendMessage" % tok, body, hdrs)
+        finally:
+            conn.close()
+        check(t, "upstream resets after the request", r, tok,
+              "upstream 127.0.0.1: connection broke after the request was "
+              "sent: ")
+        si.reset()
         si.fault("getMe", "partial")
         conn = sc.conn()
         try:
@@ -247,7 +285,8 @@ def main():
                 p.stop()
         return t.done()
     try:
-        t.run_parts((part_dns, part_socks_reply, part_tls,
+        t.run_parts((part_dns, part_socks_reply, part_proxy_refusals,
+                     part_tls,
                      part_readyz_and_cut), env)
     finally:
         sq.stop()
