@@ -69,8 +69,17 @@ def one(env, tok, proxy=None, pre_proxy=None, upstream=None, ca=None,
     try:
         r = get(sc, path or "/bot%s/getMe" % tok)
     finally:
-        sc.stop()
+        stopped(env, sc)
     return r, sc.log()
+
+
+def stopped(env, sc):
+    """SIGTERM; a sidecar that does not exit 0 (or, under a sanitizer,
+    reports an error) is remembered for the last test."""
+    st, killed = sc.stop()
+    if st != 0 or killed or "runtime error" in sc.log():
+        env["bad_exits"].append("%s: exit %r, killed %r" % (
+            " ".join(sc.argv[1:]), st, killed))
 
 
 # ------------------------------------------------------------ 1. DNS
@@ -228,7 +237,7 @@ def part_readyz_and_cut(t, env):
                  "upstream name: 503 \"%s...\" suggesting socks5h:// (%r)"
                  % (head, body))
         finally:
-            sc.stop()
+            stopped(env, sc)
     finally:
         ms.stop()
 
@@ -265,7 +274,7 @@ def part_readyz_and_cut(t, env):
         cut = [l for l in sc.log().splitlines() if want in l]
         t.diag("log: %r" % cut[:1])
     finally:
-        sc.stop()
+        stopped(env, sc)
 
 
 def main():
@@ -277,7 +286,7 @@ def main():
         certs = Certs(wd)
         si = StandIn(wd, certs).start()
         sq = proxies.Squid(wd, [si.port]).start()
-        env.update(wd=wd, certs=certs, si=si, squid=sq)
+        env.update(wd=wd, certs=certs, si=si, squid=sq, bad_exits=[])
     except Exception:
         t.fail_exception("setup")
         for p in (sq, si):
@@ -288,6 +297,7 @@ def main():
         t.run_parts((part_dns, part_socks_reply, part_proxy_refusals,
                      part_tls,
                      part_readyz_and_cut), env)
+        t.is_(env["bad_exits"], [], "every sidecar exited 0 on SIGTERM")
     finally:
         sq.stop()
         si.stop()
