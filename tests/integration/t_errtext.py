@@ -137,6 +137,46 @@ def part_dns(t, env):
 
 # ------------------------------------------------------------ 2. SOCKS
 
+DANTED = "/usr/sbin/danted"
+
+
+class Dante:
+    """Dante's danted on 127.0.0.1, no authentication: a SOCKS5 server
+    that answers a name it cannot resolve with reply 4."""
+
+    def __init__(self, wd):
+        self.port = harness.alloc_port()
+        d = os.path.join(wd, "dante-%d" % self.port)
+        os.makedirs(d, exist_ok=True)
+        conf = os.path.join(d, "danted.conf")
+        users = ("user.privileged: root\nuser.unprivileged: nobody\n"
+                 if os.geteuid() == 0 else "")
+        with open(conf, "w") as f:
+            f.write("logoutput: stderr\n"
+                    "internal: 127.0.0.1 port = %d\n"
+                    "external: 127.0.0.1\n"
+                    "clientmethod: none\nsocksmethod: none\n%s"
+                    "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
+                    "socks pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
+                    % (self.port, users))
+        self.proc = harness.Proc([DANTED, "-f", conf, "-p",
+                                  os.path.join(d, "danted.pid")], d, "danted")
+
+    @property
+    def url(self):
+        return "socks5h://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.proc.start()
+        if not harness.wait_port("127.0.0.1", self.port, 10, self.proc):
+            self.proc.stop()
+            raise RuntimeError("danted did not start:\n" + self.proc.stderr())
+        return self
+
+    def stop(self):
+        return self.proc.stop()
+
+
 def part_socks_reply(t, env):
     tok = token(harness.unique_secret("sox"))
     dead = harness.closed_port()
@@ -152,6 +192,18 @@ def part_socks_reply(t, env):
     r, _ = one(env, tok, proxy="socks5h://127.0.0.1:%d" % dead)
     check(t, "SOCKS proxy down", r, tok, "proxy socks5h://127.0.0.1:%d: "
           "connect failed" % dead)
+    if not os.access(DANTED, os.X_OK):
+        t.skip("danted, upstream name unknown", "no %s" % DANTED)
+        return
+    dn = Dante(env["wd"]).start()
+    try:
+        r, _ = one(env, tok, proxy=dn.url, upstream="https://%s:%d" % (
+            NX_UPSTREAM, env["si"].port))
+        check(t, "danted, upstream name unknown", r, tok,
+              "proxy %s could not reach upstream %s: SOCKS reply 4, host "
+              "unreachable" % (dn.url, NX_UPSTREAM))
+    finally:
+        dn.stop()
 
 
 def part_proxy_refusals(t, env):
