@@ -56,7 +56,7 @@ static const struct upstream_rule {
 	    RETRY_ANY },
 	[UST_PROXY_ANSWER] = { METRICS_STAGE_PROXY_HANDSHAKE,
 	    "%1$s answered %2$s to CONNECT for %3$s", WHO_PROXY, 502, 1,
-	    RETRY_ANY, WHO_TARGET },
+	    RETRY_ANY, WHO_UPSTREAM },
 	[UST_PROXY_SOCKS] = { METRICS_STAGE_PROXY_HANDSHAKE,
 	    "%s: SOCKS handshake failed: %s", WHO_SOCKS, 502, 1, RETRY_ANY },
 	[UST_TUNNEL] = { METRICS_STAGE_PROXY_HANDSHAKE,
@@ -88,7 +88,10 @@ static const struct upstream_rule {
 	[UST_PROXY_DNS] = { METRICS_STAGE_PROXY_CONNECT,
 	    "%s: DNS lookup of the proxy's name failed on this machine: %s",
 	    WHO_HOP, 502, 1, RETRY_ANY },
-	/* A local lookup for socks5://, not the handshake: say the cure. */
+	/*
+	 * A local lookup for socks5://, not the handshake: say the cure.
+	 * The proxy is marked: another in the list may resolve for us.
+	 */
 	[UST_SOCKS_DNS] = { METRICS_STAGE_PROXY_HANDSHAKE,
 	    "%3$s: DNS lookup failed on this machine: %2$s (%1$s leaves name "
 	    "lookups to the sidecar; socks5h:// lets the proxy resolve them)",
@@ -206,7 +209,8 @@ upstream_fail_stage(const struct upstream_facts *uf)
 		return (UST_PROXY_TLS);
 	if (rc == CURLE_PROXY && uf->uf_pxcode == CURLPX_RESOLVE_HOST)
 		return (UST_SOCKS_DNS);
-	if (rc == CURLE_PROXY && upstream_fail_socks_reply(uf->uf_pxcode) != NULL)
+	if (rc == CURLE_PROXY &&
+	    upstream_fail_socks_reply(uf->uf_pxcode) != NULL)
 		return (UST_SOCKS_REPLY);
 	if (rc == CURLE_PROXY)
 		return (UST_PROXY_SOCKS);
@@ -263,25 +267,25 @@ upstream_fail_who(struct req *req, int who, char *buf, size_t len)
 
 /* Name the stage that failed and why, for a bot to read; its status. */
 static int
-upstream_fail_error(struct req *req, CURLcode rc, enum upstream_stage st,
-    long code, long pxcode, char *desc, size_t len)
+upstream_fail_error(struct req *req, const struct upstream_facts *uf,
+    enum upstream_stage st, char *desc, size_t len)
 {
 	const struct upstream_rule	*ur = &upstream_rules[st];
 	char				 who[512], what[512], num[16];
-	const char			*why = upstream_fail_why(req, rc);
+	const char			*why = upstream_fail_why(req, uf->uf_rc);
 
 	if (st == UST_PROXY_ANSWER) {
-		snprintf(num, sizeof(num), "%ld", code);
+		snprintf(num, sizeof(num), "%ld", uf->uf_connect_code);
 		why = num;
 	} else if (st == UST_REPLY) {
 		why = req->req_up_bad;
 	} else if (st == UST_SOCKS_REPLY) {
-		why = upstream_fail_socks_reply(pxcode);
+		why = upstream_fail_socks_reply(uf->uf_pxcode);
 	}
 	snprintf(desc, len, ur->ur_fmt, upstream_fail_who(req, ur->ur_who, who,
 	    sizeof(who)), why, upstream_fail_who(req, ur->ur_what, what,
 	    sizeof(what)));
-	if (rc == CURLE_OPERATION_TIMEDOUT)
+	if (uf->uf_rc == CURLE_OPERATION_TIMEDOUT)
 		return (504);
 	return (ur->ur_status);
 }
@@ -314,8 +318,8 @@ upstream_fail_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
 	}
 	upstream_fail_facts(req, rc, &uf);
 	*st = upstream_fail_stage(&uf);
-	status = upstream_fail_error(req, rc, *st, uf.uf_connect_code,
-	    uf.uf_pxcode, req->req_errdesc, sizeof(req->req_errdesc));
+	status = upstream_fail_error(req, &uf, *st, req->req_errdesc,
+	    sizeof(req->req_errdesc));
 	if (upstream_rules[*st].ur_metric >= 0 && !req->req_probe)
 		metrics_error(upstream_rules[*st].ur_metric);
 	if (upstream_rules[*st].ur_proxy &&

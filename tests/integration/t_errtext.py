@@ -126,12 +126,26 @@ def part_dns(t, env):
 
     # An HTTP proxy resolves the upstream itself and refuses the CONNECT.
     tp = proxies.Tinyproxy(env["wd"], [env["si"].port]).start()
+    ms = proxies.Microsocks(env["wd"]).start()
     try:
         r, _ = one(env, tok, proxy=tp.url, upstream=nx)
         check(t, "HTTP proxy, upstream name unknown", r, tok,
               "proxy %s answered 500 to CONNECT for upstream %s"
               % (tp.url, NX_UPSTREAM))
+        # Behind a pre-proxy, the CONNECT still asks for the upstream.
+        r, _ = one(env, tok, proxy=tp.url, pre_proxy=ms.url, upstream=nx)
+        check(t, "pre_proxy, HTTP proxy, upstream name unknown", r, tok,
+              "proxy %s answered 500 to CONNECT for upstream %s"
+              % (tp.url, NX_UPSTREAM))
+        # A pre-proxy that cannot reach the proxy says so.
+        dead = harness.closed_port()
+        r, _ = one(env, tok, proxy="http://127.0.0.1:%d" % dead,
+                   pre_proxy=ms.url)
+        check(t, "pre_proxy, HTTP proxy down", r, tok,
+              "pre_proxy %s could not reach proxy http://127.0.0.1:%d: "
+              "SOCKS reply 5, connection refused" % (ms.url, dead))
     finally:
+        ms.stop()
         tp.stop()
 
 
