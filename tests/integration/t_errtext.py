@@ -3,7 +3,9 @@
 """The words a bot reads when the way to the Bot API fails, on loopback:
 each 502 names the stage that failed, the host it failed for and the
 cause, never credentials. Unresolvable names are made under .invalid,
-which never resolves: a name lookup that fails on this machine (direct,
+which never resolves (RFC 6761: the resolver answers NXDOMAIN, and no
+connection leaves loopback; danted, if installed, looks one up too).
+A name lookup that fails on this machine (direct,
 a socks5:// proxy that leaves lookups to the sidecar, the proxy's or
 pre-proxy's own name) says DNS, and for socks5:// suggests socks5h://;
 a SOCKS proxy that cannot reach its target is quoted by its reply code;
@@ -250,7 +252,8 @@ def part_proxy_refusals(t, env):
 # ------------------------------------------------------------ 3. TLS
 
 def self_signed(wd):
-    k, c = os.path.join(wd, "errtext-ss.key"), os.path.join(wd, "errtext-ss.pem")
+    k = os.path.join(wd, "errtext-ss.key")
+    c = os.path.join(wd, "errtext-ss.pem")
     st, _, err = harness.run(["openssl", "req", "-x509", "-newkey", "ec",
                               "-pkeyopt", "ec_paramgen_curve:prime256v1",
                               "-nodes", "-keyout", k, "-out", c, "-days", "2",
