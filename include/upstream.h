@@ -34,7 +34,11 @@ enum upstream_stage {
 	UST_TIMEOUT,		/* sent, and no whole answer in time */
 	UST_BROKEN,		/* sent, and the connection broke */
 	UST_UPSTREAM,		/* sent, and the upstream failed otherwise */
-	UST_REPLY		/* a reply the sidecar cannot frame */
+	UST_REPLY,		/* a reply the sidecar cannot frame */
+	UST_DNS,		/* direct: the upstream's name did not resolve */
+	UST_PROXY_DNS,		/* the first hop's own name did not resolve */
+	UST_SOCKS_DNS,		/* socks5:// left us a name we cannot resolve */
+	UST_SOCKS_REPLY		/* the SOCKS hop could not reach its target */
 };
 
 /* What libcurl got done before a failure: read once, judged by a table. */
@@ -45,6 +49,7 @@ struct upstream_facts {
 	int		 uf_fds;		/* EMFILE or ENFILE */
 	int		 uf_refused;		/* our callback refused the reply */
 	int		 uf_scheme;		/* enum proxy_scheme in use */
+	long		 uf_pxcode;		/* CURLINFO_PROXY_ERROR */
 };
 
 enum upstream_stage upstream_fail_stage(const struct upstream_facts *);

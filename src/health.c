@@ -215,7 +215,7 @@ health_done(struct req *probe)
 	else {
 		status = 503;
 		snprintf(health.hp_text, sizeof(health.hp_text),
-		    "not ready: %s unreachable: %s\n", name,
+		    "not ready: probe via %s failed: %s\n", name,
 		    probe->req_errdesc);
 	}
 	health.hp_status = status;

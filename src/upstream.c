@@ -507,7 +507,9 @@ upstream_failed(struct req *req, CURLcode rc)
 	if (req->req_head_sent) {
 		/* Too late for a status: a cut reply tells the bot instead. */
 		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
-		    "upstream reply cut: %s", upstream_fail_why(req, rc));
+		    "upstream %s: reply cut after its head: %s",
+		    upstream_cfg(req)->cfg_upstream_host,
+		    upstream_fail_why(req, rc));
 		req->req_keepalive = 0;
 	} else
 		reply_error(req, status, req->req_errdesc);

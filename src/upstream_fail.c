@@ -26,19 +26,26 @@
  * with an https:// proxy, the tunnel, the TLS handshake through it.
  * After pretransfer only the upstream is left to blame.
  */
-enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_HOST, WHO_PROXY, WHO_HOP,
-	WHO_SOCKS };
+enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_PROXY, WHO_HOP,
+	WHO_SOCKS, WHO_TARGET };
 enum upstream_retry { RETRY_NEVER, RETRY_ANY, RETRY_READONLY };
 
+/*
+ * ur_fmt gets three strings: 1 whom ur_who names, 2 why, 3 whom ur_what
+ * names (the host a hop was asked to reach); a format that needs the
+ * third numbers all three.
+ */
 static const struct upstream_rule {
 	int		 ur_metric;	/* enum metrics_stage, -1: not counted */
-	const char	*ur_fmt;	/* for the bot: ur_who, then why */
+	const char	*ur_fmt;	/* for the bot: who, why, what */
 	int		 ur_who;	/* enum upstream_who */
 	int		 ur_status;	/* a timeout is 504 at any stage */
 	int		 ur_proxy;	/* marks the proxy in use failed */
 	int		 ur_retry;	/* enum upstream_retry */
+	int		 ur_what;	/* enum upstream_who, for %3$s */
 } upstream_rules[] = {
-	[UST_LOCAL] = { -1, "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
+	[UST_LOCAL] = { -1, "%s: transfer stopped by the sidecar (the bot "
+	    "left, or memory ran out): %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
 	[UST_FDS] = { METRICS_STAGE_UPSTREAM,
 	    "Service Unavailable: the sidecar is out of file descriptors, "
 	    "retry after 1", WHO_NONE, 503, 0, RETRY_NEVER },
@@ -48,7 +55,8 @@ static const struct upstream_rule {
 	    "%s: TLS with the proxy failed: %s", WHO_PROXY, 502, 1,
 	    RETRY_ANY },
 	[UST_PROXY_ANSWER] = { METRICS_STAGE_PROXY_HANDSHAKE,
-	    "%s answered %s to CONNECT", WHO_PROXY, 502, 1, RETRY_ANY },
+	    "%1$s answered %2$s to CONNECT for %3$s", WHO_PROXY, 502, 1,
+	    RETRY_ANY, WHO_UPSTREAM },
 	[UST_PROXY_SOCKS] = { METRICS_STAGE_PROXY_HANDSHAKE,
 	    "%s: SOCKS handshake failed: %s", WHO_SOCKS, 502, 1, RETRY_ANY },
 	[UST_TUNNEL] = { METRICS_STAGE_PROXY_HANDSHAKE,
@@ -59,19 +67,38 @@ static const struct upstream_rule {
 	[UST_CONNECT_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
 	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_ANY },
 	[UST_TLS_VERIFY] = { METRICS_STAGE_TLS,
-	    "TLS: certificate verify failed for %s: %s", WHO_HOST, 502, 1,
+	    "%s: TLS certificate verify failed: %s", WHO_UPSTREAM, 502, 1,
 	    RETRY_ANY },
 	[UST_TLS] = { METRICS_STAGE_TLS,
-	    "TLS: handshake with %s failed: %s", WHO_HOST, 502, 1, RETRY_ANY },
+	    "%s: TLS handshake failed: %s", WHO_UPSTREAM, 502, 1, RETRY_ANY },
 	[UST_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
 	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_NEVER },
 	[UST_BROKEN] = { METRICS_STAGE_UPSTREAM,
-	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_READONLY },
+	    "%s: connection broke after the request was sent: %s",
+	    WHO_UPSTREAM, 502, 0, RETRY_READONLY },
 	[UST_UPSTREAM] = { METRICS_STAGE_UPSTREAM,
-	    "%s: %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
+	    "%s: failed after the request was sent: %s", WHO_UPSTREAM, 502, 0,
+	    RETRY_NEVER },
 	[UST_REPLY] = { METRICS_STAGE_UPSTREAM,
 	    "%s sent a reply the sidecar cannot frame: %s", WHO_UPSTREAM, 502,
 	    0, RETRY_NEVER },
+	[UST_DNS] = { METRICS_STAGE_UPSTREAM,
+	    "%s: DNS lookup failed on this machine: %s", WHO_UPSTREAM, 502, 0,
+	    RETRY_ANY },
+	[UST_PROXY_DNS] = { METRICS_STAGE_PROXY_CONNECT,
+	    "%s: DNS lookup of the proxy's name failed on this machine: %s",
+	    WHO_HOP, 502, 1, RETRY_ANY },
+	/*
+	 * A local lookup for socks5://, not the handshake: say the cure.
+	 * The proxy is marked: another in the list may resolve for us.
+	 */
+	[UST_SOCKS_DNS] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%3$s: DNS lookup failed on this machine: %2$s (%1$s leaves name "
+	    "lookups to the sidecar; socks5h:// lets the proxy resolve them)",
+	    WHO_SOCKS, 502, 1, RETRY_ANY, WHO_TARGET },
+	[UST_SOCKS_REPLY] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "%1$s could not reach %3$s: %2$s", WHO_SOCKS, 502, 1, RETRY_ANY,
+	    WHO_TARGET },
 };
 
 /* What libcurl got done before the failure, read once. */
@@ -92,6 +119,43 @@ upstream_fail_facts(struct req *req, CURLcode rc, struct upstream_facts *uf)
 	uf->uf_fds = oserr == EMFILE || oserr == ENFILE;
 	uf->uf_refused = req->req_up_bad != NULL;
 	uf->uf_scheme = req->req_cfg->cfg_proxy[req->req_proxy].px_scheme;
+	curl_easy_getinfo(req->req_easy, CURLINFO_PROXY_ERROR, &uf->uf_pxcode);
+}
+
+/* The SOCKS hop's own reply codes (RFC 1928 6, SOCKS4's 91) by name. */
+static const struct upstream_socks_reply {
+	long		 usr_pxcode;	/* CURLproxycode */
+	const char	*usr_text;
+} upstream_socks_replies[] = {
+	{ CURLPX_REPLY_GENERAL_SERVER_FAILURE, "SOCKS reply 1, general "
+	    "failure" },
+	{ CURLPX_REPLY_NOT_ALLOWED, "SOCKS reply 2, not allowed by the "
+	    "proxy's rules" },
+	{ CURLPX_REPLY_NETWORK_UNREACHABLE, "SOCKS reply 3, network "
+	    "unreachable" },
+	{ CURLPX_REPLY_HOST_UNREACHABLE, "SOCKS reply 4, host unreachable" },
+	{ CURLPX_REPLY_CONNECTION_REFUSED, "SOCKS reply 5, connection "
+	    "refused" },
+	{ CURLPX_REPLY_TTL_EXPIRED, "SOCKS reply 6, TTL expired" },
+	{ CURLPX_REPLY_COMMAND_NOT_SUPPORTED, "SOCKS reply 7, command not "
+	    "supported" },
+	{ CURLPX_REPLY_ADDRESS_TYPE_NOT_SUPPORTED, "SOCKS reply 8, address "
+	    "type not supported" },
+	{ CURLPX_REQUEST_FAILED, "SOCKS4 reply 91, request rejected or "
+	    "failed" },
+};
+
+/* The SOCKS reply in words, or NULL if the failure was no such reply. */
+static const char *
+upstream_fail_socks_reply(long pxcode)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(upstream_socks_replies) /
+	    sizeof(upstream_socks_replies[0]); i++)
+		if (upstream_socks_replies[i].usr_pxcode == pxcode)
+			return (upstream_socks_replies[i].usr_text);
+	return (NULL);
 }
 
 /* The stage of a failed attempt, from what libcurl got done. */
@@ -124,16 +188,30 @@ upstream_fail_stage(const struct upstream_facts *uf)
 	if (uf->uf_scheme == PROXY_NONE) {
 		if (tls)
 			return (verify ? UST_TLS_VERIFY : UST_TLS);
+		if (rc == CURLE_COULDNT_RESOLVE_HOST)
+			return (UST_DNS);
 		return (rc == CURLE_OPERATION_TIMEDOUT ? UST_CONNECT_TIMEOUT :
 		    UST_CONNECT);
 	}
-	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT)
+	/*
+	 * libcurl 7.88 reports a SOCKS proxy's unknown name as the host's;
+	 * the upstream's name, if we resolve it, fails inside the SOCKS step.
+	 */
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY ||
+	    rc == CURLE_COULDNT_RESOLVE_HOST)
+		return (UST_PROXY_DNS);
+	if (rc == CURLE_COULDNT_CONNECT)
 		return (UST_PROXY_CONNECT);
 	if (code != 0 && (code < 200 || code > 299))
 		return (UST_PROXY_ANSWER);
 	/* No CONNECT answer yet: the TLS was the https:// proxy's own. */
 	if (tls && uf->uf_scheme == PROXY_HTTPS && code == 0)
 		return (UST_PROXY_TLS);
+	if (rc == CURLE_PROXY && uf->uf_pxcode == CURLPX_RESOLVE_HOST)
+		return (UST_SOCKS_DNS);
+	if (rc == CURLE_PROXY &&
+	    upstream_fail_socks_reply(uf->uf_pxcode) != NULL)
+		return (UST_SOCKS_REPLY);
 	if (rc == CURLE_PROXY)
 		return (UST_PROXY_SOCKS);
 	if (tls)
@@ -141,19 +219,24 @@ upstream_fail_stage(const struct upstream_facts *uf)
 	return (UST_TUNNEL);
 }
 
-/* Whom a stage's message names: never with credentials. */
+/*
+ * Whom a stage's message names: never with credentials.  The SOCKS hop
+ * is the proxy, or the pre-proxy of a chain, which is then asked for the
+ * proxy; else the SOCKS hop is asked for the upstream.
+ */
 static const char *
 upstream_fail_who(struct req *req, int who, char *buf, size_t len)
 {
 	const struct config	*cfg = req->req_cfg;
 	const struct proxy	*px = &cfg->cfg_proxy[req->req_proxy];
+	int			 prehop;
+
+	prehop = cfg->cfg_pre_proxy.px_scheme != PROXY_NONE &&
+	    !proxy_is_socks(px);
 
 	switch (who) {
 	case WHO_UPSTREAM:
 		snprintf(buf, len, "upstream %s", cfg->cfg_upstream_host);
-		break;
-	case WHO_HOST:
-		snprintf(buf, len, "%s", cfg->cfg_upstream_host);
 		break;
 	case WHO_HOP:
 		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE) {
@@ -166,9 +249,14 @@ upstream_fail_who(struct req *req, int who, char *buf, size_t len)
 		snprintf(buf, len, "proxy %s", px->px_url);
 		break;
 	case WHO_SOCKS:
-		/* The SOCKS hop is the proxy, or the pre-proxy of a chain. */
-		snprintf(buf, len, "proxy %s", proxy_is_socks(px) ? px->px_url :
-		    cfg->cfg_pre_proxy.px_url);
+		snprintf(buf, len, "%s %s", prehop ? "pre_proxy" : "proxy",
+		    prehop ? cfg->cfg_pre_proxy.px_url : px->px_url);
+		break;
+	case WHO_TARGET:
+		if (prehop)
+			snprintf(buf, len, "proxy %s", px->px_url);
+		else
+			snprintf(buf, len, "upstream %s", cfg->cfg_upstream_host);
 		break;
 	default:
 		*buf = '\0';
@@ -179,22 +267,25 @@ upstream_fail_who(struct req *req, int who, char *buf, size_t len)
 
 /* Name the stage that failed and why, for a bot to read; its status. */
 static int
-upstream_fail_error(struct req *req, CURLcode rc, enum upstream_stage st,
-    long code, char *desc, size_t len)
+upstream_fail_error(struct req *req, const struct upstream_facts *uf,
+    enum upstream_stage st, char *desc, size_t len)
 {
 	const struct upstream_rule	*ur = &upstream_rules[st];
-	char				 who[512], num[16];
-	const char			*why = upstream_fail_why(req, rc);
+	char				 who[512], what[512], num[16];
+	const char			*why = upstream_fail_why(req, uf->uf_rc);
 
 	if (st == UST_PROXY_ANSWER) {
-		snprintf(num, sizeof(num), "%ld", code);
+		snprintf(num, sizeof(num), "%ld", uf->uf_connect_code);
 		why = num;
 	} else if (st == UST_REPLY) {
 		why = req->req_up_bad;
+	} else if (st == UST_SOCKS_REPLY) {
+		why = upstream_fail_socks_reply(uf->uf_pxcode);
 	}
 	snprintf(desc, len, ur->ur_fmt, upstream_fail_who(req, ur->ur_who, who,
-	    sizeof(who)), why);
-	if (rc == CURLE_OPERATION_TIMEDOUT)
+	    sizeof(who)), why, upstream_fail_who(req, ur->ur_what, what,
+	    sizeof(what)));
+	if (uf->uf_rc == CURLE_OPERATION_TIMEDOUT)
 		return (504);
 	return (ur->ur_status);
 }
@@ -227,8 +318,8 @@ upstream_fail_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
 	}
 	upstream_fail_facts(req, rc, &uf);
 	*st = upstream_fail_stage(&uf);
-	status = upstream_fail_error(req, rc, *st, uf.uf_connect_code,
-	    req->req_errdesc, sizeof(req->req_errdesc));
+	status = upstream_fail_error(req, &uf, *st, req->req_errdesc,
+	    sizeof(req->req_errdesc));
 	if (upstream_rules[*st].ur_metric >= 0 && !req->req_probe)
 		metrics_error(upstream_rules[*st].ur_metric);
 	if (upstream_rules[*st].ur_proxy &&

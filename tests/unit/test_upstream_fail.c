@@ -16,7 +16,10 @@ struct fail_case {
 };
 
 #define FACTS(rc, code, sent, fds, refused, scheme) \
-	{ (rc), (code), (sent), (fds), (refused), (scheme) }
+	{ (rc), (code), (sent), (fds), (refused), (scheme), CURLPX_OK }
+/* A SOCKS step's failure, with CURLINFO_PROXY_ERROR's code. */
+#define SOCKS(scheme, pxcode) \
+	{ CURLE_PROXY, 0, 0, 0, 0, (scheme), (pxcode) }
 
 static const struct fail_case cases[] = {
 	{ "a reply our callback refused", FACTS(CURLE_WRITE_ERROR, 200, 1, 0,
@@ -29,8 +32,28 @@ static const struct fail_case cases[] = {
 	    PROXY_HTTP), UST_FDS },
 	{ "proxy refused TCP", FACTS(CURLE_COULDNT_CONNECT, 0, 0, 0, 0,
 	    PROXY_HTTP), UST_PROXY_CONNECT },
-	{ "proxy name unknown", FACTS(CURLE_COULDNT_RESOLVE_PROXY, 0, 0, 0, 0,
-	    PROXY_SOCKS5H), UST_PROXY_CONNECT },
+	{ "HTTP proxy name unknown", FACTS(CURLE_COULDNT_RESOLVE_PROXY, 0, 0,
+	    0, 0, PROXY_HTTP), UST_PROXY_DNS },
+	/* libcurl 7.88 reports a SOCKS proxy's unknown name as a host's. */
+	{ "SOCKS proxy name unknown", FACTS(CURLE_COULDNT_RESOLVE_HOST, 0, 0,
+	    0, 0, PROXY_SOCKS5H), UST_PROXY_DNS },
+	{ "socks5://: upstream name unknown here", SOCKS(PROXY_SOCKS5,
+	    CURLPX_RESOLVE_HOST), UST_SOCKS_DNS },
+	{ "socks5h://: proxy answered host unreachable", SOCKS(PROXY_SOCKS5H,
+	    CURLPX_REPLY_HOST_UNREACHABLE), UST_SOCKS_REPLY },
+	{ "socks5h://: proxy answered general failure", SOCKS(PROXY_SOCKS5H,
+	    CURLPX_REPLY_GENERAL_SERVER_FAILURE), UST_SOCKS_REPLY },
+	{ "socks5h://: proxy answered connection refused",
+	    SOCKS(PROXY_SOCKS5H, CURLPX_REPLY_CONNECTION_REFUSED),
+	    UST_SOCKS_REPLY },
+	{ "socks5h://: proxy answered not allowed", SOCKS(PROXY_SOCKS5H,
+	    CURLPX_REPLY_NOT_ALLOWED), UST_SOCKS_REPLY },
+	{ "socks4a://: request rejected (91)", SOCKS(PROXY_SOCKS4A,
+	    CURLPX_REQUEST_FAILED), UST_SOCKS_REPLY },
+	{ "SOCKS: credentials refused", SOCKS(PROXY_SOCKS5,
+	    CURLPX_USER_REJECTED), UST_PROXY_SOCKS },
+	{ "SOCKS: proxy closed the handshake", SOCKS(PROXY_SOCKS4A,
+	    CURLPX_CLOSED), UST_PROXY_SOCKS },
 	/* libcurl 7.88 ends a refused CONNECT with CURLE_RECV_ERROR. */
 	{ "CONNECT answered 407", FACTS(CURLE_RECV_ERROR, 407, 0, 0, 0,
 	    PROXY_HTTP), UST_PROXY_ANSWER },
@@ -41,8 +64,11 @@ static const struct fail_case cases[] = {
 	{ "TLS to upstream through an https:// proxy",
 	    FACTS(CURLE_SSL_CONNECT_ERROR, 200, 0, 0, 0, PROXY_HTTPS),
 	    UST_TLS },
-	{ "SOCKS refused", FACTS(CURLE_PROXY, 0, 0, 0, 0, PROXY_SOCKS5),
-	    UST_PROXY_SOCKS },
+	{ "SOCKS failed, no code", FACTS(CURLE_PROXY, 0, 0, 0, 0,
+	    PROXY_SOCKS5), UST_PROXY_SOCKS },
+	{ "https:// proxy certificate refused",
+	    FACTS(CURLE_PEER_FAILED_VERIFICATION, 0, 0, 0, 0, PROXY_HTTPS),
+	    UST_PROXY_TLS },
 	{ "upstream certificate through a proxy",
 	    FACTS(CURLE_PEER_FAILED_VERIFICATION, 200, 0, 0, 0, PROXY_HTTP),
 	    UST_TLS_VERIFY },
@@ -50,6 +76,8 @@ static const struct fail_case cases[] = {
 	    PROXY_HTTP), UST_TUNNEL },
 	{ "direct: no TCP", FACTS(CURLE_COULDNT_CONNECT, 0, 0, 0, 0,
 	    PROXY_NONE), UST_CONNECT },
+	{ "direct: upstream name unknown", FACTS(CURLE_COULDNT_RESOLVE_HOST,
+	    0, 0, 0, 0, PROXY_NONE), UST_DNS },
 	{ "direct: connect timeout", FACTS(CURLE_OPERATION_TIMEDOUT, 0, 0, 0,
 	    0, PROXY_NONE), UST_CONNECT_TIMEOUT },
 	{ "direct: certificate", FACTS(CURLE_PEER_FAILED_VERIFICATION, 0, 0,
