@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: ISC
 """The words a bot reads when the way to the Bot API fails, on loopback:
 each 502 names the stage that failed, the host it failed for and the
-cause, never credentials. Unresolvable names are made under .invalid,
-which never resolves (RFC 6761: the resolver answers NXDOMAIN, and no
-connection leaves loopback; danted, if installed, looks one up too).
+cause, never credentials. Unresolvable names have a 64-byte label,
+one over DNS's limit (RFC 1035), so glibc's resolver refuses them
+before it asks any name server: no query leaves loopback, for the
+sidecar and for danted alike (checked with strace: no socket to the
+resolver).
 A name lookup that fails on this machine (direct,
 a socks5:// proxy that leaves lookups to the sidecar, the proxy's or
 pre-proxy's own name) says DNS, and for socks5:// suggests socks5h://;
@@ -26,10 +28,11 @@ from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
 import proxies  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
-# RFC 2606: .invalid never resolves.
-NX_UPSTREAM = "api.nx.invalid"
-NX_PROXY = "proxy.nx.invalid"
-NX_PRE = "pre.nx.invalid"
+# A 64-byte label: glibc refuses the name without a DNS query.
+NX_LABEL = "n" * 64
+NX_UPSTREAM = "api." + NX_LABEL + ".invalid"
+NX_PROXY = "proxy." + NX_LABEL + ".invalid"
+NX_PRE = "pre." + NX_LABEL + ".invalid"
 PASSWORD = "Errtext-Secret-9"
 
 
