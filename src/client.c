@@ -273,10 +273,7 @@ client_on_url(http_parser *p, const char *at, size_t len)
 	struct req	*req = clt->clt_req;
 
 	req->req_method = p->method;
-	if (evbuffer_get_length(req->req_target) + len > CLIENT_URL_MAX) {
-		clt->clt_perr = 414;
-		return (-1);
-	}
+	/* client_parse() keeps the whole head within max_header_size. */
 	return (evbuffer_add(req->req_target, at, len));
 }
 
@@ -355,8 +352,9 @@ client_header_room(struct client *clt, size_t len)
 {
 	struct req	*req = clt->clt_req;
 
+	/* Trailers too: never kept, but no more than a head. */
 	req->req_hdrlen += len;
-	if (req->req_hdrlen > CLIENT_HEADERS_MAX) {
+	if (req->req_hdrlen > req->req_cfg->cfg_max_header_size) {
 		clt->clt_perr = 431;
 		return (-1);
 	}
@@ -378,6 +376,14 @@ client_on_hfield(http_parser *p, const char *at, size_t len)
 		return (-1);
 	if (req->req_hstate == CLIENT_H_DONE)
 		return (0);	/* a trailer: never forwarded */
+	/* Each one kept costs more than its bytes: bound their number. */
+	if (req->req_hstate != CLIENT_H_FIELD &&
+	    ++req->req_nfields > CLIENT_FIELDS_MAX) {
+		clt->clt_perr = 431;
+		clt->clt_pwhy = "Request Header Fields Too Large: more than "
+		    "256 header fields";
+		return (-1);
+	}
 	if (req->req_hstate == CLIENT_H_VALUE &&
 	    client_header_commit(clt) == -1)
 		return (-1);
@@ -759,6 +765,63 @@ client_hold(struct client *clt, int hold)
 	clt->clt_held = hold;
 }
 
+/* A head's max_header_size: a reload does not move it for a request. */
+static size_t
+client_head_max(struct client *clt)
+{
+	return (clt->clt_req != NULL ?
+	    clt->clt_req->req_cfg->cfg_max_header_size :
+	    client_cfg(clt)->cfg_max_header_size);
+}
+
+/* How many of n more bytes the head may take. */
+static size_t
+client_head_room(struct client *clt, size_t n)
+{
+	size_t	 max = client_head_max(clt);
+
+	if (clt->clt_headlen >= max)
+		return (0);
+	return (n < max - clt->clt_headlen ? n : max - clt->clt_headlen);
+}
+
+/* A head that ended, or its request with it, starts the count again. */
+static void
+client_head_count(struct client *clt, int head, size_t done)
+{
+	if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED ||
+	    !client_in_head(clt))
+		clt->clt_headlen = 0;
+	else if (head)
+		clt->clt_headlen += done;
+}
+
+/*
+ * More head than max_header_size.  Every byte given to http-parser has
+ * reached our callbacks, so no header field yet means the request line
+ * alone is too long.
+ */
+static void
+client_head_over(struct client *clt)
+{
+	struct req	*req = clt->clt_req;
+	char		 why[160];
+
+	metrics_error(METRICS_STAGE_REFUSED);
+	if (req != NULL && req->req_hstate == CLIENT_H_NONE &&
+	    req->req_hdrs == NULL) {
+		snprintf(why, sizeof(why), "URI Too Long: the request line "
+		    "is over max_header_size (%zu bytes)",
+		    client_head_max(clt));
+		client_fail(clt, 414, why);
+	} else {
+		snprintf(why, sizeof(why), "Request Header Fields Too Large: "
+		    "the request head is over max_header_size (%zu bytes)",
+		    client_head_max(clt));
+		client_fail(clt, 431, why);
+	}
+}
+
 /* Feed buffered input to the parser while there is room to take it. */
 static void
 client_parse(struct client *clt)
@@ -767,7 +830,7 @@ client_parse(struct client *clt)
 	struct evbuffer_iovec	 v;
 	const char		*why;
 	size_t			 n, done;
-	int			 status, bare = 0;
+	int			 status, bare = 0, head;
 
 	while (!clt->clt_closing && !clt->clt_paused &&
 	    evbuffer_get_length(in) > 0) {
@@ -793,13 +856,19 @@ client_parse(struct client *clt)
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			http_parser_pause(&clt->clt_parser, 0);
 		n = v.iov_len < CLIENT_PARSE_MAX ? v.iov_len : CLIENT_PARSE_MAX;
-		if (client_in_head(clt) && (n = client_head_piece(in,
+		if ((head = client_in_head(clt)) &&
+		    (n = client_head_room(clt, n)) == 0) {
+			client_head_over(clt);
+			break;
+		}
+		if (head && (n = client_head_piece(in,
 		    v.iov_base, n, v.iov_len, &bare)) == 0 && !bare)
 			break;	/* a CR, and nothing after it yet */
 		/* Never 0 bytes: that tells http-parser the input ended. */
 		done = n > 0 ? http_parser_execute(&clt->clt_parser,
 		    &client_settings, v.iov_base, n) : 0;
 		evbuffer_drain(in, done);
+		client_head_count(clt, head, done);
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			continue;
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) != HPE_OK ||
@@ -913,6 +982,11 @@ client_new(struct server *srv, evutil_socket_t fd, struct sockaddr *sa,
 	if (salen > 0 && (size_t)salen <= sizeof(clt->clt_ss))
 		memcpy(&clt->clt_ss, sa, salen);
 	http_parser_init(&clt->clt_parser, HTTP_REQUEST);
+	/*
+	 * Its own count (a global) must not end a head before ours does; it
+	 * may also hold the trailers of the request before.
+	 */
+	http_parser_set_max_header_size(2 * CONFIG_HEAD_MAX);
 	clt->clt_parser.data = clt;
 	host[0] = '\0';
 	if (sa->sa_family == AF_INET) {

@@ -82,6 +82,9 @@ struct acl_net {
 #define CONFIG_PROXY_MAX	8
 #define CONFIG_ALLOW_MAX	32
 #define CONFIG_BOTS_MAX		64
+/* max_header_size: libcurl 7.88 sends at most 1 MiB of request head. */
+#define CONFIG_HEAD_MIN		1024
+#define CONFIG_HEAD_MAX		(512 * 1024)
 
 struct config {
 	struct sockaddr_storage	 cfg_listen_ss;
@@ -110,6 +113,7 @@ struct config {
 	char			*cfg_ca_file;	/* extra trust, or NULL */
 	int			 cfg_tls_session_resume;
 	uint64_t		 cfg_max_body;	/* bytes */
+	size_t			 cfg_max_header_size;	/* whole request head */
 	long			 cfg_connect_timeout_ms;
 	long			 cfg_upstream_timeout_ms;
 	long			 cfg_poll_timeout_ms;	/* added for getUpdates */
@@ -229,8 +233,7 @@ enum client_hstate {
 	CLIENT_H_DONE		/* head complete: trailers are ignored */
 };
 
-#define CLIENT_URL_MAX		8192
-#define CLIENT_HEADERS_MAX	32768
+#define CLIENT_FIELDS_MAX	256	/* header fields in one head */
 #define CLIENT_BODY_HIGH	(256 * 1024)	/* stop reading the bot */
 #define CLIENT_OUT_HIGH		(256 * 1024)	/* pause the upstream */
 #define CLIENT_OUT_LOW		(64 * 1024)	/* resume the upstream */
@@ -250,6 +253,7 @@ struct req {
 	int64_t			 req_hclen;	/* its value, -1 if no number */
 	struct curl_slist	*req_hdrs;	/* "Name: value", name checked */
 	size_t			 req_hdrlen;
+	int			 req_nfields;	/* header fields kept */
 	char			*req_connection;	/* Connection: values */
 	int			 req_refused;	/* answered at its head */
 	const char		*req_allow;	/* methods, for a 405's Allow */
@@ -317,6 +321,7 @@ struct client {
 	struct sockaddr_storage	 clt_ss;	/* the peer, for allow */
 	struct event		*clt_head_ev;	/* header_timeout */
 	int			 clt_admin;	/* came in on admin_listen */
+	size_t			 clt_headlen;	/* bytes of this head parsed */
 };
 
 struct client	*client_new(struct server *, evutil_socket_t,
