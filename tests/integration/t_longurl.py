@@ -12,9 +12,11 @@ max_header_size bounds the whole head (request line and header fields,
 that size goes through to a plain-HTTP upstream with its target intact; a
 request line one byte over gets a 414 JSON error, header fields one byte
 over a 431 one, more than 256 header fields a 431, and nothing of these
-reaches the upstream. A smaller max_header_size from the config file is
-honoured the same way, and a SIGHUP that lowers it leaves a head already
-begun under the old limit. TAP output."""
+reaches the upstream. The largest allowed, 512K, is twice the input
+buffer of a bot connection: such a head is read through and sent on by
+libcurl. A smaller max_header_size from the config file is honoured the
+same way, and a SIGHUP that lowers it leaves a head already begun under
+the old limit. TAP output."""
 
 import http.client
 import json
@@ -34,6 +36,7 @@ import harness  # noqa: E402
 from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
 
 DEFAULT_MAX = 256 * 1024
+LARGEST_MAX = 512 * 1024
 SMALL_MAX = 16 * 1024
 SMALLER_MAX = 8 * 1024
 FIELDS_MAX = 256
@@ -109,6 +112,12 @@ def line_of_size(path, size):
     fixed = len(b"GET %s&pad= HTTP/1.1\r\n" % path)
     return (b"GET %s&pad=%s HTTP/1.1\r\nHost: x\r\n\r\n"
             % (path, b"u" * (size - fixed)))
+
+
+def stop_ok(t, sc, desc):
+    st, killed = sc.stop()
+    t.ok(st == 0 and not killed, "%s: the sidecar exits 0 on SIGTERM "
+         "(status %r%s)" % (desc, st, ", killed" if killed else ""))
 
 
 def wait_log(sc, sub, timeout=10.0):
@@ -212,6 +221,7 @@ def check_cyrillic(t, wd, certs, si, secrets):
         r = request(c, "GET", "/bot%s/getMe" % tok)
         t.is_(r.status, 200, "the connection serves the next request")
         c.close()
+        stop_ok(t, sc, "default max_header_size")
     finally:
         sc.stop()
     log = sc.log()
@@ -273,6 +283,34 @@ def check_default_limits(t, wd, certs, si, secrets):
              "in writes of 60,000 bytes: 414 JSON")
         t.is_(up.taken(), [], "none of the refused heads reached the "
               "upstream")
+        stop_ok(t, sc, "plain-HTTP upstream")
+    finally:
+        sc.stop()
+        up.close()
+
+
+def check_largest(t, wd, certs, si, secrets):
+    """max_header_size = 512K, the most allowed: a head twice the bot
+    connection's 256 KiB input buffer is read through, and libcurl sends
+    a 512 KiB target on."""
+    up = RawUpstream()
+    tok = token(harness.unique_secret("headsize512"))
+    path = b"/bot%s/getMe?x=1" % tok.encode()
+    sc = Sidecar(wd, upstream=up.url,
+                 extra_args=["--max-header-size", "512K"]).start()
+    try:
+        for field, what in ((None, "target"), ("X-Pad", "header field")):
+            data = head_of_size(path, LARGEST_MAX, field=field)
+            r = exchange(sc.port, data, until_close=False)
+            lines = up.taken()
+            t.ok(harness.status_of(r) == 200 and len(lines) == 1 and
+                 lines[0] == data.split(b"\r\n")[0],
+                 "a 512 KiB head, most of it one %s: 200, and the request "
+                 "line reaches the upstream intact" % what)
+        r = exchange(sc.port, line_of_size(path, LARGEST_MAX + 1))
+        t.ok(api_error(r, 414, "(524288 bytes)"), "one byte more in the "
+             "request line: 414 JSON")
+        stop_ok(t, sc, "max_header_size = 512K")
     finally:
         sc.stop()
         up.close()
@@ -338,6 +376,7 @@ def check_configured(t, wd, certs, si, secrets):
         r = exchange(sc.port, data)
         t.ok(api_error(r, 414, "max_header_size (8192 bytes)"),
              "the same head on a new connection: 414 under 8K")
+        stop_ok(t, sc, "max_header_size from the file")
     finally:
         sc.stop()
 
@@ -349,8 +388,8 @@ def main():
     si = StandIn(wd, certs).start()
     secrets = []
     try:
-        t.run_parts((check_cyrillic, check_default_limits, check_configured),
-                    wd, certs, si, secrets)
+        t.run_parts((check_cyrillic, check_default_limits, check_largest,
+                     check_configured), wd, certs, si, secrets)
     finally:
         si.stop()
     return t.done()
