@@ -696,8 +696,6 @@ client_parse_error(struct client *clt, int *status)
 	if (clt->clt_pwhy != NULL)
 		return (clt->clt_pwhy);
 	switch (*status) {
-	case 414:
-		return ("URI Too Long");
 	case 431:
 		return ("Request Header Fields Too Large");
 	}
@@ -765,63 +763,6 @@ client_hold(struct client *clt, int hold)
 	clt->clt_held = hold;
 }
 
-/* A head's max_header_size: a reload does not move it for a request. */
-static size_t
-client_head_max(struct client *clt)
-{
-	return (clt->clt_req != NULL ?
-	    clt->clt_req->req_cfg->cfg_max_header_size :
-	    client_cfg(clt)->cfg_max_header_size);
-}
-
-/* How many of n more bytes the head may take. */
-static size_t
-client_head_room(struct client *clt, size_t n)
-{
-	size_t	 max = client_head_max(clt);
-
-	if (clt->clt_headlen >= max)
-		return (0);
-	return (n < max - clt->clt_headlen ? n : max - clt->clt_headlen);
-}
-
-/* A head that ended, or its request with it, starts the count again. */
-static void
-client_head_count(struct client *clt, int head, size_t done)
-{
-	if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED ||
-	    !client_in_head(clt))
-		clt->clt_headlen = 0;
-	else if (head)
-		clt->clt_headlen += done;
-}
-
-/*
- * More head than max_header_size.  Every byte given to http-parser has
- * reached our callbacks, so no header field yet means the request line
- * alone is too long.
- */
-static void
-client_head_over(struct client *clt)
-{
-	struct req	*req = clt->clt_req;
-	char		 why[160];
-
-	metrics_error(METRICS_STAGE_REFUSED);
-	if (req != NULL && req->req_hstate == CLIENT_H_NONE &&
-	    req->req_hdrs == NULL) {
-		snprintf(why, sizeof(why), "URI Too Long: the request line "
-		    "is over max_header_size (%zu bytes)",
-		    client_head_max(clt));
-		client_fail(clt, 414, why);
-	} else {
-		snprintf(why, sizeof(why), "Request Header Fields Too Large: "
-		    "the request head is over max_header_size (%zu bytes)",
-		    client_head_max(clt));
-		client_fail(clt, 431, why);
-	}
-}
-
 /* Feed buffered input to the parser while there is room to take it. */
 static void
 client_parse(struct client *clt)
@@ -829,6 +770,7 @@ client_parse(struct client *clt)
 	struct evbuffer		*in = bufferevent_get_input(clt->clt_bev);
 	struct evbuffer_iovec	 v;
 	const char		*why;
+	char			 over[160];
 	size_t			 n, done;
 	int			 status, bare = 0, head;
 
@@ -857,8 +799,10 @@ client_parse(struct client *clt)
 			http_parser_pause(&clt->clt_parser, 0);
 		n = v.iov_len < CLIENT_PARSE_MAX ? v.iov_len : CLIENT_PARSE_MAX;
 		if ((head = client_in_head(clt)) &&
-		    (n = client_head_room(clt, n)) == 0) {
-			client_head_over(clt);
+		    (n = headsize_room(clt, n)) == 0) {
+			status = headsize_over(clt, over, sizeof(over));
+			metrics_error(METRICS_STAGE_REFUSED);
+			client_fail(clt, status, over);
 			break;
 		}
 		if (head && (n = client_head_piece(in,
@@ -868,7 +812,8 @@ client_parse(struct client *clt)
 		done = n > 0 ? http_parser_execute(&clt->clt_parser,
 		    &client_settings, v.iov_base, n) : 0;
 		evbuffer_drain(in, done);
-		client_head_count(clt, head, done);
+		headsize_count(clt, head, HTTP_PARSER_ERRNO(&clt->clt_parser) ==
+		    HPE_PAUSED || !client_in_head(clt), done);
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			continue;
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) != HPE_OK ||

@@ -233,7 +233,7 @@ enum client_hstate {
 	CLIENT_H_DONE		/* head complete: trailers are ignored */
 };
 
-#define CLIENT_FIELDS_MAX	256	/* header fields in one head */
+#define CLIENT_FIELDS_MAX	256	/* header fields in a head; its 431 says 256 */
 #define CLIENT_BODY_HIGH	(256 * 1024)	/* stop reading the bot */
 #define CLIENT_OUT_HIGH		(256 * 1024)	/* pause the upstream */
 #define CLIENT_OUT_LOW		(64 * 1024)	/* resume the upstream */
@@ -321,7 +321,7 @@ struct client {
 	struct sockaddr_storage	 clt_ss;	/* the peer, for allow */
 	struct event		*clt_head_ev;	/* header_timeout */
 	int			 clt_admin;	/* came in on admin_listen */
-	size_t			 clt_headlen;	/* bytes of this head parsed */
+	size_t			 clt_headlen;	/* headsize.c: of this head */
 };
 
 struct client	*client_new(struct server *, evutil_socket_t,
@@ -330,6 +330,12 @@ void		 client_close(struct client *, const char *);
 void		 client_schedule(struct client *);
 void		 client_req_done(struct req *);
 void		 client_drain(struct server *);
+
+/* headsize.c: max_header_size, for the head a bot connection sends */
+size_t	 headsize_max(const struct client *);
+size_t	 headsize_room(const struct client *, size_t);
+void	 headsize_count(struct client *, int, int, size_t);
+int	 headsize_over(const struct client *, char *, size_t);
 
 /* header.c: names are checked as tokens before they mean anything */
 enum header_kind {

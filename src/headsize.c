@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * max_header_size: how many bytes of request head (the request line and
+ * the header fields) a bot connection may send.  client_parse() gives
+ * http-parser no more than headsize_room() allows, so every byte of a
+ * refused head has reached the parser's callbacks: a head with no header
+ * field yet is refused for its request line (414), any other for its
+ * fields (431).
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "tgsidecar.h"
+
+/* The head's limit, under its request's config: a reload does not move it. */
+size_t
+headsize_max(const struct client *clt)
+{
+	const struct config	*cfg = clt->clt_req != NULL ?
+				    clt->clt_req->req_cfg : clt->clt_srv->srv_cfg;
+
+	return (cfg->cfg_max_header_size);
+}
+
+/* How many of n more bytes the head may take. */
+size_t
+headsize_room(const struct client *clt, size_t n)
+{
+	size_t	 max = headsize_max(clt);
+
+	if (clt->clt_headlen >= max)
+		return (0);
+	return (n < max - clt->clt_headlen ? n : max - clt->clt_headlen);
+}
+
+/*
+ * done bytes went to http-parser, of a head if head.  Once the head has
+ * ended, or its request with it, the next one counts from 0.
+ */
+void
+headsize_count(struct client *clt, int head, int ended, size_t done)
+{
+	if (ended)
+		clt->clt_headlen = 0;
+	else if (head)
+		clt->clt_headlen += done;
+}
+
+/* The status and words for a head that has no room left. */
+int
+headsize_over(const struct client *clt, char *why, size_t len)
+{
+	const struct req	*req = clt->clt_req;
+
+	if (req != NULL && req->req_hstate == CLIENT_H_NONE &&
+	    req->req_hdrs == NULL) {
+		snprintf(why, len, "URI Too Long: the request line is over "
+		    "max_header_size (%zu bytes)", headsize_max(clt));
+		return (414);
+	}
+	snprintf(why, len, "Request Header Fields Too Large: the request "
+	    "head is over max_header_size (%zu bytes)", headsize_max(clt));
+	return (431);
+}
