@@ -485,8 +485,9 @@ config_set_size(struct config_load *cl, const struct config_key *ck,
 }
 
 /*
- * Every connection may hold one head this large, so it is bounded: below,
- * no Bot API request fits; above, libcurl could not send it on.
+ * Every connection may hold a head this large, so it is bounded: below
+ * 1K a token and a short text barely fit; above 512K, libcurl 7.88 (1 MiB
+ * of request head at most) might not send it on.
  */
 int
 config_set_headsize(struct config_load *cl, const struct config_key *ck,
