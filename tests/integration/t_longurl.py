@@ -48,11 +48,10 @@ def cyrillic_text(n):
     return "".join(CYRILLIC[(i * 7) % len(CYRILLIC)] for i in range(n))
 
 
-def exchange(port, data, until_close=True, timeout=harness.CLIENT_TIMEOUT,
-             piece=None):
-    """Send raw bytes (in writes of piece bytes); read one response (or
-    until the sidecar closes). The sidecar may close while we still send:
-    that is no failure here."""
+def exchange(port, data, timeout=harness.CLIENT_TIMEOUT, piece=None):
+    """Send raw bytes (in writes of piece bytes); read one response with
+    its body (or until the sidecar closes). The sidecar may close while we
+    still send: that is no failure here."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     out = bytearray()
     piece = piece or len(data)
@@ -71,7 +70,7 @@ def exchange(port, data, until_close=True, timeout=harness.CLIENT_TIMEOUT,
             if not c:
                 break
             out += c
-            if not until_close and complete(out):
+            if complete(out):
                 break
     finally:
         s.close()
@@ -242,7 +241,7 @@ def check_default_limits(t, wd, certs, si, secrets):
     try:
         data = head_of_size(path, DEFAULT_MAX, field=None)
         want = data.split(b" ")[1]
-        r = exchange(sc.port, data, until_close=False)
+        r = exchange(sc.port, data)
         t.is_(harness.status_of(r), 200, "a head of exactly 256 KiB, all "
               "but %d bytes of it the target: 200" % (len(data) - len(want)))
         lines = up.taken()
@@ -268,7 +267,7 @@ def check_default_limits(t, wd, certs, si, secrets):
              "257 header fields: 431 JSON")
         fields = b"".join(b"X-F%d: 1\r\n" % i for i in range(FIELDS_MAX - 1))
         r = exchange(sc.port, b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n"
-                     % (path, fields), until_close=False)
+                     % (path, fields))
         o = harness.try_json(harness.body_of(r)) or {}
         t.ok(harness.status_of(r) == 200 and
              (o.get("result") or {}).get("fields", 0) >= FIELDS_MAX - 1,
@@ -301,7 +300,7 @@ def check_largest(t, wd, certs, si, secrets):
     try:
         for field, what in ((None, "target"), ("X-Pad", "header field")):
             data = head_of_size(path, LARGEST_MAX, field=field)
-            r = exchange(sc.port, data, until_close=False)
+            r = exchange(sc.port, data)
             lines = up.taken()
             t.ok(harness.status_of(r) == 200 and len(lines) == 1 and
                  lines[0] == data.split(b"\r\n")[0],
@@ -334,8 +333,7 @@ def check_configured(t, wd, certs, si, secrets):
                      % (tok.encode(), query.encode()))
         t.ok(api_error(r, 414, "max_header_size (16384 bytes)"),
              "max_header_size = 16K: the 24 KB sendMessage gets 414 JSON")
-        r = exchange(sc.port, head_of_size(path, SMALL_MAX, field=None),
-                     until_close=False)
+        r = exchange(sc.port, head_of_size(path, SMALL_MAX, field=None))
         t.is_(harness.status_of(r), 200, "a head of exactly 16 KiB: 200")
         r = exchange(sc.port, head_of_size(path, SMALL_MAX + 1))
         t.ok(api_error(r, 431, "max_header_size (16384 bytes)"),
@@ -355,7 +353,7 @@ def check_configured(t, wd, certs, si, secrets):
             held.sendall(data[:10 * 1024])
             # A whole exchange after it: the sidecar has read those bytes.
             r = exchange(sc.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
-                         b"\r\n", until_close=False)
+                         b"\r\n")
             t.is_(harness.status_of(r), 200, "/healthz while a head is "
                   "half sent")
             harness.write_config(conf, base + [("max_header_size", "8K")])
