@@ -233,7 +233,7 @@ enum client_hstate {
 	CLIENT_H_DONE		/* head complete: trailers are ignored */
 };
 
-#define CLIENT_FIELDS_MAX	256	/* header fields in a head; its 431 says 256 */
+#define CLIENT_FIELDS_MAX	256	/* fields in a head (and its 431 text) */
 #define CLIENT_BODY_HIGH	(256 * 1024)	/* stop reading the bot */
 #define CLIENT_OUT_HIGH		(256 * 1024)	/* pause the upstream */
 #define CLIENT_OUT_LOW		(64 * 1024)	/* resume the upstream */
@@ -321,7 +321,7 @@ struct client {
 	struct sockaddr_storage	 clt_ss;	/* the peer, for allow */
 	struct event		*clt_head_ev;	/* header_timeout */
 	int			 clt_admin;	/* came in on admin_listen */
-	size_t			 clt_headlen;	/* headsize.c: of this head */
+	size_t			 clt_headlen;	/* headsize.c: head bytes so far */
 };
 
 struct client	*client_new(struct server *, evutil_socket_t,
