@@ -19,8 +19,7 @@ struct event;
 struct event_base;
 struct req;
 
-#define CLIENT_URL_MAX		8192
-#define CLIENT_HEADERS_MAX	32768
+#define CLIENT_FIELDS_MAX	256	/* fields in a head (and its 431 text) */
 
 struct client;
 
@@ -53,6 +52,7 @@ struct client {
 	struct sockaddr_storage	 clt_ss;	/* the peer, for allow */
 	struct event		*clt_head_ev;	/* header_timeout */
 	int			 clt_admin;	/* came in on admin_listen */
+	size_t			 clt_headlen;	/* headsize.c: head bytes so far */
 };
 
 struct client	*client_new(struct client_pool *, evutil_socket_t,

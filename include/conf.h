@@ -21,6 +21,9 @@
 #define CONFIG_PROXY_MAX	8
 #define CONFIG_ALLOW_MAX	32
 #define CONFIG_BOTS_MAX		64
+/* max_header_size: libcurl 7.88 sends at most 1 MiB of request head. */
+#define CONFIG_HEAD_MIN		1024
+#define CONFIG_HEAD_MAX		(512 * 1024)
 
 struct config {
 	struct sockaddr_storage	 cfg_listen_ss;
@@ -49,6 +52,7 @@ struct config {
 	char			*cfg_ca_file;	/* extra trust, or NULL */
 	int			 cfg_tls_session_resume;
 	uint64_t		 cfg_max_body;	/* bytes */
+	size_t			 cfg_max_header_size;	/* whole request head */
 	long			 cfg_connect_timeout_ms;
 	long			 cfg_upstream_timeout_ms;
 	long			 cfg_poll_timeout_ms;	/* added for getUpdates */

@@ -68,6 +68,7 @@ struct req {
 	int64_t			 req_hclen;	/* its value, -1 if no number */
 	struct curl_slist	*req_hdrs;	/* "Name: value", name checked */
 	size_t			 req_hdrlen;
+	int			 req_nfields;	/* header fields kept */
 	char			*req_connection;	/* Connection: values */
 	int			 req_refused;	/* answered at its head */
 	const char		*req_allow;	/* methods, for a 405's Allow */

@@ -21,6 +21,7 @@
 #include "client.h"
 #include "conf.h"
 #include "header.h"
+#include "headsize.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -245,10 +246,7 @@ client_on_url(http_parser *p, const char *at, size_t len)
 	struct req	*req = clt->clt_req;
 
 	req->req_method = p->method;
-	if (evbuffer_get_length(req->req_target) + len > CLIENT_URL_MAX) {
-		clt->clt_perr = 414;
-		return (-1);
-	}
+	/* client_parse() keeps the whole head within max_header_size. */
 	return (evbuffer_add(req->req_target, at, len));
 }
 
@@ -272,19 +270,6 @@ client_header_commit(struct client *clt)
 	return (0);
 }
 
-static int
-client_header_room(struct client *clt, size_t len)
-{
-	struct req	*req = clt->clt_req;
-
-	req->req_hdrlen += len;
-	if (req->req_hdrlen > CLIENT_HEADERS_MAX) {
-		clt->clt_perr = 431;
-		return (-1);
-	}
-	return (0);
-}
-
 /*
  * http-parser calls this one or more times per name, and the value
  * callback zero or more times per value: a name that follows a value,
@@ -296,7 +281,7 @@ client_on_hfield(http_parser *p, const char *at, size_t len)
 	struct client	*clt = client_of(p);
 	struct req	*req = clt->clt_req;
 
-	if (client_header_room(clt, len) == -1)
+	if (headsize_field(clt, len, req->req_hstate != REQ_H_FIELD) == -1)
 		return (-1);
 	if (req->req_hstate == REQ_H_DONE)
 		return (0);	/* a trailer: never forwarded */
@@ -313,7 +298,7 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 	struct client	*clt = client_of(p);
 	struct req	*req = clt->clt_req;
 
-	if (client_header_room(clt, len) == -1)
+	if (headsize_field(clt, len, 0) == -1)
 		return (-1);
 	if (req->req_hstate == REQ_H_DONE)
 		return (0);
@@ -516,8 +501,6 @@ client_parse_error(struct client *clt, int *status)
 	if (clt->clt_pwhy != NULL)
 		return (clt->clt_pwhy);
 	switch (*status) {
-	case 414:
-		return ("URI Too Long");
 	case 431:
 		return ("Request Header Fields Too Large");
 	}
@@ -558,8 +541,9 @@ client_parse(struct client *clt)
 	struct evbuffer		*in = bufferevent_get_input(clt->clt_bev);
 	struct evbuffer_iovec	 v;
 	const char		*why;
+	char			 over[160];
 	size_t			 n, done;
-	int			 status, bare = 0;
+	int			 status, bare = 0, head;
 
 	while (!clt->clt_closing && !clt->clt_paused &&
 	    evbuffer_get_length(in) > 0) {
@@ -585,13 +569,22 @@ client_parse(struct client *clt)
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			http_parser_pause(&clt->clt_parser, 0);
 		n = v.iov_len < CLIENT_PARSE_MAX ? v.iov_len : CLIENT_PARSE_MAX;
-		if (client_in_head(clt) && (n = header_piece(in,
+		if ((head = client_in_head(clt)) &&
+		    (n = headsize_room(clt, n)) == 0) {
+			status = headsize_over(clt, over, sizeof(over));
+			metrics_error(METRICS_STAGE_REFUSED);
+			client_fail(clt, status, over);
+			break;
+		}
+		if (head && (n = header_piece(in,
 		    v.iov_base, n, v.iov_len, &bare)) == 0 && !bare)
 			break;	/* a CR, and nothing after it yet */
 		/* Never 0 bytes: that tells http-parser the input ended. */
 		done = n > 0 ? http_parser_execute(&clt->clt_parser,
 		    &client_settings, v.iov_base, n) : 0;
 		evbuffer_drain(in, done);
+		headsize_count(clt, head, HTTP_PARSER_ERRNO(&clt->clt_parser) ==
+		    HPE_PAUSED || !client_in_head(clt), done);
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) == HPE_PAUSED)
 			continue;
 		if (HTTP_PARSER_ERRNO(&clt->clt_parser) != HPE_OK ||
@@ -710,6 +703,11 @@ client_new(struct client_pool *pool, evutil_socket_t fd, struct sockaddr *sa,
 	if (salen > 0 && (size_t)salen <= sizeof(clt->clt_ss))
 		memcpy(&clt->clt_ss, sa, salen);
 	http_parser_init(&clt->clt_parser, HTTP_REQUEST);
+	/*
+	 * Its own count (a global) must not end a head before ours does; it
+	 * may also hold the trailers of the request before.
+	 */
+	http_parser_set_max_header_size(2 * CONFIG_HEAD_MAX);
 	clt->clt_parser.data = clt;
 	util_peer_str(sa, clt->clt_peer, sizeof(clt->clt_peer));
 	clt->clt_bev = bufferevent_socket_new(pool->cp_base, fd,

@@ -36,6 +36,9 @@ const struct config_key config_keys[] = {
 	    "resume TLS sessions on fresh connections" },
 	{ "max_body", 0, config_set_size, 0, "50M", "SIZE",
 	    "largest request body" },
+	/* tdlib's own limit: whatever the Bot API server reads, we pass. */
+	{ "max_header_size", 0, config_set_headsize, CFG(cfg_max_header_size),
+	    "256K", "SIZE", "largest request head (414/431 beyond)" },
 	{ "connect_timeout", 0, config_set_duration,
 	    CFG(cfg_connect_timeout_ms), "30s", "TIME",
 	    "connecting, TLS included" },

@@ -444,9 +444,9 @@ config_set_number(const char *s, uint64_t *out)
 	return (s);
 }
 
-int
-config_set_size(struct config_load *cl, const struct config_key *ck,
-    const char *val, char *err, size_t errlen)
+/* A size with an optional binary unit; 0 and overflow are no size. */
+static int
+config_set_bytes(const char *val, uint64_t *out)
 {
 	static const struct {
 		const char	*u_name;
@@ -462,17 +462,47 @@ config_set_size(struct config_load *cl, const struct config_key *ck,
 	size_t		 i;
 
 	if ((p = config_set_number(val, &v)) == NULL)
-		goto bad;
+		return (-1);
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 		if (strcasecmp(p, units[i].u_name) == 0)
 			break;
 	if (i == sizeof(units) / sizeof(units[0]) || v == 0 ||
 	    v > UINT64_MAX / units[i].u_mult)
-		goto bad;
-	cl->cl_cfg->cfg_max_body = v * units[i].u_mult;
+		return (-1);
+	*out = v * units[i].u_mult;
 	return (0);
- bad:
-	return (config_set_bad(ck, val, "a size like 50M", err, errlen));
+}
+
+int
+config_set_size(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	uint64_t	 v;
+
+	if (config_set_bytes(val, &v) == -1)
+		return (config_set_bad(ck, val, "a size like 50M", err,
+		    errlen));
+	cl->cl_cfg->cfg_max_body = v;
+	return (0);
+}
+
+/*
+ * Every connection may hold a head this large, so it is bounded: below
+ * 1K a token and a short text barely fit; above 512K, libcurl 7.88 (1 MiB
+ * of request head at most) might not send it on.
+ */
+int
+config_set_headsize(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	uint64_t	 v;
+
+	if (config_set_bytes(val, &v) == -1 || v < CONFIG_HEAD_MIN ||
+	    v > CONFIG_HEAD_MAX)
+		return (config_set_bad(ck, val, "a size from 1K to 512K, "
+		    "like 256K", err, errlen));
+	cl->cl_cfg->cfg_max_header_size = (size_t)v;
+	return (0);
 }
 
 int

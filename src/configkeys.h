@@ -67,6 +67,8 @@ int	 config_set_cafile(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
 int	 config_set_size(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
+int	 config_set_headsize(struct config_load *, const struct config_key *,
+	    const char *, char *, size_t);
 int	 config_set_duration(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
 int	 config_set_loglevel(struct config_load *, const struct config_key *,

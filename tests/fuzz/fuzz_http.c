@@ -11,7 +11,9 @@
  *	ctl[0]	how the stream is cut into writes: '0' (or 0) writes it
  *		in one go, anything else writes pieces of 1..(ctl[0] & 63)+1
  *		bytes, with the loop run in between
- *	ctl[1]	less '0', bits 0-1: max_body 50M, 16, 100 or 1000; bit 2:
+ *	ctl[1]	less '0', bits 0-1: max_body 50M, 16, 100 or 1000, and
+ *		max_header_size the largest allowed with the first, the
+ *		smallest with the other three; bit 2:
  *		the bot half-closes (EOF) when done; bit 3: the server
  *		drains (SIGTERM) after the first write; bit 4 ('@'..'O'):
  *		the peer is not in "allow"; bit 5 ('P'..'_'): "bots" is
@@ -473,7 +475,7 @@ ref_check_headers(const struct req *req, const struct ref_req *rr)
 {
 	const struct curl_slist	*l = req->req_uphdrs;
 	const struct ref_hdr	*h;
-	char			 want[CLIENT_HEADERS_MAX + 8];
+	static char		 want[CONFIG_HEAD_MAX + 8];
 	int			 i, ctype = 0;
 
 	for (i = 0; i < rr->rr_nhdrs; i++) {
@@ -579,9 +581,12 @@ fz_bounds(void)
 	if ((req = clt->clt_req) == NULL)
 		return;
 	if (evbuffer_get_length(req->req_body) > FUZZ_BODY_MAX ||
-	    evbuffer_get_length(req->req_target) > CLIENT_URL_MAX ||
+	    evbuffer_get_length(req->req_target) >
+	    req->req_cfg->cfg_max_header_size ||
 	    evbuffer_get_length(req->req_hname) +
-	    evbuffer_get_length(req->req_hvalue) > CLIENT_HEADERS_MAX) {
+	    evbuffer_get_length(req->req_hvalue) >
+	    req->req_cfg->cfg_max_header_size ||
+	    req->req_nfields > CLIENT_FIELDS_MAX) {
 		fprintf(stderr, "fuzz_http: request buffers unbounded\n");
 		abort();
 	}
@@ -904,6 +909,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rnd = ctl[0] * 2654435761u + 1;
 	flags = (uint8_t)(ctl[1] - '0');
 	fz.cfg->cfg_max_body = max_body[flags & 3];
+	fz.cfg->cfg_max_header_size = (flags & 3) == 0 ? CONFIG_HEAD_MAX :
+	    CONFIG_HEAD_MIN;
 	fz.cfg->cfg_nallow = 0;
 	if ((flags & 16) && acl_parse(fz.cfg->cfg_allow, CONFIG_ALLOW_MAX,
 	    &fz.cfg->cfg_nallow, "10.0.0.0/8, ::1/128") == -1)

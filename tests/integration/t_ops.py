@@ -485,6 +485,7 @@ def part_metrics_bounded(t, env):
     tok = token(env["secret"]())
     si.reset()
     sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
+                 extra_args=["--max-header-size", "8K"],
                  name="sidecar-metrics-bounded")
     sc.start()
     m = None

@@ -41,7 +41,7 @@ static const struct cfg_case cases[] = {
 	    "proxy_auth=1", "max_body=52428800", "connect_timeout=30000",
 	    "upstream_timeout=120000", "poll_timeout=60000",
 	    "idle_timeout=300000", "shutdown_timeout=10000", "log_level=1",
-	    "check=0" } },
+	    "check=0", "max_header_size=262144" } },
 
 	/* Precedence: flag > env > file > default. */
 	{ .cc_name = "file",
@@ -226,6 +226,44 @@ static const struct cfg_case cases[] = {
 	{ .cc_name = "size overflow by unit",
 	    .cc_argv = { "--max-body", "17179869184G" },
 	    .cc_err = "bad value for max_body" },
+
+	/* max_header_size: a size, bounded both ways. */
+	{ .cc_name = "head size K", .cc_argv = { "--max-header-size", "64K" },
+	    .cc_want = { "max_header_size=65536" } },
+	{ .cc_name = "head size in file",
+	    .cc_file = "max_header_size = 32KiB\n",
+	    .cc_argv = { "-c", "@FILE@" },
+	    .cc_want = { "max_header_size=32768" } },
+	{ .cc_name = "head size smallest",
+	    .cc_env = { "TGSIDECAR_MAX_HEADER_SIZE=1024" },
+	    .cc_want = { "max_header_size=1024" } },
+	{ .cc_name = "head size largest",
+	    .cc_argv = { "--max-header-size", "512K" },
+	    .cc_want = { "max_header_size=524288" } },
+	{ .cc_name = "head size 0", .cc_argv = { "--max-header-size", "0" },
+	    .cc_err = "--max-header-size: bad value for max_header_size: "
+	    "\"0\" (expected a size from 1K to 512K, like 256K)" },
+	{ .cc_name = "head size too small",
+	    .cc_file = "max_header_size = 1023\n",
+	    .cc_argv = { "-c", "@FILE@" },
+	    .cc_err = "@FILE@:1: bad value for max_header_size: \"1023\" "
+	    "(expected a size from 1K to 512K, like 256K)" },
+	{ .cc_name = "head size too large",
+	    .cc_env = { "TGSIDECAR_MAX_HEADER_SIZE=513K" },
+	    .cc_err = "TGSIDECAR_MAX_HEADER_SIZE: bad value for "
+	    "max_header_size: \"513K\"" },
+	{ .cc_name = "head size absurd",
+	    .cc_argv = { "--max-header-size", "1G" },
+	    .cc_err = "bad value for max_header_size: \"1G\"" },
+	{ .cc_name = "head size overflow",
+	    .cc_argv = { "--max-header-size", "18446744073709551617" },
+	    .cc_err = "bad value for max_header_size" },
+	{ .cc_name = "head size negative",
+	    .cc_argv = { "--max-header-size", "-64K" },
+	    .cc_err = "bad value for max_header_size" },
+	{ .cc_name = "head size no number",
+	    .cc_argv = { "--max-header-size", "big" },
+	    .cc_err = "bad value for max_header_size" },
 
 	/* Durations. */
 	{ .cc_name = "duration ms",
@@ -548,6 +586,7 @@ field(const struct config *cfg, const struct config_cli *cli,
 	STR("ca_file", cfg->cfg_ca_file)
 	NUM("proxy_auth", cfg->cfg_proxy_auth)
 	NUM("max_body", cfg->cfg_max_body)
+	NUM("max_header_size", cfg->cfg_max_header_size)
 	NUM("connect_timeout", cfg->cfg_connect_timeout_ms)
 	NUM("upstream_timeout", cfg->cfg_upstream_timeout_ms)
 	NUM("poll_timeout", cfg->cfg_poll_timeout_ms)
