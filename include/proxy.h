@@ -18,6 +18,16 @@ enum proxy_scheme {
 	PROXY_SOCKS4A
 };
 
+/*
+ * longpoll.c: how long an upstream long poll through this proxy may sit
+ * idle before the proxy forgets its tunnel, as learned.
+ */
+struct proxy_slice {
+	long		 ps_secs;	/* a poll's timeout at most, 0: any */
+	unsigned int	 ps_ok;		/* polls answered at ps_secs since */
+	struct timespec	 ps_since;	/* ps_secs last changed */
+};
+
 struct proxy {
 	int	 px_scheme;	/* enum proxy_scheme */
 	char	*px_url;	/* "scheme://host:port", no credentials */
@@ -26,6 +36,7 @@ struct proxy {
 	char	*px_pass;	/* percent-decoded, or NULL */
 	struct timespec	 px_failed;	/* failover.c: last failure, or 0 */
 	struct timespec	 px_reached;	/* failover.c: last answer, or 0 */
+	struct proxy_slice	 px_slice;	/* longpoll.c */
 };
 
 int	 proxy_parse(struct proxy *, const char *, char *, size_t);

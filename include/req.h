@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "longpoll.h"
 #include "route.h"
 
 struct client;
@@ -112,6 +113,7 @@ struct req {
 	int			 req_up_chunked;	/* Transfer-Encoding seen */
 	const char		*req_up_bad;	/* why the reply is refused */
 	char			 req_errbuf[CURL_ERROR_SIZE];
+	struct longpoll		 req_lp;	/* longpoll.c */
 
 	/* reply.c */
 	int			 req_status;	/* sent to the bot */

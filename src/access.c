@@ -26,6 +26,8 @@ struct access_line {
 	const char	*al_error;	/* or NULL */
 	int		 al_status;
 	double		 al_ms;
+	char		 al_polls[32];	/* " polls=N" for getUpdates, or "" */
+	char		 al_polls_json[32];
 };
 
 static void
@@ -34,10 +36,10 @@ access_text(const struct req *req, const char *peer,
 {
 	snprintf(line, len, "access %s %s %s bot=%s status=%d "
 	    "in=%" PRIu64 " out=%" PRIu64 " ms=%.1f connect=%.1f tls=%.1f "
-	    "ttfb=%.1f retries=%d%s%s%s", peer, a->al_method,
+	    "ttfb=%.1f retries=%d%s%s%s%s", peer, a->al_method,
 	    a->al_api, a->al_bot, a->al_status, req->req_bytes_in,
 	    req->req_bytes_out, a->al_ms, req->req_t_connect, req->req_t_tls,
-	    req->req_t_ttfb, req->req_attempt,
+	    req->req_t_ttfb, req->req_attempt, a->al_polls,
 	    a->al_error != NULL ? " error=\"" : "",
 	    a->al_error != NULL ? a->al_error : "",
 	    a->al_error != NULL ? "\"" : "");
@@ -56,11 +58,12 @@ access_json(const struct req *req, const char *peer,
 	    "\"http_method\":\"%s\",\"method\":\"%s\",\"bot\":\"%s\","
 	    "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	    ",\"ms\":%.1f,\"connect_ms\":%.1f,\"tls_ms\":%.1f,"
-	    "\"ttfb_ms\":%.1f,\"retries\":%d%s%s",
+	    "\"ttfb_ms\":%.1f,\"retries\":%d%s%s%s",
 	    peer, a->al_method, a->al_api, a->al_bot,
 	    a->al_status, req->req_bytes_in, req->req_bytes_out, a->al_ms,
 	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
-	    req->req_attempt, a->al_error != NULL ? ",\"error\":" : "",
+	    req->req_attempt, a->al_polls_json,
+	    a->al_error != NULL ? ",\"error\":" : "",
 	    a->al_error != NULL ? err : "");
 }
 
@@ -93,6 +96,14 @@ access_log(const struct req *req, const char *peer, const char *why)
 	a.al_bot = req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot :
 	    "-";
 	a.al_error = req->req_errdesc[0] != '\0' ? req->req_errdesc : why;
+	/* How many upstream polls one bot poll took. */
+	a.al_polls[0] = a.al_polls_json[0] = '\0';
+	if (req->req_route.rt_longpoll) {
+		snprintf(a.al_polls, sizeof(a.al_polls), " polls=%d",
+		    req->req_lp.lp_polls);
+		snprintf(a.al_polls_json, sizeof(a.al_polls_json),
+		    ",\"polls\":%d", req->req_lp.lp_polls);
+	}
 	if (log_is_json())
 		access_json(req, peer, &a, line, sizeof(line));
 	else

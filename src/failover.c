@@ -137,6 +137,8 @@ failover_inherit(struct config *cfg, const struct config *old)
 				    old->cfg_proxy[j].px_failed;
 				cfg->cfg_proxy[i].px_reached =
 				    old->cfg_proxy[j].px_reached;
+				cfg->cfg_proxy[i].px_slice =
+				    old->cfg_proxy[j].px_slice;
 				break;
 			}
 }

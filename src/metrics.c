@@ -104,6 +104,7 @@ static struct {
 	double		 mt_sum[METRICS_PHASES];
 	uint64_t	 mt_failovers;
 	uint64_t	 mt_retries;
+	uint64_t	 mt_longpoll[METRICS_LP_MAX];
 	uint64_t	 mt_bytes_in;
 	uint64_t	 mt_bytes_out;
 } mt;
@@ -196,6 +197,13 @@ void
 metrics_retry(void)
 {
 	mt.mt_retries++;
+}
+
+void
+metrics_longpoll(enum metrics_longpoll what)
+{
+	if ((unsigned)what < METRICS_LP_MAX)
+		mt.mt_longpoll[what]++;
 }
 
 static void
@@ -295,5 +303,16 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_retries,
 	    (unsigned long long)mt.mt_bytes_in,
 	    (unsigned long long)mt.mt_bytes_out);
+	evbuffer_add_printf(out, "# HELP tgsidecar_longpoll_swallowed_total "
+	    "Upstream getUpdates polls with no answer by their timeout and a "
+	    "grace, sent again.\n"
+	    "# TYPE tgsidecar_longpoll_swallowed_total counter\n"
+	    "tgsidecar_longpoll_swallowed_total %llu\n"
+	    "# HELP tgsidecar_longpoll_sliced_total Upstream getUpdates polls "
+	    "sent with a shorter timeout than the bot's.\n"
+	    "# TYPE tgsidecar_longpoll_sliced_total counter\n"
+	    "tgsidecar_longpoll_sliced_total %llu\n",
+	    (unsigned long long)mt.mt_longpoll[METRICS_LP_SWALLOWED],
+	    (unsigned long long)mt.mt_longpoll[METRICS_LP_SLICED]);
 	return (0);
 }

@@ -351,15 +351,16 @@ route_parse(struct route *rt, const char *target, size_t len, int *status,
 
 /*
  * The "timeout" of a getUpdates, from a query string, an urlencoded body
- * or a JSON body: the digits after timeout= or "timeout":.  -1 if absent.
+ * or a JSON body: the digits after timeout= or "timeout":, searched from
+ * *at.  Its digits start at *at and are *n long.  -1 if absent.
  */
 long
-route_timeout(const char *p, size_t len)
+route_timeout_span(const char *p, size_t len, size_t *at, size_t *n)
 {
-	size_t	 i, k = sizeof("timeout") - 1;
+	size_t	 i, d, k = sizeof("timeout") - 1;
 	long	 v;
 
-	for (i = 0; i + k < len; i++) {
+	for (i = *at; i + k < len; i++) {
 		if (strncmp(p + i, "timeout", k) != 0)
 			continue;
 		if (i > 0 && (isalnum((unsigned char)p[i - 1]) ||
@@ -374,13 +375,24 @@ route_timeout(const char *p, size_t len)
 			continue;
 		for (i++; i < len && (p[i] == ' ' || p[i] == '"'); i++)
 			;
-		for (v = 0; i < len && isdigit((unsigned char)p[i]) &&
+		for (d = i, v = 0; i < len && isdigit((unsigned char)p[i]) &&
 		    v < 100000; i++)
 			v = v * 10 + (p[i] - '0');
-		if (i > 0 && isdigit((unsigned char)p[i - 1]))
+		if (i > d) {
+			*at = d;
+			*n = i - d;
 			return (v);
+		}
 	}
 	return (-1);
+}
+
+long
+route_timeout(const char *p, size_t len)
+{
+	size_t	 at = 0, n;
+
+	return (route_timeout_span(p, len, &at, &n));
 }
 
 /* The getUpdates timeout in a request-target's query, or -1. */

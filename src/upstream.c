@@ -20,6 +20,7 @@
 #include "failover.h"
 #include "header.h"
 #include "log.h"
+#include "longpoll.h"
 #include "metrics.h"
 #include "multi.h"
 #include "proxy.h"
@@ -129,6 +130,8 @@ upstream_head_end(struct req *req, size_t n)
 		return (n);
 	if (upstream_unlisted(req) == -1)
 		return (0);
+	if (longpoll_hold(req))
+		return (n);	/* maybe an empty result, not the bot's */
 	if (reply_head(req, req->req_up_status, NULL, req->req_up_head,
 	    req->req_up_chunked ? -1 : req->req_up_clen) == -1)
 		return (0);
@@ -183,12 +186,31 @@ upstream_header(char *line, size_t size, size_t nitems, void *arg)
 	return (n);
 }
 
+/* A held long-poll answer that the bot gets after all, as it came. */
+static int
+upstream_unhold(struct req *req)
+{
+	req->req_lp.lp_hold = 0;
+	if (req->req_up_status < 200)
+		return (0);
+	if (reply_head(req, req->req_up_status, NULL, req->req_up_head,
+	    req->req_up_chunked ? -1 : req->req_up_clen) == -1)
+		return (-1);
+	return (reply_body(req, req->req_lp.lp_held, req->req_lp.lp_heldlen));
+}
+
 static size_t
 upstream_write(char *data, size_t size, size_t nitems, void *arg)
 {
 	struct req	*req = arg;
 	size_t		 n = size * nitems;
 
+	if (req->req_lp.lp_hold) {
+		if (longpoll_keep(req, data, n))
+			return (n);
+		if (upstream_unhold(req) == -1)
+			return (0);
+	}
 	if (!req->req_head_sent && reply_head(req, req->req_up_status ?
 	    req->req_up_status : 502, NULL, req->req_up_head, -1) == -1)
 		return (0);
@@ -376,6 +398,19 @@ upstream_easy(struct req *req)
 }
 
 static void	upstream_done(void *, CURLcode);
+static void	upstream_repoll(struct req *);
+
+/* The request is about to go out: a long poll's wait starts here. */
+static int
+upstream_prereq(void *arg, char *ip, char *local, int port, int lport)
+{
+	(void)ip;
+	(void)local;
+	(void)port;
+	(void)lport;
+	longpoll_sent(arg);
+	return (CURL_PREREQFUNC_OK);
+}
 
 /* Start it; upstream_release() is its other half. */
 static int
@@ -396,8 +431,10 @@ upstream_attempt(struct req *req)
 
 	upstream_reset(req);
 	req->req_proxy = failover_pick(cfg);
-	if ((e = upstream_easy(req)) == NULL)
+	if (longpoll_prepare(req) == -1 || (e = upstream_easy(req)) == NULL)
 		goto fail;
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, upstream_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, req);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->req_uphdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
@@ -438,7 +475,8 @@ upstream_start(struct req *req)
 		req->req_url = NULL;
 		return (-1);
 	}
-	if (header_upstream(req) == -1)
+	if (header_upstream(req) == -1 ||
+	    longpoll_start(req, upstream_repoll) == -1)
 		return (-1);
 	return (upstream_attempt(req));
 }
@@ -449,6 +487,7 @@ upstream_release(struct req *req)
 {
 	if (req->req_easy == NULL)
 		return;
+	longpoll_stop(req);
 	multi_remove(req->req_easy);
 	curl_easy_cleanup(req->req_easy);
 	req->req_easy = NULL;
@@ -466,6 +505,14 @@ upstream_retry_cb(evutil_socket_t fd, short what, void *arg)
 	reply_error(req, 500, "Internal Server Error: cannot start the "
 	    "upstream transfer");
 	req->req_hooks->rh_done(req);
+}
+
+/* A long poll sent again at once: its last answer was empty, or lost. */
+static void
+upstream_repoll(struct req *req)
+{
+	upstream_release(req);
+	upstream_retry_cb(-1, 0, req);
 }
 
 /* Try again after a jittered, growing pause; 0 if the retry is set. */
@@ -553,6 +600,14 @@ upstream_done(void *arg, CURLcode rc)
 		return;
 	}
 	failover_ok(req->req_cfg, req->req_proxy);
+	if (req->req_lp.lp_hold) {
+		if (longpoll_again(req)) {
+			upstream_repoll(req);
+			return;
+		}
+		if (upstream_unhold(req) == -1)
+			req->req_keepalive = 0;
+	}
 	/* A reply with headers only: its end came with no body. */
 	if (!req->req_head_sent && req->req_up_status >= 200 &&
 	    reply_head(req, req->req_up_status, NULL, req->req_up_head,

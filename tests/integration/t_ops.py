@@ -41,6 +41,8 @@ FAMILY_TYPES = {
     "tgsidecar_proxy_failovers_total": "counter",
     "tgsidecar_retries_total": "counter",
     "tgsidecar_bytes_total": "counter",
+    "tgsidecar_longpoll_swallowed_total": "counter",
+    "tgsidecar_longpoll_sliced_total": "counter",
 }
 NO_UPDATES = {"ok": True, "result": []}
 
@@ -636,13 +638,13 @@ def part_health(t, env):
     acc = re.compile(r"^\S+ (?P<level>\w+) access 127\.0\.0\.1:\d+ "
                      r"(?P<http>\S+) (?P<method>\S+) bot=(?P<bot>\S+) "
                      r"status=(?P<status>\d+) in=\d+ out=\d+ ms=%s "
-                     r"connect=%s tls=%s ttfb=%s retries=\d+"
+                     r"connect=%s tls=%s ttfb=%s retries=\d+(?: polls=\d+)?"
                      r"(?: error=\"(?P<error>.*)\")?$" % (num, num, num, num))
     lines = [l for l in log.split("\n") if " access " in l]
     parsed = [acc.match(l) for l in lines]
     t.ok(lines and all(parsed), "text access lines: PEER HTTPMETHOD METHOD "
          "bot=ID status=N in=N out=N ms=N connect=N tls=N ttfb=N retries=N "
-         "[error=\"...\"]")
+         "[polls=N] [error=\"...\"]")
     for l, m in zip(lines, parsed):
         if not m:
             t.diag("unexpected access line: %r" % l)

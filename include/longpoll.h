@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * longpoll.c: a getUpdates long poll through a proxy that forgets idle
+ * tunnels.  A swallowed upstream poll is noticed and sent again, and the
+ * bot's poll is sliced into upstream polls short enough for that proxy.
+ *
+ * The upstream path calls, per attempt: longpoll_prepare() before it
+ * builds the request (req_url, req_body and req_poll_secs may change),
+ * longpoll_sent() when the request goes out, longpoll_hold() at the end
+ * of the reply's head, longpoll_keep() for its body while holding,
+ * longpoll_again() at its end while holding, longpoll_stop() when the
+ * attempt is dropped.
+ */
+#ifndef LONGPOLL_H
+#define LONGPOLL_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <event2/event_struct.h>
+
+struct proxy_slice;
+struct req;
+
+#define LONGPOLL_HELD_MAX	128	/* an empty result, with room to spare */
+
+struct longpoll {
+	struct event	 lp_ev;		/* the swallowed-poll check */
+	void		(*lp_again)(struct req *);	/* the owner's re-poll */
+	int		 lp_on;		/* a long poll we may send again */
+	long		 lp_bot;	/* the bot's own timeout, s */
+	long		 lp_secs;	/* this upstream poll's timeout, s */
+	int		 lp_polls;	/* upstream polls started */
+	int		 lp_swallowed;	/* one of them got no answer */
+	int		 lp_hold;	/* an empty answer is not the bot's */
+	struct timespec	 lp_begun;	/* this upstream poll started */
+	size_t		 lp_heldlen;
+	char		 lp_held[LONGPOLL_HELD_MAX];
+};
+
+int	 longpoll_rewrite(const char *, size_t, long, char **, size_t *);
+int	 longpoll_is_empty(const char *, size_t);
+int	 longpoll_learn_swallowed(struct proxy_slice *, long,
+	    const struct timespec *);
+int	 longpoll_learn_ok(struct proxy_slice *, long,
+	    const struct timespec *);
+
+int	 longpoll_start(struct req *, void (*)(struct req *));
+int	 longpoll_prepare(struct req *);
+void	 longpoll_sent(struct req *);
+void	 longpoll_stop(struct req *);
+int	 longpoll_hold(struct req *);
+int	 longpoll_keep(struct req *, const char *, size_t);
+int	 longpoll_again(struct req *);
+
+#endif /* LONGPOLL_H */
