@@ -5,8 +5,8 @@
  * server answers into a tunnel the proxy has forgotten, and nothing comes
  * back.  So:
  *
- * - an upstream poll with no answer byte LONGPOLL_GRACE_MS after its own
- *   timeout ran out is swallowed: it is dropped and sent again at once on
+ * - an upstream poll with no answer byte a grace (longpoll_grace_ms())
+ *   after its own timeout ran out is swallowed: it is dropped and sent again at once on
  *   a fresh connection (same offset: only the bot's next offset confirms
  *   updates, so an empty getUpdates is safe to repeat);
  * - the proxy it went through gets a slice: the longest timeout an
@@ -42,7 +42,8 @@
 /*
  * The Bot API answers a poll within a few ms of its timeout.  5 s covers a
  * busy machine or a slow proxy; a false alarm costs one repeated poll, and
- * a slice that is probed back up later.
+ * a slice that is probed back up later.  Half of poll_timeout if that is
+ * shorter, so the check comes before the transfer's own timeout.
  */
 #define LONGPOLL_GRACE_MS	5000
 #define LONGPOLL_SLICE_MIN	1	/* s: the Bot API's timeout is whole s */
@@ -179,6 +180,14 @@ longpoll_learned(struct req *req)
 		    "%ld s from now on", longpoll_proxy_name(req), s);
 }
 
+static long
+longpoll_grace_ms(struct req *req)
+{
+	long	 half = req->req_cfg->cfg_poll_timeout_ms / 2;
+
+	return (half < LONGPOLL_GRACE_MS ? half : LONGPOLL_GRACE_MS);
+}
+
 /* ms left of the bot's own timeout, which runs from its request. */
 static long
 longpoll_left(struct req *req, const struct timespec *now)
@@ -201,9 +210,9 @@ longpoll_check_cb(evutil_socket_t fd, short what, void *arg)
 		return;		/* its answer has begun */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	metrics_longpoll(METRICS_LP_SWALLOWED);
-	log_info("getUpdates of bot %s: no answer %d ms after its %ld s "
+	log_info("getUpdates of bot %s: no answer %ld ms after its %ld s "
 	    "upstream poll through %s ended; polling again",
-	    req->req_route.rt_bot, LONGPOLL_GRACE_MS, lp->lp_secs,
+	    req->req_route.rt_bot, longpoll_grace_ms(req), lp->lp_secs,
 	    longpoll_proxy_name(req));
 	if (longpoll_learn_swallowed(&longpoll_proxy(req)->px_slice,
 	    lp->lp_secs, &now))
@@ -328,7 +337,7 @@ longpoll_sent(struct req *req)
 
 	if (!lp->lp_on || lp->lp_secs <= 0)
 		return;
-	util_ms_timeval(lp->lp_secs * 1000 + LONGPOLL_GRACE_MS, &tv);
+	util_ms_timeval(lp->lp_secs * 1000 + longpoll_grace_ms(req), &tv);
 	evtimer_add(&lp->lp_ev, &tv);
 }
 

@@ -173,9 +173,8 @@ test_inherit(void)
 	ok(b.cfg_proxy[1].px_slice.ps_secs == 2 &&
 	    b.cfg_proxy[0].px_slice.ps_secs == 0,
 	    "a reload: the same proxy keeps its slice, a new one has none");
-	proxy_clear(&a.cfg_proxy[0]);
-	proxy_clear(&b.cfg_proxy[0]);
-	proxy_clear(&b.cfg_proxy[1]);
+	config_free(&a);
+	config_free(&b);
 }
 
 int
