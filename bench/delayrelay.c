@@ -153,7 +153,7 @@ dir_pressure(struct dir *d)
 	} else if (d->dr_paused && held < rs.bound / 2) {
 		d->dr_paused = 0;
 		bufferevent_enable(d->dr_src, EV_READ);
-		dir_take(d);	/* a read while paused left bytes behind */
+		dir_take(d);	/* bytes that came with the pausing read */
 	}
 }
 
