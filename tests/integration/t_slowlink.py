@@ -445,6 +445,13 @@ def main():
                      part_stalled_upload, part_stalled_download,
                      part_wait_capped, part_bot_reads_slowly,
                      part_bot_sends_slowly, part_connect), env)
+        # Every transfer ended, cut or not, leaves nothing behind.
+        for sc in [h for h in helpers if isinstance(h, Sidecar)]:
+            st, killed = sc.stop()
+            log = sc.log()
+            t.ok(st == 0 and not killed and "Sanitizer" not in log and
+                 "runtime error" not in log,
+                 "%s exits 0 on SIGTERM, clean" % sc.proc.name)
     except Exception:
         t.fail_exception("setup")
     finally:
