@@ -253,6 +253,9 @@ upstream_watch_prereq(void *arg, char *ip, char *lip, int port, int lport)
 	for (i = 0; i < n && uw->uw_fd == -1; i++)
 		if (upstream_watch_match(uw->uw_fds[i], ip, port, lport))
 			uw->uw_fd = uw->uw_fds[i];
+	/* Then what the kernel still holds is counted as sent. */
+	if (uw->uw_fd == -1)
+		log_debug("%s: no socket for %s:%d", __func__, ip, port);
 	upstream_watch_enter(uw, uw->uw_req->req_has_body ? UPH_SEND :
 	    UPH_WAIT);
 	return (CURL_PREREQFUNC_OK);
