@@ -92,6 +92,8 @@ upstream_status(struct req *req, const char *line, size_t len, size_t n)
 		return (upstream_refuse(req, "a malformed status line"));
 	req->req_up_status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 +
 	    (sp[3] - '0');
+	if (req->req_up_status >= 200)
+		upstream_watch_answer(req);
 	req->req_up_clen = -1;
 	req->req_up_chunked = 0;
 	free(req->req_up_connection);
@@ -398,19 +400,8 @@ upstream_easy(struct req *req)
 }
 
 static void	upstream_done(void *, CURLcode);
+static void	upstream_expired(struct req *);
 static void	upstream_repoll(struct req *);
-
-/* The request is about to go out: a long poll's wait starts here. */
-static int
-upstream_prereq(void *arg, char *ip, char *local, int port, int lport)
-{
-	(void)ip;
-	(void)local;
-	(void)port;
-	(void)lport;
-	longpoll_sent(arg);
-	return (CURL_PREREQFUNC_OK);
-}
 
 /* Start it; upstream_release() is its other half. */
 static int
@@ -433,8 +424,6 @@ upstream_attempt(struct req *req)
 	req->req_proxy = failover_pick(cfg);
 	if (longpoll_prepare(req) == -1 || (e = upstream_easy(req)) == NULL)
 		goto fail;
-	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, upstream_prereq);
-	curl_easy_setopt(e, CURLOPT_PREREQDATA, req);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->req_uphdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
@@ -442,12 +431,15 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, upstream_timeout_ms(req));
-	if (upstream_body(req, e) == -1 || upstream_add(req, e) == -1)
+	/* No total cap: the phases have their clocks (upstream_watch.c). */
+	if (upstream_watch_start(req, e, upstream_timeout_ms(req),
+	    upstream_expired) == -1 || upstream_body(req, e) == -1 ||
+	    upstream_add(req, e) == -1)
 		goto fail;
 	return (0);
  fail:
 	log_warnx("%s: cannot set up the upstream transfer", __func__);
+	upstream_watch_stop(req);
 	if (e != NULL)
 		curl_easy_cleanup(e);
 	return (-1);
@@ -491,6 +483,7 @@ upstream_release(struct req *req)
 	multi_remove(req->req_easy);
 	curl_easy_cleanup(req->req_easy);
 	req->req_easy = NULL;
+	upstream_watch_stop(req);
 }
 
 static void
@@ -553,10 +546,15 @@ upstream_failed(struct req *req, CURLcode rc)
 		return;
 	if (req->req_head_sent) {
 		/* Too late for a status: a cut reply tells the bot instead. */
-		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
-		    "upstream %s: reply cut after its head: %s",
-		    upstream_cfg(req)->cfg_upstream_host,
+		char	 why[sizeof(req->req_errdesc)];
+
+		/* A timeout's words name its phase and bytes: keep them. */
+		snprintf(why, sizeof(why), "%s",
+		    rc == CURLE_OPERATION_TIMEDOUT ? req->req_errdesc :
 		    upstream_fail_why(req, rc));
+		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
+		    "upstream %s: reply cut after its head: %.400s",
+		    upstream_cfg(req)->cfg_upstream_host, why);
 		req->req_keepalive = 0;
 	} else
 		reply_error(req, status, req->req_errdesc);
@@ -578,6 +576,14 @@ upstream_times(struct req *req)
 	req->req_t_ttfb = ttfb / 1000.0;
 	metrics_phases(conn, app, ttfb, total, upstream_cfg(req)->cfg_proxy[
 	    req->req_proxy].px_scheme != PROXY_NONE);
+}
+
+/* A clock of upstream_watch.c ran out: end as libcurl would. */
+static void
+upstream_expired(struct req *req)
+{
+	upstream_times(req);
+	upstream_failed(req, CURLE_OPERATION_TIMEDOUT);
 }
 
 /* From multi.c, through the hook upstream_add() gave it. */
