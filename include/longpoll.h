@@ -40,6 +40,7 @@ struct longpoll {
 
 int	 longpoll_rewrite(const char *, size_t, long, char **, size_t *);
 int	 longpoll_is_empty(const char *, size_t);
+long	 longpoll_secs(long, long, long, int, int, int *);
 int	 longpoll_learn_swallowed(struct proxy_slice *, long,
 	    const struct timespec *);
 int	 longpoll_learn_ok(struct proxy_slice *, long,

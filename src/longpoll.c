@@ -294,16 +294,35 @@ longpoll_set(struct req *req, long secs)
 }
 
 /*
- * Before an attempt: the timeout this upstream poll gets.  The bot's own,
- * unless its proxy slices or a poll of this request was swallowed: then
- * what is left of the bot's, at most a slice.  An empty answer is held
- * back if the bot's timeout outlasts this poll by a second or more.
+ * The timeout an upstream poll gets: the bot's own (bot s), unless the
+ * proxy slices or a poll of this request was swallowed: then what is left
+ * of the bot's (left ms), at most a slice.  The first poll of a sliced
+ * request takes the bot's whole timeout as what is left.  *hold: an empty
+ * answer is kept from the bot, since its timeout outlasts this poll by a
+ * second or more.
  */
+long
+longpoll_secs(long bot, long left, long slice, int swallowed, int first,
+    int *hold)
+{
+	long	 secs = bot;
+
+	if (left < 0)
+		left = 0;
+	if (swallowed || (slice > 0 && !first))
+		secs = left / 1000;
+	if (slice > 0 && secs > slice)
+		secs = slice;
+	*hold = left - secs * 1000 >= 1000;
+	return (secs);
+}
+
+/* Before an attempt: set its timeout in the request it sends. */
 int
 longpoll_prepare(struct req *req)
 {
 	struct longpoll	*lp = &req->req_lp;
-	long		 slice, left, secs;
+	long		 secs;
 
 	lp->lp_polls++;
 	lp->lp_hold = 0;
@@ -311,20 +330,16 @@ longpoll_prepare(struct req *req)
 	if (!lp->lp_on)
 		return (0);
 	clock_gettime(CLOCK_MONOTONIC, &lp->lp_begun);
-	slice = longpoll_proxy(req)->px_slice.ps_secs;
-	if ((left = longpoll_left(req, &lp->lp_begun)) < 0)
-		left = 0;
-	secs = lp->lp_bot;
-	if (lp->lp_swallowed || (slice > 0 && lp->lp_polls > 1))
-		secs = left / 1000;
-	if (slice > 0 && secs > slice)
-		secs = slice;
-	if (longpoll_set(req, secs) == -1)
+	secs = longpoll_secs(lp->lp_bot, longpoll_left(req, &lp->lp_begun),
+	    longpoll_proxy(req)->px_slice.ps_secs, lp->lp_swallowed,
+	    lp->lp_polls == 1, &lp->lp_hold);
+	if (longpoll_set(req, secs) == -1) {
+		lp->lp_hold = 0;
 		return (-1);
+	}
 	if (secs < lp->lp_bot)
 		metrics_longpoll(METRICS_LP_SLICED);
 	lp->lp_secs = secs;
-	lp->lp_hold = left - secs * 1000 >= 1000;
 	return (0);
 }
 

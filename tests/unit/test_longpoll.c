@@ -55,6 +55,43 @@ static const struct {
 	{ "{\"ok\":true,\"result\":[],\"x\":1}", 0 },
 };
 
+/* The timeout of one upstream poll, and whether an empty answer is held. */
+static const struct {
+	long	 bot, left, slice;
+	int	 swallowed, first;
+	long	 secs;
+	int	 hold;
+	const char	*what;
+} polls[] = {
+	{ 10, 9990, 0, 0, 1, 10, 0, "no slice: the bot's own timeout" },
+	{ 10, 7000, 0, 0, 0, 10, 0,
+	    "no slice, a retry: still the bot's own, as before" },
+	{ 10, 9990, 25, 0, 1, 10, 0, "a slice longer than the poll: no change" },
+	{ 10, 9990, 1, 0, 1, 1, 1, "slice 1: 1 s, an empty answer held" },
+	{ 10, 5500, 2, 0, 0, 2, 1, "slice 2, 5.5 s left: 2 s, held" },
+	{ 10, 2500, 2, 0, 0, 2, 0, "slice 2, 2.5 s left: 2 s, the last one" },
+	{ 10, 1200, 2, 0, 0, 1, 0, "slice 2, 1.2 s left: 1 s, the last one" },
+	{ 10, -4000, 5, 1, 0, 0, 0,
+	    "swallowed past the bot's timeout: 0 s, whatever is there" },
+	{ 10, 3000, 0, 1, 0, 3, 0, "swallowed with 3 s left, no slice: 3 s" },
+	{ 30, 29990, 5, 0, 1, 5, 1, "slice 5 of a 30 s poll: held" },
+};
+
+static void
+test_secs(void)
+{
+	size_t	 i;
+	long	 secs;
+	int	 hold;
+
+	for (i = 0; i < sizeof(polls) / sizeof(polls[0]); i++) {
+		secs = longpoll_secs(polls[i].bot, polls[i].left,
+		    polls[i].slice, polls[i].swallowed, polls[i].first, &hold);
+		ok(secs == polls[i].secs && hold == polls[i].hold,
+		    "%s (%ld s, hold %d)", polls[i].what, secs, hold);
+	}
+}
+
 static void
 test_rewrite(void)
 {
@@ -182,6 +219,7 @@ main(void)
 {
 	log_init(LOG_LEVEL_WARN);
 	test_rewrite();
+	test_secs();
 	test_empty();
 	test_learn();
 	test_inherit();
