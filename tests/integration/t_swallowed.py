@@ -62,9 +62,13 @@ def path(tok, method, query=None):
     return p
 
 
+BOT_POLLS = {}      # sidecar port -> bot polls made through it
+
+
 def poll(sc, tok, timeout, offset=0, form=None, extra=None):
     """One bot poll; (reply, seconds it took). form: None (query), "json"
     or "urlencoded" (the parameters in the body)."""
+    BOT_POLLS[sc.port] = BOT_POLLS.get(sc.port, 0) + 1
     params = {"offset": offset, "timeout": timeout}
     params.update(extra or {})
     conn = sc.conn(timeout=harness.patient(10) + 80)
@@ -350,6 +354,12 @@ def main():
     try:
         last = first_swallowed(t, si, sc)
         last = sequence(t, si, sc, last)
+        t.is_(len(access_polls(sc)), BOT_POLLS[sc.port],
+              "one access line per bot poll, however many upstream polls "
+              "it took (%r)" % access_polls(sc))
+        for line in sc.log().splitlines():
+            if "long polls through" in line:
+                t.diag(line)
         last = sliced(t, si, sc, last)
         passthrough(t, si, sc, last)
         leaves(t, si, sc)
