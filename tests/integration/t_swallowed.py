@@ -104,12 +104,14 @@ def later(delay, fn):
     return th
 
 
-def polls_seen(si, tok):
-    """The timeouts of the getUpdates the stand-in saw for tok."""
+def polls_seen(si, tok, after=None):
+    """The timeouts of the getUpdates the stand-in saw for tok (that came
+    after the monotonic time after)."""
     secret = tok.split(":", 1)[1]
     return [int(float(r.get("params", {}).get("timeout", -1)))
             for r in si.stats()["requests"]
-            if r["method"] == "getUpdates" and secret in r["path"]]
+            if r["method"] == "getUpdates" and secret in r["path"]
+            and (after is None or r["time"] > after)]
 
 
 def metric(sc, name):
@@ -264,15 +266,18 @@ def leaves(t, si, sc):
         t.ok(harness.wait_until(
             lambda: si.stats()["waiting_polls"] > before, 10),
             "a sliced poll is held upstream")
+        t0 = time.monotonic()
     finally:
         s.close()
     t.ok(harness.wait_until(
         lambda: si.stats()["waiting_polls"] == before, 3),
         "the bot leaves: no upstream poll is left waiting")
-    n = len(polls_seen(si, tok))
-    time.sleep(3.0)     # a window in which nothing may happen
-    t.ok(len(polls_seen(si, tok)) == n,
-         "and no slice is started after it left (%d polls)" % n)
+    # 1 s slices would go on at t0 + 1, + 2, ...: a window in which none may
+    # come, after 2 s for a request already on its way at t0.
+    time.sleep(max(0.0, t0 + 5.0 - time.monotonic()))
+    late = polls_seen(si, tok, t0 + 2.0)
+    t.ok(not late, "and no slice is started after it left (%r, of %r)"
+         % (late, polls_seen(si, tok)))
 
 
 def drain(t, si, sc):
