@@ -4,12 +4,13 @@
  * tunnels.  A swallowed upstream poll is noticed and sent again, and the
  * bot's poll is sliced into upstream polls short enough for that proxy.
  *
- * The upstream path calls, per attempt: longpoll_prepare() before it
- * builds the request (req_url, req_body and req_poll_secs may change),
- * longpoll_sent() when the request goes out, longpoll_hold() at the end
- * of the reply's head, longpoll_keep() for its body while holding,
- * longpoll_again() at its end while holding, longpoll_stop() when the
- * attempt is dropped.
+ * An upstream path calls, per attempt: longpoll_prepare() before it
+ * builds the request (req_url, req_body, req_clen and req_poll_secs may
+ * change), longpoll_sent() when the request has gone out,
+ * longpoll_hold() at the end of the reply's head (1: do not answer the
+ * bot yet), longpoll_body() with each piece of its body (1: held), at
+ * its end longpoll_again() (1: start the next attempt now) and else
+ * longpoll_unhold(), and longpoll_stop() when the attempt is dropped.
  */
 #ifndef LONGPOLL_H
 #define LONGPOLL_H
@@ -51,7 +52,8 @@ int	 longpoll_prepare(struct req *);
 void	 longpoll_sent(struct req *);
 void	 longpoll_stop(struct req *);
 int	 longpoll_hold(struct req *);
-int	 longpoll_keep(struct req *, const char *, size_t);
+int	 longpoll_body(struct req *, const char *, size_t);
+int	 longpoll_unhold(struct req *);
 int	 longpoll_again(struct req *);
 
 #endif /* LONGPOLL_H */

@@ -35,6 +35,7 @@
 #include "longpoll.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "reply.h"
 #include "req.h"
 #include "route.h"
 #include "util.h"
@@ -373,22 +374,46 @@ longpoll_hold(struct req *req)
 	return (req->req_lp.lp_hold);
 }
 
-/* A held reply's body: 1 if kept, 0 if it is too long to be empty. */
+/* A held answer the bot gets after all: its head and body as they came. */
 int
-longpoll_keep(struct req *req, const char *data, size_t n)
+longpoll_unhold(struct req *req)
 {
 	struct longpoll	*lp = &req->req_lp;
 
-	if (n > sizeof(lp->lp_held) - lp->lp_heldlen)
+	if (!lp->lp_hold)
 		return (0);
-	memcpy(lp->lp_held + lp->lp_heldlen, data, n);
-	lp->lp_heldlen += n;
-	return (1);
+	lp->lp_hold = 0;
+	if (req->req_up_status < 200)
+		return (0);	/* no head came: nothing to pass on */
+	if (reply_head(req, req->req_up_status, NULL, req->req_up_head,
+	    req->req_up_chunked ? -1 : req->req_up_clen) == -1)
+		return (-1);
+	return (reply_body(req, lp->lp_held, lp->lp_heldlen));
 }
 
 /*
- * A held reply is complete: 1 if it was an empty result the bot need not
- * see, and there is time for another poll.  One answered at once comes
+ * A piece of the answer's body: 1 if held, 0 if the caller passes it on
+ * (not holding, or too long to be empty: what was held is sent first),
+ * -1 on error.
+ */
+int
+longpoll_body(struct req *req, const char *data, size_t n)
+{
+	struct longpoll	*lp = &req->req_lp;
+
+	if (!lp->lp_hold)
+		return (0);
+	if (n <= sizeof(lp->lp_held) - lp->lp_heldlen) {
+		memcpy(lp->lp_held + lp->lp_heldlen, data, n);
+		lp->lp_heldlen += n;
+		return (1);
+	}
+	return (longpoll_unhold(req));
+}
+
+/*
+ * The answer is complete: 1 if it was held, an empty result the bot need
+ * not see, and there is time for another poll.  One answered at once comes
  * from a server that does not hold polls: it goes to the bot, no spin.
  */
 int

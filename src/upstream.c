@@ -188,30 +188,17 @@ upstream_header(char *line, size_t size, size_t nitems, void *arg)
 	return (n);
 }
 
-/* A held long-poll answer that the bot gets after all, as it came. */
-static int
-upstream_unhold(struct req *req)
-{
-	req->req_lp.lp_hold = 0;
-	if (req->req_up_status < 200)
-		return (0);
-	if (reply_head(req, req->req_up_status, NULL, req->req_up_head,
-	    req->req_up_chunked ? -1 : req->req_up_clen) == -1)
-		return (-1);
-	return (reply_body(req, req->req_lp.lp_held, req->req_lp.lp_heldlen));
-}
-
 static size_t
 upstream_write(char *data, size_t size, size_t nitems, void *arg)
 {
 	struct req	*req = arg;
 	size_t		 n = size * nitems;
 
-	if (req->req_lp.lp_hold) {
-		if (longpoll_keep(req, data, n))
-			return (n);
-		if (upstream_unhold(req) == -1)
-			return (0);
+	switch (longpoll_body(req, data, n)) {
+	case 1:
+		return (n);	/* held: maybe an empty result */
+	case -1:
+		return (0);
 	}
 	if (!req->req_head_sent && reply_head(req, req->req_up_status ?
 	    req->req_up_status : 502, NULL, req->req_up_head, -1) == -1)
@@ -606,14 +593,12 @@ upstream_done(void *arg, CURLcode rc)
 		return;
 	}
 	failover_ok(req->req_cfg, req->req_proxy);
-	if (req->req_lp.lp_hold) {
-		if (longpoll_again(req)) {
-			upstream_repoll(req);
-			return;
-		}
-		if (upstream_unhold(req) == -1)
-			req->req_keepalive = 0;
+	if (longpoll_again(req)) {
+		upstream_repoll(req);
+		return;
 	}
+	if (longpoll_unhold(req) == -1)
+		req->req_keepalive = 0;
 	/* A reply with headers only: its end came with no body. */
 	if (!req->req_head_sent && req->req_up_status >= 200 &&
 	    reply_head(req, req->req_up_status, NULL, req->req_up_head,
