@@ -23,11 +23,11 @@
 struct proxy_slice;
 struct req;
 
-#define LONGPOLL_HELD_MAX	128	/* an empty result, with room to spare */
+#define LONGPOLL_HELD_MAX	128	/* an empty result, with room */
 
 struct longpoll {
 	struct event	 lp_ev;		/* the swallowed-poll check */
-	void		(*lp_again)(struct req *);	/* the owner's re-poll */
+	void		(*lp_again)(struct req *);	/* owner's re-poll */
 	int		 lp_on;		/* a long poll we may send again */
 	long		 lp_bot;	/* the bot's own timeout, s */
 	long		 lp_secs;	/* this upstream poll's timeout, s */

@@ -6,9 +6,9 @@
  * back.  So:
  *
  * - an upstream poll with no answer byte a grace (longpoll_grace_ms())
- *   after its own timeout ran out is swallowed: it is dropped and sent again at once on
- *   a fresh connection (same offset: only the bot's next offset confirms
- *   updates, so an empty getUpdates is safe to repeat);
+ *   after its own timeout ran out is swallowed: it is dropped and sent
+ *   again at once on a fresh connection (same offset: only the bot's next
+ *   offset confirms updates, so an empty getUpdates is safe to repeat);
  * - the proxy it went through gets a slice: the longest timeout an
  *   upstream poll through it may have, half the swallowed one, at least
  *   LONGPOLL_SLICE_MIN; a longer bot poll is then sent as polls of a
@@ -47,9 +47,9 @@
  * shorter, so the check comes before the transfer's own timeout.
  */
 #define LONGPOLL_GRACE_MS	5000
-#define LONGPOLL_SLICE_MIN	1	/* s: the Bot API's timeout is whole s */
+#define LONGPOLL_SLICE_MIN	1	/* s: a Bot API timeout is whole s */
 #define LONGPOLL_SLICE_MAX	50	/* s: the Bot API holds no longer */
-#define LONGPOLL_PROBE_POLLS	20	/* full slices before trying twice as long */
+#define LONGPOLL_PROBE_POLLS	20	/* full slices, then twice as long */
 #define LONGPOLL_PROBE_MS	(5 * 60 * 1000)	/* and no sooner than this */
 
 /* What may follow a timeout's digits for them to be the whole value. */

@@ -304,8 +304,8 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_bytes_in,
 	    (unsigned long long)mt.mt_bytes_out);
 	evbuffer_add_printf(out, "# HELP tgsidecar_longpoll_swallowed_total "
-	    "Upstream getUpdates polls with no answer by their timeout and a "
-	    "grace, sent again.\n"
+	    "Upstream getUpdates polls with no answer by their timeout and "
+	    "a grace, sent again.\n"
 	    "# TYPE tgsidecar_longpoll_swallowed_total counter\n"
 	    "tgsidecar_longpoll_swallowed_total %llu\n"
 	    "# HELP tgsidecar_longpoll_sliced_total Upstream getUpdates polls "
