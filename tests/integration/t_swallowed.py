@@ -16,7 +16,8 @@ its own timeout ends. Checked:
   2. a sequence of updates over many polls reaches the bot, each exactly
      once and in order, and no empty answer comes before the bot's timeout;
   3. after that, the bot's poll goes upstream in slices from its start, in
-     the query, a JSON body and an urlencoded body alike;
+     the query, a JSON body and an urlencoded body alike, and still after
+     a SIGHUP;
   4. an ok:false answer (409 Conflict, or any status) passes unchanged;
   5. a bot that leaves mid-poll: no upstream poll is left or started;
   6. drain: a held, sliced poll is answered empty and the sidecar exits 0;
@@ -221,6 +222,24 @@ def sliced(t, si, sc, last):
     return out
 
 
+def reload(t, si, sc, last):
+    """A SIGHUP keeps the proxy's slice: the next poll is sliced at once."""
+    sc.proc.send_signal(signal.SIGHUP)
+    t.ok(harness.wait_until(
+        lambda: "configuration reloaded" in sc.log(), 10), "SIGHUP reloads")
+    tok = token(harness.unique_secret("reload"))
+    inj = later(3.0, lambda: si.inject({"text": "reloaded"}))
+    r, dt = poll(sc, tok, BOT_TIMEOUT, last + 1)
+    inj.join(harness.patient(10))
+    res = results(r) or []
+    seen = polls_seen(si, tok)
+    t.ok([u["message"]["text"] for u in res] == ["reloaded"] and seen and
+         max(seen) <= IDLE,
+         "after the reload, the bot's poll goes up in slices from its start "
+         "(%r), and the update arrives" % seen)
+    return res[-1]["update_id"] if res else last
+
+
 # ------------------------------------------------------------ 4, 5, 6
 
 def passthrough(t, si, sc, last):
@@ -366,6 +385,7 @@ def main():
             if "long polls through" in line:
                 t.diag(line)
         last = sliced(t, si, sc, last)
+        last = reload(t, si, sc, last)
         passthrough(t, si, sc, last)
         leaves(t, si, sc)
         drain(t, si, sc)
