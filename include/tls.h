@@ -13,5 +13,6 @@ int	 tls_init(const struct config *);
 void	 tls_free(void);
 void	 tls_setopts(CURL *);
 CURLSH	*tls_sessions(void);
+int	 tls_release(CURL *);
 
 #endif /* TLS_H */
