@@ -22,6 +22,7 @@ struct config;
 struct event;
 struct event_base;
 struct evbuffer;
+struct upstream_watch;
 
 #define REQ_BODY_HIGH	(256 * 1024)	/* upload bytes held: stop reading */
 
@@ -112,6 +113,7 @@ struct req {
 	int			 req_up_chunked;	/* Transfer-Encoding seen */
 	const char		*req_up_bad;	/* why the reply is refused */
 	char			 req_errbuf[CURL_ERROR_SIZE];
+	struct upstream_watch	*req_watch;	/* the attempt's clocks */
 
 	/* reply.c */
 	int			 req_status;	/* sent to the bot */

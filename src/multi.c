@@ -101,7 +101,6 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 	struct multi_sock	*ms = sockp;
 	short			 kind = EV_PERSIST;
 
-	(void)easy;
 	(void)arg;
 	if (what == CURL_POLL_REMOVE) {
 		if (ms != NULL) {

@@ -93,6 +93,8 @@ upstream_status(struct req *req, const char *line, size_t len, size_t n)
 		return (upstream_refuse(req, "a malformed status line"));
 	req->req_up_status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 +
 	    (sp[3] - '0');
+	if (req->req_up_status >= 200)
+		upstream_watch_answer(req);
 	req->req_up_clen = -1;
 	req->req_up_chunked = 0;
 	free(req->req_up_connection);
@@ -399,6 +401,7 @@ upstream_easy(struct req *req)
 }
 
 static void	upstream_done(void *, CURLcode);
+static void	upstream_expired(struct req *);
 
 /* Start it; upstream_release() is its other half. */
 static int
@@ -427,12 +430,15 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
 	upstream_bufsizes(req, e);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, upstream_timeout_ms(req));
-	if (upstream_body(req, e) == -1 || upstream_add(req, e) == -1)
+	/* No total cap: the phases have their clocks (upstream_watch.c). */
+	if (upstream_watch_start(req, e, upstream_timeout_ms(req),
+	    upstream_expired) == -1 || upstream_body(req, e) == -1 ||
+	    upstream_add(req, e) == -1)
 		goto fail;
 	return (0);
  fail:
 	log_warnx("%s: cannot set up the upstream transfer", __func__);
+	upstream_watch_stop(req);
 	if (e != NULL)
 		curl_easy_cleanup(e);
 	return (-1);
@@ -474,6 +480,7 @@ upstream_release(struct req *req)
 	multi_remove(req->req_easy);
 	curl_easy_cleanup(req->req_easy);
 	req->req_easy = NULL;
+	upstream_watch_stop(req);
 }
 
 static void
@@ -528,10 +535,15 @@ upstream_failed(struct req *req, CURLcode rc)
 		return;
 	if (req->req_head_sent) {
 		/* Too late for a status: a cut reply tells the bot instead. */
-		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
-		    "upstream %s: reply cut after its head: %s",
-		    upstream_cfg(req)->cfg_upstream_host,
+		char	 why[sizeof(req->req_errdesc)];
+
+		/* A timeout's words name its phase and bytes: keep them. */
+		snprintf(why, sizeof(why), "%s",
+		    rc == CURLE_OPERATION_TIMEDOUT ? req->req_errdesc :
 		    upstream_fail_why(req, rc));
+		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
+		    "upstream %s: reply cut after its head: %.400s",
+		    upstream_cfg(req)->cfg_upstream_host, why);
 		req->req_keepalive = 0;
 	} else
 		reply_error(req, status, req->req_errdesc);
@@ -553,6 +565,14 @@ upstream_times(struct req *req)
 	req->req_t_ttfb = ttfb / 1000.0;
 	metrics_phases(conn, app, ttfb, total, upstream_cfg(req)->cfg_proxy[
 	    req->req_proxy].px_scheme != PROXY_NONE);
+}
+
+/* A clock of upstream_watch.c ran out: end as libcurl would. */
+static void
+upstream_expired(struct req *req)
+{
+	upstream_times(req);
+	upstream_failed(req, CURLE_OPERATION_TIMEDOUT);
 }
 
 /* From multi.c, through the hook upstream_add() gave it. */
