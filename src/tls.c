@@ -130,7 +130,10 @@ tls_release(CURL *easy)
 	    ti == NULL || ti->backend != CURLSSLBACKEND_OPENSSL ||
 	    (ssl = ti->internals) == NULL)
 		return (0);
-	/* Nothing read and not yet handed out, nothing left to write. */
+	/*
+	 * Nothing read and not yet handed out, nothing left to write: also
+	 * what OpenSSL before 3.0.14 failed to check (CVE-2024-4741).
+	 */
 	if (SSL_has_pending(ssl) || SSL_want_write(ssl))
 		return (0);
 	return (SSL_free_buffers(ssl) == 1);
