@@ -124,12 +124,18 @@ int
 tls_release(CURL *easy)
 {
 	struct curl_tlssessioninfo	*ti = NULL;
-	SSL				*ssl;
 
 	if (curl_easy_getinfo(easy, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK ||
 	    ti == NULL || ti->backend != CURLSSLBACKEND_OPENSSL ||
-	    (ssl = ti->internals) == NULL)
+	    ti->internals == NULL)
 		return (0);
+	return (tls_release_ssl(ti->internals));
+}
+
+/* The same for one SSL; 1 if its buffers are free now. */
+int
+tls_release_ssl(SSL *ssl)
+{
 	/*
 	 * Nothing read and not yet handed out, nothing left to write: also
 	 * what OpenSSL before 3.0.14 failed to check (CVE-2024-4741).
