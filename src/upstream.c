@@ -31,6 +31,8 @@
 #include "util.h"
 
 #define UPSTREAM_BUFSIZE	(64 * 1024)
+#define UPSTREAM_POLL_BUFSIZE	(4 * 1024)	/* a held poll's receive buffer */
+#define UPSTREAM_UPBUF_MIN	(16 * 1024)	/* libcurl 7.88's minimum */
 #define UPSTREAM_REPLAY_MAX	(64 * 1024)
 #define UPSTREAM_BACKOFF_MS	50
 #define UPSTREAM_BACKOFF_MAX_MS	2000
@@ -321,6 +323,27 @@ upstream_body(struct req *req, CURL *e)
 	return (0);
 }
 
+/*
+ * libcurl allocates both buffers for the whole transfer.  A long poll
+ * spends its life waiting, and its answer streams through a page as well;
+ * the upload buffer (which also holds the request head, for TLS) need not
+ * be larger than a body of known size.
+ */
+static void
+upstream_bufsizes(struct req *req, CURL *e)
+{
+	long	 up = UPSTREAM_BUFSIZE;
+
+	if (!req->req_has_body)
+		up = UPSTREAM_UPBUF_MIN;
+	else if (req->req_clen >= 0 && req->req_clen < UPSTREAM_BUFSIZE)
+		up = req->req_clen > UPSTREAM_UPBUF_MIN ? (long)req->req_clen :
+		    UPSTREAM_UPBUF_MIN;
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, req->req_route.rt_longpoll ?
+	    (long)UPSTREAM_POLL_BUFSIZE : (long)UPSTREAM_BUFSIZE);
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, up);
+}
+
 /* Per-attempt state goes back to how a fresh request has it. */
 static void
 upstream_reset(struct req *req)
@@ -416,8 +439,7 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
-	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
+	upstream_bufsizes(req, e);
 	/* No total cap: the phases have their clocks (upstream_watch.c). */
 	if (upstream_watch_start(req, e, upstream_timeout_ms(req),
 	    upstream_expired) == -1 || upstream_body(req, e) == -1 ||
