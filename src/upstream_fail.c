@@ -115,6 +115,9 @@ upstream_fail_facts(struct req *req, CURLcode rc, struct upstream_facts *uf)
 	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
 	curl_easy_getinfo(req->req_easy, CURLINFO_OS_ERRNO, &oserr);
 	uf->uf_sent = pre != 0;
+	/* On a spare, libcurl sent nothing: upstream_h1.c knows. */
+	if (req->req_h1 != NULL)
+		uf->uf_sent = req->req_h1_sent;
 	/* Creating our own socket failed: no proxy or upstream is to blame. */
 	uf->uf_fds = oserr == EMFILE || oserr == ENFILE;
 	uf->uf_refused = req->req_up_bad != NULL;
