@@ -20,6 +20,7 @@ void	 spare_free(void);
 void	 spare_config(struct config *);
 void	 spare_begin(const struct config *);
 void	 spare_busy(int);
+void	 spare_ok(void);
 void	 spare_hint(int);
 CURL	*spare_take(const struct config *, int);
 int	 spare_target(int, int, int, int);

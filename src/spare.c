@@ -154,6 +154,7 @@ spare_alive(CURL *e)
 	return (rc == CURLE_AGAIN ? 0 : -1);
 }
 
+/* Not replaced until a request is answered (spare_ok()), then later. */
 static void
 spare_dead(struct spare *s, const char *why)
 {
@@ -162,7 +163,6 @@ spare_dead(struct spare *s, const char *why)
 	metrics_spare(METRICS_SPARE_FAILED);
 	spare_close(s);
 	spare_backoff();
-	spare_fill();
 }
 
 static void
@@ -386,8 +386,8 @@ spare_free(void)
 
 /*
  * A bot's request began under cfg: bots are active.  From cold, the
- * first spares wait for its attempt to end (spare_busy()): opened now,
- * they would go through the same proxy before anyone knows it works.
+ * first spares wait for an answer (spare_ok()): opened now, they would
+ * go through the same proxy before anyone knows it works.
  */
 void
 spare_begin(const struct config *cfg)
@@ -401,10 +401,7 @@ spare_begin(const struct config *cfg)
 		spare_fill();
 }
 
-/*
- * An upstream attempt began (+1) or ended (-1), or a long poll's ended
- * (0: not counted, held by design).  An end is the time to fill up.
- */
+/* An upstream attempt (not a long poll) began (+1) or ended (-1). */
 void
 spare_busy(int delta)
 {
@@ -412,8 +409,17 @@ spare_busy(int delta)
 	spare_window();
 	if (sp.sp_busy > sp.sp_peak)
 		sp.sp_peak = sp.sp_busy;
-	if (delta <= 0)
-		spare_fill();
+}
+
+/*
+ * An attempt was answered: the way through the proxy works, so spares
+ * may go it.  After a failure (a spare's or a request's) none opens
+ * until this: a failing proxy sees the requests' attempts only.
+ */
+void
+spare_ok(void)
+{
+	spare_fill();
 }
 
 /* A getUpdates answer carried n updates: n calls will follow. */

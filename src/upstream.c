@@ -391,10 +391,8 @@ upstream_busy(struct req *req, int on)
 	if (req->req_probe || req->req_busy == on)
 		return;
 	req->req_busy = on;
-	if (!req->req_route.rt_longpoll)
+	if (!req->req_route.rt_longpoll)	/* held by design */
 		spare_busy(on ? 1 : -1);
-	else if (!on)
-		spare_busy(0);	/* held by design: not concurrency */
 }
 
 /* Start it; upstream_release() is its other half. */
@@ -600,6 +598,7 @@ upstream_done(void *arg, CURLcode rc)
 		return;
 	}
 	failover_ok(req->req_cfg, req->req_proxy);
+	spare_ok();	/* the way works: spares may go it */
 	/* A reply with headers only: its end came with no body. */
 	if (!req->req_head_sent && req->req_up_status >= 200 &&
 	    reply_head(req, req->req_up_status, NULL, req->req_up_head,

@@ -121,13 +121,15 @@ def part_expiry(t, env):
         r = get(sc, "/bot%s/getMe" % tok)
         t.is_(r.status, 200, "getMe (prewarm_max_idle 300ms, "
               "prewarm_linger 3s)")
-        t.ok(harness.wait_until(lambda: spares(sc).get("expired", 0) >= 1
-                                and spares(sc).get("opened", 0) >= 2, 10),
+        t.ok(harness.wait_until(lambda: (lambda sp: sp.get("expired", 0) >= 1
+                                         and sp.get("opened", 0) >= 2)(
+                                             spares(sc)), 10),
              "a spare idle past prewarm_max_idle is closed and replaced "
              "(%r)" % spares(sc))
-        gone = harness.wait_until(
-            lambda: spares(sc).get("ready", 0) + spares(sc).get("building",
-                                                                0) == 0, 30)
+        def kept():
+            sp = spares(sc)     # one scrape: both gauges at one time
+            return sp.get("ready", 0) + sp.get("building", 0)
+        gone = harness.wait_until(lambda: kept() == 0, 30)
         t.ok(gone, "after prewarm_linger with no request, no spare is "
              "kept (%r)" % spares(sc))
         st = si.stats()

@@ -29,9 +29,13 @@ def run(t, wd, si, certs, extra, name):
         conn.close()
         after = si.stats()
         t.is_(statuses, [200] * N, "%s: %d getMe answered 200" % (name, N))
-        t.is_(after["connections"] - before["connections"], N,
-              "%s: %d requests made %d upstream connections" % (name, N, N))
-        return after["tls_resumed"] - before["tls_resumed"]
+        # Per connection: spares opened ahead add connections with none.
+        t.is_((after["conns_used"] - before["conns_used"],
+               after["per_conn_max"]), (N, 1),
+              "%s: %d requests went on %d upstream connections, one each"
+              % (name, N, N))
+        return (after["tls_resumed"] - before["tls_resumed"],
+                after["connections"] - before["connections"])
     finally:
         st, killed = sc.stop()
         t.ok(st == 0 and not killed, "%s: exits 0 on SIGTERM" % name)
@@ -69,10 +73,15 @@ def main():
     certs = Certs(wd)
     si = StandIn(wd, certs).start()
     try:
-        resumed = run(t, wd, si, certs, [], "default")
-        t.ok(resumed >= N - 1, "default: TLS sessions are resumed on fresh "
-             "connections (%d of %d)" % (resumed, N))
-        resumed = run(t, wd, si, certs, ["--tls-session-resume", "no"], "resume off")
+        resumed, conns = run(t, wd, si, certs, [], "default")
+        # A spare is opened while the request on the one before it still
+        # runs, and may offer a ticket that request's connection already
+        # used (or no fresher one yet): one more full handshake at most.
+        t.ok(resumed >= conns - 2, "default: TLS sessions are resumed on "
+             "fresh connections (%d of %d, spares included)"
+             % (resumed, conns))
+        resumed, _ = run(t, wd, si, certs, ["--tls-session-resume", "no"],
+                         "resume off")
         t.is_(resumed, 0, "tls_session_resume = no: every handshake is a full one")
         check_wrong_name(t, wd, certs)
     finally:

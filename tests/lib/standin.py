@@ -11,7 +11,9 @@ method answers status N (a Bot API error body, or ok for 2xx). It counts
 accepted TCP connections and records when each opened and closed
 (time.monotonic, comparable across processes on Linux).
 The stats give each connection's request count: per_conn_max (the most
-requests any one connection carried) and conns_used (those with one).
+requests any one connection carried) and conns_used (those with one);
+busy_conns are open ones a request head came on, idle_conns open ones
+with none (a spare the sidecar opened ahead).
 
 Plain-HTTP control port C (127.0.0.1):
   GET  /_stats   counters and the last requests, as JSON
@@ -552,6 +554,10 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
 
     def handle_any(self):
+        with S.lock:
+            c = S.conns.get(self.conn_id)
+            if c is not None:
+                c["started"] = True     # a request head came: not a spare
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, url.query
         q = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
@@ -787,7 +793,10 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "open_conns": [k for k, v in S.conns.items()
                                 if v["close"] is None],
                  "idle_conns": [k for k, v in S.conns.items()
-                                if v["close"] is None and not v["requests"]],
+                                if v["close"] is None and not v["requests"]
+                                and not v.get("started")],
+                 "busy_conns": [k for k, v in S.conns.items()
+                                if v["close"] is None and v.get("started")],
                  "requests": list(S.requests),
                  "per_conn_max": S.per_conn_max,
                  "conns_used": S.conns_used,
@@ -802,7 +811,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
             # yet: the far side of a spare connection going away.
             with S.lock:
                 idle = [(k, v["sock"]) for k, v in S.conns.items()
-                        if v["close"] is None and not v["requests"]]
+                        if v["close"] is None and not v["requests"]
+                        and not v.get("started")]
             for k, sk in idle:
                 try:
                     sk.shutdown(socket.SHUT_RDWR)
