@@ -6,6 +6,7 @@
  *   loadgen -u URL [-n N] [-c C] [-w WARMUP] [--fresh] [-x PROXY]
  *           [--cainfo FILE] [--keep-capath] [--resume yes|no]
  *           [--timeout-ms MS] [--label TEXT] [--expect TEXT]
+ *           [--think-ms MIN-MAX [--seed S] [--first-ms MS]]
  *   loadgen --startup HOST:PORT -r RUNS -- COMMAND [ARGS...]
  *
  * Load mode: N requests at concurrency C (C slots, each slot sends its
@@ -20,6 +21,13 @@
  * turns off TLS session resumption (default: one session cache shared by
  * all slots, as the sidecar's tls_session_resume = yes does).
  * WARMUP requests run first and are not counted.
+ *
+ * With --think-ms every slot, after each answer, waits a think time drawn
+ * uniformly from MIN..MAX milliseconds (a fixed xorshift sequence from
+ * --seed, the same on every machine) before its next request: a chat-like
+ * pattern instead of back-to-back requests. --first-ms delays the first
+ * request, so that several generators started together do not fire in
+ * step.
  *
  * It prints one JSON line: requests, errors, throughput, latency
  * percentiles (from adding the request to the multi handle to its
@@ -42,6 +50,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +67,7 @@ extern char **environ;
 struct slot {
 	CURL		*easy;
 	double		 t0;
+	double		 due;		/* think mode: start then; 0 idle */
 	size_t		 blen;
 	char		 body[BODY_KEEP + 1];
 };
@@ -66,9 +76,12 @@ static struct {
 	const char	*url, *proxy, *cainfo, *label, *expect;
 	long		 n, c, warmup, timeout_ms;
 	int		 fresh, keep_capath, resume;
+	double		 think_min, think_max, first_ms;	/* ms */
+	int		 think;
+	uint64_t	 seed;
 } opt = {
 	.n = 1000, .c = 1, .warmup = 0, .timeout_ms = 60000,
-	.expect = "\"ok\":true", .label = "", .resume = 1,
+	.expect = "\"ok\":true", .label = "", .resume = 1, .seed = 1,
 };
 
 static int	 epfd;
@@ -76,6 +89,7 @@ static long	 timer_ms = -1;
 static CURLM	*multi;
 static CURLSH	*share;
 static int	 running;
+static struct slot *slots;
 
 /* Per phase. */
 static long	 started, finished, errors, target;
@@ -194,15 +208,56 @@ slot_setup(struct slot *s)
 		curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 }
 
+/* xorshift64*: the same think times everywhere for one seed. */
+static double
+rnd01(void)
+{
+	uint64_t	x = opt.seed;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	opt.seed = x;
+	return ((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
 static void
 slot_start(struct slot *s)
 {
+	s->due = 0;
 	s->blen = 0;
 	s->body[0] = '\0';
 	s->t0 = now();
 	started++;
 	if (curl_multi_add_handle(multi, s->easy) != CURLM_OK)
 		die("curl_multi_add_handle failed");
+}
+
+/* Think mode: the slot's next request, in this phase or the next. */
+static void
+slot_think(struct slot *s)
+{
+	double	ms = opt.think_min + (opt.think_max - opt.think_min) * rnd01();
+
+	s->due = now() + ms / 1000.0;
+}
+
+/* Start the slots whose think time is over; ms until the next one. */
+static long
+start_due(void)
+{
+	double	t = now(), next = -1;
+	long	i;
+
+	for (i = 0; i < opt.c; i++) {
+		if (slots[i].due == 0 || started >= target)
+			continue;
+		if (slots[i].due <= t)
+			slot_start(&slots[i]);
+		else if (next < 0 || slots[i].due < next)
+			next = slots[i].due;
+	}
+	return (next < 0 ? -1 : (long)((next - t) * 1000.0) + 1);
 }
 
 static void
@@ -235,7 +290,9 @@ check_done(void)
 				    s->body);
 		} else
 			lat[nlat++] = (t - s->t0) * 1000.0;
-		if (started < target)
+		if (opt.think)
+			slot_think(s);
+		else if (started < target)
 			slot_start(s);
 	}
 }
@@ -244,11 +301,15 @@ static void
 loop(void)
 {
 	struct epoll_event	 evs[256];
+	long			 wait, think;
 	int			 i, k, flags;
 
 	while (finished < target) {
-		k = epoll_wait(epfd, evs, 256, timer_ms < 0 ? 1000 :
-		    (int)timer_ms);
+		think = start_due();	/* may set the curl timer */
+		wait = timer_ms < 0 ? 1000 : timer_ms;
+		if (think >= 0 && think < wait)
+			wait = think;
+		k = epoll_wait(epfd, evs, 256, (int)wait);
 		if (k == -1) {
 			if (errno == EINTR)
 				continue;
@@ -311,22 +372,25 @@ json_str(const char *s)
 }
 
 static void
-phase(struct slot *slots, long n)
+phase(long n)
 {
 	long	i;
 
 	started = finished = errors = nlat = 0;
 	first_error[0] = '\0';
 	target = n;
-	for (i = 0; i < opt.c && started < target; i++)
-		slot_start(&slots[i]);
+	for (i = 0; i < opt.c && started < target; i++) {
+		if (!opt.think)
+			slot_start(&slots[i]);
+		else if (slots[i].due == 0)	/* the very first request */
+			slots[i].due = now() + opt.first_ms / 1000.0;
+	}
 	loop();
 }
 
 static int
 load_main(void)
 {
-	struct slot	*slots;
 	double		 t0, t1, c0, c1, sum;
 	long		 i;
 
@@ -352,10 +416,10 @@ load_main(void)
 		slot_setup(&slots[i]);
 
 	if (opt.warmup > 0)
-		phase(slots, opt.warmup);
+		phase(opt.warmup);
 	c0 = cpu_self();
 	t0 = now();
-	phase(slots, opt.n);
+	phase(opt.n);
 	t1 = now();
 	c1 = cpu_self();
 
@@ -370,6 +434,7 @@ load_main(void)
 	    "\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
 	    "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_s\":%.4f,"
 	    "\"cpu_ms_per_req\":%.4f,\"first_error\":",
+	    opt.think ? (opt.fresh ? "fresh+think" : "keepalive+think") :
 	    opt.fresh ? "fresh" : "keepalive", opt.n, opt.c, nlat, errors,
 	    t1 - t0, opt.n / (t1 - t0), nlat ? sum / nlat : 0.0,
 	    pct(50), pct(90), pct(99), nlat ? lat[nlat - 1] : 0.0,
@@ -477,6 +542,7 @@ usage(void)
 	    "               [-x PROXY] [--cainfo FILE] [--keep-capath]\n"
 	    "               [--resume yes|no] [--timeout-ms MS]\n"
 	    "               [--label TEXT] [--expect TEXT]\n"
+	    "               [--think-ms MIN-MAX [--seed S] [--first-ms MS]]\n"
 	    "       loadgen --startup HOST:PORT [-r RUNS] -- COMMAND [ARGS]\n");
 	exit(2);
 }
@@ -524,6 +590,16 @@ main(int argc, char **argv)
 			opt.label = v;
 		else if (strcmp(a, "--expect") == 0)
 			opt.expect = v;
+		else if (strcmp(a, "--think-ms") == 0) {
+			if (sscanf(v, "%lf-%lf", &opt.think_min,
+			    &opt.think_max) != 2 || opt.think_min < 0 ||
+			    opt.think_max < opt.think_min)
+				usage();
+			opt.think = 1;
+		} else if (strcmp(a, "--seed") == 0)
+			opt.seed = strtoull(v, NULL, 10) | 1;	/* never 0 */
+		else if (strcmp(a, "--first-ms") == 0)
+			opt.first_ms = atof(v);
 		else if (strcmp(a, "--startup") == 0)
 			startup = v;
 		else if (strcmp(a, "-r") == 0)

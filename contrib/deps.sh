@@ -7,7 +7,7 @@ set -eu
 BUILD="build-essential autoconf automake pkg-config ca-certificates
  libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libjansson-dev
  libsystemd-dev"
-TEST="python3 openssl curl squid tinyproxy microsocks
+TEST="python3 openssl curl squid tinyproxy microsocks dante-server
  python3-python-telegram-bot nodejs golang-go golang-gopkg-telebot.v3-dev
  python3-yaml systemd procps groff-base mandoc man-db nginx-light gnuplot-nox valgrind
  clang libclang-rt-14-dev"

@@ -59,7 +59,8 @@ struct config {
 	uint64_t		 cfg_max_body;	/* bytes */
 	size_t			 cfg_max_header_size;	/* whole request head */
 	long			 cfg_connect_timeout_ms;
-	long			 cfg_upstream_timeout_ms;
+	long			 cfg_upstream_timeout_ms;	/* the answer */
+	long			 cfg_stall_timeout_ms;	/* a body not moving */
 	long			 cfg_poll_timeout_ms;	/* added for getUpdates */
 	long			 cfg_idle_timeout_ms;	/* idle bot connection */
 	long			 cfg_header_timeout_ms;	/* whole request head */

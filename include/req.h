@@ -23,6 +23,7 @@ struct event;
 struct event_base;
 struct evbuffer;
 struct upstream_h1;
+struct upstream_watch;
 
 #define REQ_BODY_HIGH	(256 * 1024)	/* upload bytes held: stop reading */
 
@@ -117,6 +118,7 @@ struct req {
 	int			 req_spare;	/* a spare was taken */
 	int			 req_h1_sent;	/* a request byte went on it */
 	int			 req_busy;	/* counted in spare_busy() */
+	struct upstream_watch	*req_watch;	/* the attempt's clocks */
 
 	/* reply.c */
 	int			 req_status;	/* sent to the bot */

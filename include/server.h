@@ -21,7 +21,6 @@ struct server {
 	struct event		*srv_sigterm;
 	struct event		*srv_sighup;
 	struct event		*srv_drain_timer;
-	struct event		*srv_trim_timer;
 	struct client_pool	 srv_pool;	/* cp_cfg: the current config */
 	int			 srv_argc;	/* for a reload */
 	char			**srv_argv;

@@ -13,12 +13,15 @@
 
 #include "log.h"
 #include "multi.h"
+#include "tls.h"
+#include "trim.h"
 #include "util.h"
 
 #define MULTI_MAXCONNECTS	1024	/* spares of every config, with room */
 
 struct multi_sock {
 	struct event	 ms_ev;	/* re-armed with event_assign() */
+	CURL		*ms_easy;	/* the transfer on this socket */
 };
 
 /* A transfer's owner and the hook that hears of its end (CURLOPT_PRIVATE). */
@@ -49,15 +52,19 @@ multi_ok(const char *what, CURLMcode rc)
 static void
 multi_event_cb(evutil_socket_t fd, short what, void *arg)
 {
-	int	 action = 0;
+	struct multi_sock	*ms = arg;
+	CURL			*easy = ms->ms_easy;
+	int			 action = 0;
 
-	(void)arg;
 	if (what & EV_READ)
 		action |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
 		action |= CURL_CSELECT_OUT;
 	multi_ok("curl_multi_socket_action",
 	    curl_multi_socket_action(mu.mu_multi, fd, action, &mu.mu_running));
+	/* ms may be gone now; easy lives until its done hook frees it. */
+	if (tls_release(easy))
+		trim_soon(mu.mu_base);
 	multi_check();
 }
 
@@ -96,7 +103,6 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 	struct multi_sock	*ms = sockp;
 	short			 kind = EV_PERSIST;
 
-	(void)easy;
 	(void)arg;
 	if (what == CURL_POLL_REMOVE) {
 		if (ms != NULL) {
@@ -121,8 +127,9 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		kind |= EV_WRITE;
+	ms->ms_easy = easy;
 	if (event_assign(&ms->ms_ev, mu.mu_base, fd, kind, multi_event_cb,
-	    NULL) == -1 || event_add(&ms->ms_ev, NULL) == -1) {
+	    ms) == -1 || event_add(&ms->ms_ev, NULL) == -1) {
 		log_warnx("%s: cannot watch upstream socket", __func__);
 		return (-1);
 	}
@@ -185,6 +192,7 @@ multi_free(void)
 		curl_multi_cleanup(mu.mu_multi);
 	if (mu.mu_timer != NULL)
 		event_free(mu.mu_timer);
+	trim_free();
 	mu.mu_multi = NULL;
 	mu.mu_timer = NULL;
 }
@@ -223,7 +231,6 @@ multi_remove(CURL *easy)
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 	free(mx);
 }
-
 
 /* A transfer changes hands (a spare taken): its end goes to done(arg). */
 void

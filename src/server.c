@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include "server.h"
 #include "spare.h"
 #include "tls.h"
+#include "trim.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -38,7 +38,6 @@
 #endif
 
 #define SERVER_BACKLOG		511
-#define SERVER_TRIM_SECS	2
 
 extern char **environ;
 #define SERVER_ACCEPT_PAUSE_MS	100
@@ -210,31 +209,17 @@ server_reload(struct server *srv)
 	    "direct" : cfg->cfg_proxy[0].px_url);
 }
 
-static void
-server_trim_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct server	*srv = arg;
-
-	(void)fd;
-	(void)what;
-	if (srv->srv_pool.cp_inflight == 0)
-		malloc_trim(0);
-}
-
 /*
- * The pool's cp_idle hook, when nothing is in flight: a while later, hand
- * freed memory back to the system, so a burst of thousands of long polls
- * does not stay in RSS for good.
+ * The pool's cp_idle hook, when nothing is in flight: hand freed memory
+ * back to the system once things are quiet (trim.c), so a burst of
+ * thousands of long polls does not stay in RSS for good.
  */
 static void
 server_idle(void *arg)
 {
 	struct server	*srv = arg;
-	struct timeval	 tv = { SERVER_TRIM_SECS, 0 };
 
-	if (srv->srv_trim_timer != NULL &&
-	    !evtimer_pending(srv->srv_trim_timer, NULL))
-		evtimer_add(srv->srv_trim_timer, &tv);
+	trim_soon(srv->srv_base);
 }
 
 /* The pool's cp_gone hook: the last connection ends a drain. */
@@ -276,9 +261,7 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	srv->srv_sighup = evsignal_new(srv->srv_base, SIGHUP,
 	    server_reload_cb, srv);
 	srv->srv_drain_timer = evtimer_new(srv->srv_base, server_stop_cb, srv);
-	srv->srv_trim_timer = evtimer_new(srv->srv_base, server_trim_cb, srv);
-	if (srv->srv_trim_timer == NULL ||
-	    srv->srv_sigint == NULL || srv->srv_sigterm == NULL ||
+	if (srv->srv_sigint == NULL || srv->srv_sigterm == NULL ||
 	    srv->srv_sighup == NULL || srv->srv_drain_timer == NULL ||
 	    evsignal_add(srv->srv_sigint, NULL) == -1 ||
 	    evsignal_add(srv->srv_sigterm, NULL) == -1 ||
@@ -364,8 +347,6 @@ server_free(struct server *srv)
 		event_free(srv->srv_sighup);
 	if (srv->srv_drain_timer != NULL)
 		event_free(srv->srv_drain_timer);
-	if (srv->srv_trim_timer != NULL)
-		event_free(srv->srv_trim_timer);
 	health_free();
 	spare_free();
 	multi_free();

@@ -44,6 +44,7 @@ struct spare {
 	int			 sp_ready;	/* connected: CURLMSG_DONE came */
 	struct event		*sp_idle;	/* prewarm_max_idle */
 	struct event		*sp_watch;	/* readable: maybe closed */
+	int			 sp_read;	/* the far side wrote: a ticket */
 };
 
 TAILQ_HEAD(spare_list, spare);
@@ -185,6 +186,7 @@ spare_watch_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	s->sp_read = 1;
 	if (spare_alive(s->sp_req.req_easy) == -1)
 		spare_dead(s, "closed or written to by the far side");
 }
@@ -442,6 +444,7 @@ spare_take(const struct config *cfg, int proxy)
 {
 	struct spare	*s, *next;
 	CURL		*e = NULL;
+	int		 fill = 0;
 
 	for (s = TAILQ_FIRST(&sp.sp_list); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, sp_entry);
@@ -454,12 +457,20 @@ spare_take(const struct config *cfg, int proxy)
 		}
 		e = s->sp_req.req_easy;
 		s->sp_req.req_easy = NULL;
+		/*
+		 * A TLS 1.3 server sends its session ticket after the
+		 * handshake.  Until this spare has read it (its watch saw
+		 * bytes), the next would offer the ticket this one used, which
+		 * a server may take once: its replacement then waits for the
+		 * answer's first byte (spare_ok()), which comes after it.
+		 */
+		fill = s->sp_read;
 		spare_close(s);
 		metrics_spare(METRICS_SPARE_USED);
 		break;
 	}
 	/* Replaced at once; a miss waits for its attempt (spare_begin()). */
-	if (e != NULL)
+	if (fill)
 		spare_fill();
 	return (e);
 }

@@ -31,6 +31,8 @@
 #include "util.h"
 
 #define UPSTREAM_BUFSIZE	(64 * 1024)
+#define UPSTREAM_POLL_BUFSIZE	(4 * 1024)	/* a held poll's receive buffer */
+#define UPSTREAM_UPBUF_MIN	(16 * 1024)	/* libcurl 7.88's minimum */
 #define UPSTREAM_REPLAY_MAX	(64 * 1024)
 #define UPSTREAM_BACKOFF_MS	50
 #define UPSTREAM_BACKOFF_MAX_MS	2000
@@ -92,6 +94,8 @@ upstream_status(struct req *req, const char *line, size_t len, size_t n)
 		return (upstream_refuse(req, "a malformed status line"));
 	req->req_up_status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 +
 	    (sp[3] - '0');
+	if (req->req_up_status >= 200)
+		upstream_watch_answer(req);
 	req->req_up_clen = -1;
 	req->req_up_chunked = 0;
 	free(req->req_up_connection);
@@ -311,6 +315,27 @@ upstream_body(struct req *req, CURL *e)
 	return (0);
 }
 
+/*
+ * libcurl allocates both buffers for the whole transfer.  A long poll
+ * spends its life waiting, and its answer streams through a page as well;
+ * the upload buffer (which also holds the request head, for TLS) need not
+ * be larger than a body of known size.
+ */
+static void
+upstream_bufsizes(struct req *req, CURL *e)
+{
+	long	 up = UPSTREAM_BUFSIZE;
+
+	if (!req->req_has_body)
+		up = UPSTREAM_UPBUF_MIN;
+	else if (req->req_clen >= 0 && req->req_clen < UPSTREAM_BUFSIZE)
+		up = req->req_clen > UPSTREAM_UPBUF_MIN ? (long)req->req_clen :
+		    UPSTREAM_UPBUF_MIN;
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, req->req_route.rt_longpoll ?
+	    (long)UPSTREAM_POLL_BUFSIZE : (long)UPSTREAM_BUFSIZE);
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, up);
+}
+
 /* Per-attempt state goes back to how a fresh request has it. */
 static void
 upstream_reset(struct req *req)
@@ -378,6 +403,7 @@ upstream_easy(struct req *req)
 }
 
 static void	upstream_done(void *, CURLcode);
+static void	upstream_expired(struct req *);
 
 static const struct upstream_h1_hooks upstream_h1_hooks = {
 	.uh_done = upstream_done,
@@ -444,14 +470,16 @@ upstream_attempt(struct req *req)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, upstream_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
-	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, (long)UPSTREAM_BUFSIZE);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, upstream_timeout_ms(req));
-	if (upstream_body(req, e) == -1 || upstream_add(req, e) == -1)
+	upstream_bufsizes(req, e);
+	/* No total cap: the phases have their clocks (upstream_watch.c). */
+	if (upstream_watch_start(req, e, upstream_timeout_ms(req),
+	    upstream_expired) == -1 || upstream_body(req, e) == -1 ||
+	    upstream_add(req, e) == -1)
 		goto fail;
 	return (0);
  fail:
 	log_warnx("%s: cannot set up the upstream transfer", __func__);
+	upstream_watch_stop(req);
 	if (e != NULL)
 		curl_easy_cleanup(e);
 	return (-1);
@@ -496,6 +524,7 @@ upstream_release(struct req *req)
 	multi_remove(req->req_easy);
 	curl_easy_cleanup(req->req_easy);
 	req->req_easy = NULL;
+	upstream_watch_stop(req);
 }
 
 static void
@@ -550,10 +579,15 @@ upstream_failed(struct req *req, CURLcode rc)
 		return;
 	if (req->req_head_sent) {
 		/* Too late for a status: a cut reply tells the bot instead. */
-		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
-		    "upstream %s: reply cut after its head: %s",
-		    upstream_cfg(req)->cfg_upstream_host,
+		char	 why[sizeof(req->req_errdesc)];
+
+		/* A timeout's words name its phase and bytes: keep them. */
+		snprintf(why, sizeof(why), "%s",
+		    rc == CURLE_OPERATION_TIMEDOUT ? req->req_errdesc :
 		    upstream_fail_why(req, rc));
+		snprintf(req->req_errdesc, sizeof(req->req_errdesc),
+		    "upstream %s: reply cut after its head: %.400s",
+		    upstream_cfg(req)->cfg_upstream_host, why);
 		req->req_keepalive = 0;
 	} else
 		reply_error(req, status, req->req_errdesc);
@@ -575,6 +609,14 @@ upstream_times(struct req *req)
 	req->req_t_ttfb = ttfb / 1000.0;
 	metrics_phases(conn, app, ttfb, total, upstream_cfg(req)->cfg_proxy[
 	    req->req_proxy].px_scheme != PROXY_NONE);
+}
+
+/* A clock of upstream_watch.c ran out: end as libcurl would. */
+static void
+upstream_expired(struct req *req)
+{
+	upstream_times(req);
+	upstream_failed(req, CURLE_OPERATION_TIMEDOUT);
 }
 
 /* From multi.c, through the hook upstream_add() gave it. */

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,7 +27,7 @@
  * with an https:// proxy, the tunnel, the TLS handshake through it.
  * After pretransfer only the upstream is left to blame.
  */
-enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_PROXY, WHO_HOP,
+enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_HOST, WHO_PROXY, WHO_HOP,
 	WHO_SOCKS, WHO_TARGET };
 enum upstream_retry { RETRY_NEVER, RETRY_ANY, RETRY_READONLY };
 
@@ -43,6 +44,7 @@ static const struct upstream_rule {
 	int		 ur_proxy;	/* marks the proxy in use failed */
 	int		 ur_retry;	/* enum upstream_retry */
 	int		 ur_what;	/* enum upstream_who, for %3$s */
+	int		 ur_clock;	/* a timeout: why is the clock's */
 } upstream_rules[] = {
 	[UST_LOCAL] = { -1, "%s: transfer stopped by the sidecar (the bot "
 	    "left, or memory ran out): %s", WHO_UPSTREAM, 502, 0, RETRY_NEVER },
@@ -64,15 +66,26 @@ static const struct upstream_rule {
 	    RETRY_ANY },
 	[UST_CONNECT] = { METRICS_STAGE_UPSTREAM,
 	    "%s: connect failed: %s", WHO_UPSTREAM, 502, 0, RETRY_ANY },
+	[UST_PROXY_TIMEOUT] = { METRICS_STAGE_PROXY_HANDSHAKE,
+	    "upstream timeout in the proxy handshake with %s: %s", WHO_PROXY,
+	    504, 1, RETRY_ANY, WHO_NONE, 1 },
 	[UST_CONNECT_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
-	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_ANY },
+	    "upstream timeout connecting to %s: %s", WHO_HOST, 504, 0,
+	    RETRY_ANY, WHO_NONE, 1 },
 	[UST_TLS_VERIFY] = { METRICS_STAGE_TLS,
 	    "%s: TLS certificate verify failed: %s", WHO_UPSTREAM, 502, 1,
 	    RETRY_ANY },
 	[UST_TLS] = { METRICS_STAGE_TLS,
 	    "%s: TLS handshake failed: %s", WHO_UPSTREAM, 502, 1, RETRY_ANY },
+	[UST_SEND_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
+	    "upstream timeout sending the body to %s: %s", WHO_HOST, 504, 0,
+	    RETRY_NEVER, WHO_NONE, 1 },
 	[UST_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
-	    "upstream timeout%s: %s", WHO_NONE, 504, 0, RETRY_NEVER },
+	    "upstream timeout waiting for the answer from %s: %s", WHO_HOST,
+	    504, 0, RETRY_NEVER, WHO_NONE, 1 },
+	[UST_RECV_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
+	    "upstream timeout receiving the answer from %s: %s", WHO_HOST, 504,
+	    0, RETRY_NEVER, WHO_NONE, 1 },
 	[UST_BROKEN] = { METRICS_STAGE_UPSTREAM,
 	    "%s: connection broke after the request was sent: %s",
 	    WHO_UPSTREAM, 502, 0, RETRY_READONLY },
@@ -115,14 +128,15 @@ upstream_fail_facts(struct req *req, CURLcode rc, struct upstream_facts *uf)
 	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
 	curl_easy_getinfo(req->req_easy, CURLINFO_OS_ERRNO, &oserr);
 	uf->uf_sent = pre != 0;
-	/* On a spare, libcurl sent nothing: upstream_h1.c knows. */
-	if (req->req_h1 != NULL)
-		uf->uf_sent = req->req_h1_sent;
 	/* Creating our own socket failed: no proxy or upstream is to blame. */
 	uf->uf_fds = oserr == EMFILE || oserr == ENFILE;
 	uf->uf_refused = req->req_up_bad != NULL;
 	uf->uf_scheme = req->req_cfg->cfg_proxy[req->req_proxy].px_scheme;
 	curl_easy_getinfo(req->req_easy, CURLINFO_PROXY_ERROR, &uf->uf_pxcode);
+	upstream_watch_facts(req, uf);
+	/* On a spare, libcurl sent nothing: upstream_h1.c knows. */
+	if (req->req_h1 != NULL)
+		upstream_h1_facts(req, uf);
 }
 
 /* The SOCKS hop's own reply codes (RFC 1928 6, SOCKS4's 91) by name. */
@@ -177,9 +191,12 @@ upstream_fail_stage(const struct upstream_facts *uf)
 		return (UST_LOCAL);
 	if (uf->uf_fds)
 		return (UST_FDS);
-	if (uf->uf_sent) {
+	/* Our clocks run from the request on: it may have gone out. */
+	if (uf->uf_sent || uf->uf_phase != UPH_CONNECT) {
 		if (rc == CURLE_OPERATION_TIMEDOUT)
-			return (UST_TIMEOUT);
+			return (uf->uf_phase == UPH_SEND ? UST_SEND_TIMEOUT :
+			    uf->uf_phase == UPH_RECV ? UST_RECV_TIMEOUT :
+			    UST_TIMEOUT);
 		return ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
 		    rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE) ?
 		    UST_BROKEN : UST_UPSTREAM);
@@ -219,6 +236,8 @@ upstream_fail_stage(const struct upstream_facts *uf)
 		return (UST_PROXY_SOCKS);
 	if (tls)
 		return (verify ? UST_TLS_VERIFY : UST_TLS);
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return (UST_PROXY_TIMEOUT);
 	return (UST_TUNNEL);
 }
 
@@ -240,6 +259,9 @@ upstream_fail_who(struct req *req, int who, char *buf, size_t len)
 	switch (who) {
 	case WHO_UPSTREAM:
 		snprintf(buf, len, "upstream %s", cfg->cfg_upstream_host);
+		break;
+	case WHO_HOST:
+		snprintf(buf, len, "%s", cfg->cfg_upstream_host);
 		break;
 	case WHO_HOP:
 		if (cfg->cfg_pre_proxy.px_scheme != PROXY_NONE) {
@@ -293,6 +315,93 @@ upstream_fail_error(struct req *req, const struct upstream_facts *uf,
 	return (ur->ur_status);
 }
 
+/* "35.0 MB": what a person reads in a description. */
+static void
+upstream_fail_size(uint64_t n, char *buf, size_t len)
+{
+	if (n < 1024)
+		snprintf(buf, len, "%" PRIu64 " byte%s", n, n == 1 ? "" : "s");
+	else if (n < 1024 * 1024)
+		snprintf(buf, len, "%.1f KB", n / 1024.0);
+	else
+		snprintf(buf, len, "%.1f MB", n / (1024.0 * 1024.0));
+}
+
+static void
+upstream_fail_ms(long ms, char *buf, size_t len)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, len, "%ld s", ms / 1000);
+	else
+		snprintf(buf, len, "%ld ms", ms);
+}
+
+/*
+ * A timeout's why: the clock that ran out and the bytes that had gone
+ * each way, e.g. "no progress for 60 s (stall_timeout) after sending
+ * 35.0 MB of 40.0 MB, 0 bytes received".  -1 if it was cut.
+ */
+int
+upstream_fail_clock(const struct upstream_facts *uf, char *buf, size_t len)
+{
+	char	 limit[32], up[32], upt[32], down[32], downt[32];
+	char	 sent[96], got[96];
+	int	 n;
+
+	upstream_fail_ms(uf->uf_limit_ms, limit, sizeof(limit));
+	if (uf->uf_phase == UPH_CONNECT) {
+		n = snprintf(buf, len, "not connected in %s (connect_timeout), "
+		    "nothing sent or received", limit);
+		return (n < 0 || (size_t)n >= len ? -1 : 0);
+	}
+	upstream_fail_size(uf->uf_up, up, sizeof(up));
+	upstream_fail_size(uf->uf_up_total, upt, sizeof(upt));
+	upstream_fail_size(uf->uf_down, down, sizeof(down));
+	upstream_fail_size(uf->uf_down_total, downt, sizeof(downt));
+	if (uf->uf_up_total == 0)
+		snprintf(sent, sizeof(sent), "the request (no body)");
+	else if (uf->uf_up_total < 0)
+		snprintf(sent, sizeof(sent), "%s", up);
+	else
+		snprintf(sent, sizeof(sent), "%s of %s", up, upt);
+	if (uf->uf_down_total < 0)
+		snprintf(got, sizeof(got), "%s", down);
+	else
+		snprintf(got, sizeof(got), "%s of %s", down, downt);
+	if (uf->uf_phase == UPH_WAIT)
+		n = snprintf(buf, len, "no answer in %s (%s) after sending "
+		    "%s, %s received", limit, uf->uf_longpoll ?
+		    "getUpdates timeout + poll_timeout" : "upstream_timeout",
+		    sent, got);
+	else
+		n = snprintf(buf, len, "no progress for %s (stall_timeout) "
+		    "after sending %s, %s received", limit, sent, got);
+	return (n < 0 || (size_t)n >= len ? -1 : 0);
+}
+
+/* A timeout's words: its phase, whom it names, and upstream_fail_clock(). */
+static int
+upstream_fail_timeout(struct req *req, const struct upstream_facts *uf,
+    enum upstream_stage st, char *desc, size_t len)
+{
+	const struct upstream_rule	*ur = &upstream_rules[st];
+	const char			*fmt = ur->ur_fmt, *whom;
+	char				 who[512], via[600], clock[384];
+
+	whom = upstream_fail_who(req, ur->ur_who, who, sizeof(who));
+	upstream_fail_clock(uf, clock, sizeof(clock));
+	/* CONNECT answered: it was the TLS handshake through the tunnel. */
+	if (st == UST_PROXY_TIMEOUT && uf->uf_connect_code >= 200 &&
+	    uf->uf_connect_code <= 299) {
+		snprintf(via, sizeof(via), "%s through %s",
+		    req->req_cfg->cfg_upstream_host, who);
+		whom = via;
+		fmt = "upstream timeout in the TLS handshake with %s: %s";
+	}
+	snprintf(desc, len, fmt, whom, clock);
+	return (ur->ur_status);
+}
+
 int
 upstream_fail_retryable(struct req *req, enum upstream_stage st)
 {
@@ -321,8 +430,12 @@ upstream_fail_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
 	}
 	upstream_fail_facts(req, rc, &uf);
 	*st = upstream_fail_stage(&uf);
-	status = upstream_fail_error(req, &uf, *st, req->req_errdesc,
-	    sizeof(req->req_errdesc));
+	if (upstream_rules[*st].ur_clock)
+		status = upstream_fail_timeout(req, &uf, *st, req->req_errdesc,
+		    sizeof(req->req_errdesc));
+	else
+		status = upstream_fail_error(req, &uf, *st, req->req_errdesc,
+		    sizeof(req->req_errdesc));
 	if (upstream_rules[*st].ur_metric >= 0 && !req->req_probe)
 		metrics_error(upstream_rules[*st].ur_metric);
 	if (upstream_rules[*st].ur_proxy &&

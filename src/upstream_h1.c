@@ -6,7 +6,10 @@
  * and curl_easy_recv() with the socket watched by the loop.  The reply's
  * head goes through the same checks as a libcurl transfer's (the header
  * hook is upstream.c's header callback), and the end through the same
- * done hook, so the bot cannot tell the two paths apart.
+ * done hook, so the bot cannot tell the two paths apart.  The clocks
+ * are upstream_watch.c's rule: no progress for stall_timeout while the
+ * request goes out or the answer comes in, upstream_timeout_ms() for the
+ * answer to begin once all is sent; time the bot holds us is not counted.
  */
 #include "config.h"
 
@@ -57,6 +60,11 @@ struct upstream_h1 {
 	const char		*h1_buf_end;	/* of the bytes being parsed */
 	const char		*h1_val_end;	/* of the last value piece */
 	struct timespec		 h1_t0;
+	int			 h1_phase;	/* enum upstream_phase */
+	struct timespec		 h1_since;	/* phase began, bytes moved */
+	long			 h1_wait_ms;	/* for the answer to begin */
+	uint64_t		 h1_up;		/* body bytes sent */
+	uint64_t		 h1_down;	/* answer body bytes read */
 };
 
 /* Which requests take a spare: a body that is small and has a length. */
@@ -131,6 +139,28 @@ upstream_h1_head(struct upstream_h1 *h1)
 		    (long long)(req->req_has_body ? req->req_clen : 0));
 	return (evbuffer_add_printf(out, "Connection: close\r\n\r\n") < 0 ?
 	    -1 : 0);
+}
+
+static long
+upstream_h1_limit(const struct upstream_h1 *h1)
+{
+	return (h1->h1_phase == UPH_WAIT ? h1->h1_wait_ms :
+	    h1->h1_req->req_cfg->cfg_stall_timeout_ms);
+}
+
+/* Bytes moved, or a phase begins: its clock starts over. */
+static void
+upstream_h1_moved(struct upstream_h1 *h1, int phase)
+{
+	struct timeval	 tv;
+	int		 rearm = phase != h1->h1_phase;
+
+	h1->h1_phase = phase;
+	clock_gettime(CLOCK_MONOTONIC, &h1->h1_since);
+	if (!rearm)
+		return;	/* the timer looks again when it fires */
+	util_ms_timeval(upstream_h1_limit(h1), &tv);
+	evtimer_add(h1->h1_timer, &tv);
 }
 
 /* The attempt ends; the hook may free the request, and with it h1. */
@@ -295,6 +325,7 @@ upstream_h1_on_body(http_parser *p, const char *at, size_t len)
 	}
 	if (req->req_route.rt_longpoll)
 		upstream_h1_count(h1, at, len);
+	h1->h1_down += len;
 	if (reply_body(req, at, len) == -1) {
 		h1->h1_failed = 1;	/* ours: the stage is UST_LOCAL */
 		return (-1);
@@ -360,6 +391,7 @@ upstream_h1_body(struct upstream_h1 *h1)
 		    n), n);
 	evbuffer_remove_buffer(req->req_body, h1->h1_out, n);
 	h1->h1_body_left -= n;
+	h1->h1_up += n;		/* queued: at most 16 KiB ahead of the wire */
 	if (evbuffer_get_length(req->req_body) < REQ_BODY_HIGH / 2)
 		req->req_hooks->rh_kick(req);
 }
@@ -395,11 +427,15 @@ upstream_h1_send(struct upstream_h1 *h1)
 			return (-1);
 		}
 		h1->h1_woff += n;
-		if (n > 0)
+		if (n > 0) {
 			req->req_h1_sent = 1;
+			upstream_h1_moved(h1, UPH_SEND);
+		}
 	}
 	/* All sent, or the bot's upload is still on its way. */
 	event_del(h1->h1_wev);
+	if (h1->h1_body_left == 0 && h1->h1_phase == UPH_SEND)
+		upstream_h1_moved(h1, UPH_WAIT);
 	return (0);
 }
 
@@ -440,8 +476,11 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 			    CURLE_GOT_NOTHING, NULL);
 			return;
 		}
+		if (n > 0)
+			upstream_h1_moved(h1, UPH_RECV);
 		if (n > 0 && !h1->h1_got) {
 			h1->h1_got = 1;
+			spare_ok();	/* tickets come before the answer */
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			req->req_t_ttfb = (now.tv_sec - h1->h1_t0.tv_sec) *
 			    1e3 + (now.tv_nsec - h1->h1_t0.tv_nsec) / 1e6;
@@ -465,15 +504,53 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The bot holds us: its upload is slow, or it reads slowly. */
+static int
+upstream_h1_held(const struct upstream_h1 *h1)
+{
+	const struct req	*req = h1->h1_req;
+
+	if (h1->h1_phase == UPH_SEND)
+		return (h1->h1_body_left > 0 && h1->h1_wlen == h1->h1_woff &&
+		    evbuffer_get_length(h1->h1_out) == 0);
+	return (h1->h1_phase == UPH_RECV && req->req_recv_paused);
+}
+
 static void
 upstream_h1_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct upstream_h1	*h1 = arg;
+	struct timespec		 now;
+	struct timeval		 tv;
+	long			 idle, limit;
 
 	(void)fd;
 	(void)what;
-	upstream_h1_end(h1, CURLE_OPERATION_TIMEDOUT, "no whole reply in "
-	    "time");
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (upstream_h1_held(h1))
+		h1->h1_since = now;
+	idle = util_ms_between(&h1->h1_since, &now);
+	limit = upstream_h1_limit(h1);
+	if (idle < limit) {
+		util_ms_timeval(limit - idle, &tv);
+		evtimer_add(h1->h1_timer, &tv);
+		return;
+	}
+	upstream_h1_end(h1, CURLE_OPERATION_TIMEDOUT, NULL);
+}
+
+/* Where the attempt was, for upstream_fail.c's words and rules. */
+void
+upstream_h1_facts(struct req *req, struct upstream_facts *uf)
+{
+	struct upstream_h1	*h1 = req->req_h1;
+
+	uf->uf_sent = req->req_h1_sent;
+	/* Nothing written yet: as if still connecting, any method retries. */
+	uf->uf_phase = req->req_h1_sent ? h1->h1_phase : UPH_CONNECT;
+	uf->uf_limit_ms = upstream_h1_limit(h1);
+	uf->uf_up = h1->h1_up;
+	uf->uf_down = h1->h1_down;
 }
 
 /* The multi heard of this handle's end long ago: nothing to do. */
@@ -507,6 +584,9 @@ upstream_h1_start(struct req *req, CURL *e, long ms,
 	h1->h1_hooks = *hooks;
 	clock_gettime(CLOCK_MONOTONIC, &h1->h1_t0);
 	h1->h1_body_left = req->req_has_body ? req->req_clen : 0;
+	h1->h1_wait_ms = ms;
+	h1->h1_phase = UPH_SEND;
+	h1->h1_since = h1->h1_t0;
 	http_parser_init(&h1->h1_parser, HTTP_RESPONSE);
 	h1->h1_parser.data = h1;
 	if (curl_easy_getinfo(e, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
@@ -524,7 +604,7 @@ upstream_h1_start(struct req *req, CURL *e, long ms,
 		return (-1);
 	if (upstream_h1_head(h1) == -1)
 		return (-1);
-	util_ms_timeval(ms, &tv);
+	util_ms_timeval(upstream_h1_limit(h1), &tv);
 	if (evtimer_add(h1->h1_timer, &tv) == -1 ||
 	    event_add(h1->h1_rev, NULL) == -1)
 		return (-1);

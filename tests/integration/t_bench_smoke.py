@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: ISC
 """Smoke run of the benchmark: `bench/run --quick` (a few dozen getMe
 requests at concurrency 1 and 2, floor and through the sidecar, nginx and
-squid on loopback) must run and give sane numbers. The full benchmark is
-`make bench` (BENCHMARKS.md), never part of make check."""
+squid on loopback; and its WAN part at RTT 0 and 20 ms through
+bench/delayrelay, a few calls per column back to back and chat-like) must
+run and give sane numbers. The full benchmark is `make bench`
+(BENCHMARKS.md), never part of make check."""
 
 import json
 import os
@@ -21,14 +23,14 @@ RUN = os.path.join(os.path.dirname(TESTS), "bench", "run")
 
 def main():
     t = harness.Tap()
-    t.plan(10)
+    t.plan(13)
     wd = harness.make_tempdir("tgsidecar-benchsmoke-")
     out = os.path.join(wd, "quick.json")
     env = harness.scrubbed_env({"TGSIDECAR_BIN": harness.sidecar_bin()})
     try:
         r = subprocess.run([harness.PYTHON, RUN, "--quick", "--json", out],
                            env=env, capture_output=True, text=True,
-                           timeout=harness.patient(60))  # quiet: 10 s
+                           timeout=harness.patient(120))  # quiet: 20 s
         status, log = r.returncode, r.stdout + r.stderr
     except subprocess.TimeoutExpired as e:
         status, log = "timeout", str(e.stdout or "")
@@ -59,11 +61,26 @@ def main():
     t.ok(st.get("failed") == 0 and st.get("median_ms", -1) > 0,
          "start-up time measured: %r ms" % st.get("median_ms"))
     tg = res.get("targets", [])
-    t.ok(len(tg) == 7 and all(x["met"] is not None for x in tg
+    t.ok(len(tg) == 9 and all(x["met"] is not None for x in tg
                               if x["key"] in ("thr16", "p50add1", "cpu16",
                                               "idle_rss", "startup")),
          "the targets were evaluated")
     t.ok(ex.get("main_exit") == 0, "the sidecar exited 0 on SIGTERM")
+    wan = res.get("wan") or {}
+    rtts = [r.get("rtt") for r in wan.get("relay", [])]
+    t.ok(rtts == [0, 20] and all(r["first_ms"] > 0 and r["later_ms"] > 0
+                                 for r in wan["relay"]),
+         "WAN: the delay relay was checked at RTT 0 and 20 ms")
+    cols = [c["key"] for c in wan.get("columns", [])]
+    for pattern in ("seq", "chat"):
+        got = {(r["rtt"], r["col"]): r for r in wan.get(pattern, [])}
+        bad = [(rtt, c, got.get((rtt, c))) for rtt in (0, 20) for c in cols
+               if not (got.get((rtt, c)) and got[(rtt, c)]["errors"] == 0 and
+                       got[(rtt, c)]["ok"] == got[(rtt, c)]["n"] > 0)]
+        if not t.ok(len(cols) >= 3 and not bad,
+                    "WAN %s: every call of %s answered at RTT 0 and 20 ms"
+                    % (pattern, ", ".join(cols))):
+            t.diag("not all answered: %r" % (bad,))
     if status != 0 or not res:
         t.diag(log[-3000:])
     return t.done()

@@ -254,24 +254,12 @@ def part_proxy_refusals(t, env):
 
 # ------------------------------------------------------------ 3. TLS
 
-def self_signed(wd):
-    k = os.path.join(wd, "errtext-ss.key")
-    c = os.path.join(wd, "errtext-ss.pem")
-    st, _, err = harness.run(["openssl", "req", "-x509", "-newkey", "ec",
-                              "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                              "-nodes", "-keyout", k, "-out", c, "-days", "2",
-                              "-subj", "/CN=127.0.0.1", "-addext",
-                              "subjectAltName=IP:127.0.0.1"])
-    if st != 0:
-        raise RuntimeError("openssl: %s" % err)
-    return c, k
-
-
 def part_tls(t, env):
     wd, certs = env["wd"], env["certs"]
     tok = token(harness.unique_secret("tls"))
     named = certs.other_name("proxy.example")
-    for what, tls in (("an untrusted certificate", self_signed(wd)),
+    untrusted = harness.self_signed(wd, "errtext-ss")
+    for what, tls in (("an untrusted certificate", untrusted),
                       ("a certificate for another name",
                        (named.cert, named.key))):
         fp = FaultProxy(wd, "tunnel", tls=tls).start()

@@ -138,23 +138,12 @@ def part_silence(t, env):
 
 # ------------------------------------------------------------ 2. https proxy
 
-def self_signed(wd):
-    k, c = os.path.join(wd, "selfsigned.key"), os.path.join(wd, "selfsigned.pem")
-    st, _, err = harness.run(["openssl", "req", "-x509", "-newkey", "ec",
-                              "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                              "-nodes", "-keyout", k, "-out", c, "-days", "2",
-                              "-subj", "/CN=127.0.0.1", "-addext",
-                              "subjectAltName=IP:127.0.0.1"])
-    if st != 0:
-        raise RuntimeError("openssl: %s" % err)
-    return c, k
-
-
 def part_https_proxy(t, env):
     wd, si, certs = env["wd"], env["si"], env["certs"]
     tok = token(harness.unique_secret("hps"))
     good = FaultProxy(wd, "tunnel", tls=(certs.cert, certs.key)).start()
-    bad = FaultProxy(wd, "tunnel", tls=self_signed(wd)).start()
+    bad = FaultProxy(wd, "tunnel",
+                     tls=harness.self_signed(wd, "selfsigned")).start()
     try:
         sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                      proxy=good.url).start()

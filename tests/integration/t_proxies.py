@@ -27,6 +27,7 @@ import proxies  # noqa: E402
 UPLOAD_SIZE = 20 * 1000 * 1000
 BIG_SIZE = 20 * 1024 * 1024
 LONGPOLL_MIN = 10.0
+BIGPOLL_CHARS = 150000  # 300 KB in UTF-8, 900 KB as JSON escapes
 # A bot's hang-up must close its held 50 s poll upstream at once, not when
 # the poll ends. Measured: under 1 ms on a quiet machine; the bound is far
 # above what a loaded one needs and far below the 50 s the poll would last.
@@ -268,6 +269,46 @@ class LongPoll:
              "long poll answered after %.1f s with the injected update" % took)
         if r is None or r.status != 200:
             c.t.diag("long poll: reply %r, error %r" % (r, self.error))
+
+
+def check_bigpoll(c):
+    """A long poll that has waited (its idle TLS connection gave its record
+    buffers back; a poll reads through a small buffer) still streams a
+    large answer intact: one update with a text of BIGPOLL_CHARS characters,
+    many TLS records."""
+    conn = c.sc.conn(timeout=harness.CLIENT_TIMEOUT)
+    try:
+        r = request(conn, "GET", c.path("getUpdates", {"timeout": 0}))
+        ids = [u["update_id"] for u in (result(r) or [])]
+        offset = max(ids) + 1 if ids else 0
+        before = c.si.stats()["waiting_polls"]
+        got = {}
+
+        def poll():
+            try:
+                got["r"] = request(conn, "GET", c.path(
+                    "getUpdates", {"timeout": 50, "offset": offset}))
+            except Exception as e:  # reported below
+                got["e"] = e
+        th = threading.Thread(target=poll, daemon=True)
+        th.start()
+        waiting = harness.wait_until(
+            lambda: c.si.stats()["waiting_polls"] > before, 10)
+        c.ok(waiting, "a getUpdates?timeout=50 with offset %d is held "
+             "upstream" % offset)
+        text = "ю" * BIGPOLL_CHARS + os.urandom(4).hex()
+        c.si.inject({"text": text, "from_id": 778})
+        th.join(harness.CLIENT_TIMEOUT)
+        r = got.get("r")
+        upd = (result(r) or []) if r else []
+        c.ok(r is not None and r.status == 200 and len(upd) == 1 and
+             upd[0].get("message", {}).get("text") == text,
+             "the held poll is answered with a %d KB update, intact"
+             % (len(r.body) // 1000 if r else 0))
+        if r is None or r.status != 200:
+            c.t.diag("big poll: reply %r, error %r" % (r, got.get("e")))
+    finally:
+        conn.close()
 
 
 def check_keepalive_100(c):
@@ -716,6 +757,10 @@ def run_case(t, name, factory, sidecar_opts, full, si, certs, upload, wd,
                 lp.finish()
             except Exception:
                 t.fail_exception("%s: long poll" % name)
+        try:
+            check_bigpoll(c)
+        except Exception:
+            t.fail_exception("%s: check_bigpoll" % name)
         st, killed = sc.stop()
         t.ok(st == 0 and not killed, "%s: sidecar exits 0 on SIGTERM (status %r%s)"
              % (name, st, ", killed" if killed else ""))

@@ -284,6 +284,49 @@ def part_burst(t, env):
         sc.stop()
 
 
+def part_faults(t, env):
+    """Failures of a request on a spare: the same rules as on a fresh
+    connection (upstream_fail.c's table), the same clocks."""
+    si = env["si"]
+    tok = token(harness.unique_secret("flt"))
+    sc = start(env, ["--upstream-timeout", "2s"])
+    try:
+        get(sc, "/bot%s/getMe" % tok)
+        t.ok(ready(sc), "a spare is ready")
+        si.fault("getMe", "stall")
+        r = get(sc, "/bot%s/getMe" % tok)
+        desc = (r.json() or {}).get("description", "")
+        t.ok(r.status == 504 and "no answer in 2 s (upstream_timeout) after "
+             "sending the request (no body)" in desc,
+             "a stalled getMe on a spare: 504 naming upstream_timeout (%r)"
+             % desc)
+        t.is_(access(sc, "getMe")[-1:], [1], "... and it was on a spare")
+        t.ok(ready(sc), "a spare is ready again")
+        def sends():
+            return len([x for x in si.stats()["requests"]
+                        if x["method"] == "sendMessage"])
+        s0 = sends()
+        si.fault("sendMessage", "close")
+        r = send(sc, tok, "closed on")
+        t.ok(r.status == 502 and sends() - s0 == 1, "sendMessage on a spare, "
+             "connection closed after the request: 502, sent once, not "
+             "retried (%r, %d seen)" % (r, sends() - s0))
+        t.ok(ready(sc), "a spare is ready again")
+        n0 = len([x for x in si.stats()["requests"] if x["method"] ==
+                  "getMe"])
+        si.fault("getMe", "close")
+        r = get(sc, "/bot%s/getMe" % tok)
+        n1 = len([x for x in si.stats()["requests"] if x["method"] ==
+                  "getMe"])
+        t.ok(r.status == 200 and n1 - n0 == 2, "getMe on a spare, connection "
+             "closed: read-only, retried on a fresh connection: 200 (%d "
+             "seen)" % (n1 - n0))
+        t.ok(re.search(r"GET getMe .*retries=1 spare=1", sc.log()),
+             "its access line: retries=1 spare=1")
+    finally:
+        sc.stop()
+
+
 def part_upload(t, env):
     """A body over 64 KiB streams through libcurl, not a spare."""
     si = env["si"]
@@ -321,7 +364,8 @@ def main():
         return t.done()
     try:
         t.run_parts((part_used, part_expiry, part_off, part_reload,
-                     part_dies, part_longpoll, part_burst, part_upload), env)
+                     part_dies, part_longpoll, part_burst, part_faults,
+                     part_upload), env)
     finally:
         sq.stop()
         si.stop()

@@ -4,7 +4,8 @@
 failover, retry and /readyz tests. Standard library only.
 
   faultproxy.py --port P --mode MODE [--lifetime 600] [--delay S]
-                [--gate FILE]
+                [--gate FILE] [--rate BYTES_PER_S]
+                [--stall-up-after N] [--stall-down-after N]
                 [--target PORT] [--map FROM=TO] [--tls-cert C --tls-key K]
 
 Modes, applied to every connection:
@@ -29,6 +30,12 @@ Modes, applied to every connection:
   socks5-map        a SOCKS5 proxy (no auth) that tunnels to the asked
                     address, with port FROM replaced by TO (--map): it
                     reaches what the client cannot
+  throttle          a working CONNECT proxy on a slow link: each way it
+                    passes at most --rate bytes a second; with
+                    --stall-up-after N (--stall-down-after N) it stops
+                    passing what the client (the server) sends once N
+                    tunnel bytes went that way, and holds the tunnel open
+                    until the client hangs up
 
 With --tls-cert and --tls-key it speaks TLS to its clients first (an
 https:// proxy).
@@ -57,7 +64,9 @@ import threading
 import time
 
 MODES = ("close-on-connect", "407", "503", "stall", "200-silence",
-         "status-silence", "1xx-silence", "tunnel", "relay", "socks5-map")
+         "status-silence", "1xx-silence", "tunnel", "relay", "socks5-map",
+         "throttle")
+THROTTLE_CHUNK = 16384
 SILENCE = {
     "200-silence": b"HTTP/1.1 200 Connection established\r\n\r\n",
     "status-silence": b"HTTP/1.1 200 Connection established\r\n",
@@ -197,6 +206,92 @@ def tunnel(s, n, what, head, opts, end):
     say("conn %d tunnel ended: %s" % (n, how))
 
 
+def hung_up(s, end):
+    """Wait, without reading, until the peer of s shuts down its side
+    (POLLRDHUP: seen even with unread bytes queued) or until end."""
+    p = select.poll()
+    p.register(s, select.POLLRDHUP)
+    for _ in range(int(max(0.0, end - time.monotonic()) / 0.2) + 2):
+        if time.monotonic() >= end or p.poll(200):
+            return
+
+
+def pump(src, dst, n, label, opts, stall_after, ended, end):
+    """One way of a throttled tunnel: at most opts.rate bytes a second,
+    and nothing more once stall_after bytes went (then the tunnel is held
+    until the client hangs up). Ends the tunnel when src closes."""
+    t0 = time.monotonic()
+    total = 0
+    try:
+        for _ in range(1 << 30):
+            if time.monotonic() >= end or ended.is_set():
+                break
+            if stall_after is not None and total >= stall_after:
+                say("conn %d %s stalled after %d bytes" % (n, label, total))
+                # The client is src going up, dst coming down.
+                hung_up(src if label == "up" else dst, end)
+                say("conn %d %s stall ended" % (n, label))
+                break
+            want = THROTTLE_CHUNK
+            if stall_after is not None:
+                want = min(want, stall_after - total)
+            if opts.rate:
+                want = min(want, max(1, int(opts.rate / 8)))
+            r, _, _ = select.select([src], [], [], 0.5)
+            if not r:
+                continue
+            c = src.recv(want)
+            if not c:
+                break
+            dst.sendall(c)
+            total += len(c)
+            if opts.rate:
+                lag = t0 + total / opts.rate - time.monotonic()
+                if lag > 0:
+                    time.sleep(lag)
+    except OSError:
+        pass
+    finally:
+        ended.set()
+        for x in (src, dst):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    return total
+
+
+def throttle(s, n, what, opts, end):
+    """CONNECT to a loopback port, then a slow, maybe stalling, relay."""
+    target = what.split(" ", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+        s.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        say("conn %d %s -> 403 (not loopback)" % (n, what))
+        return
+    try:
+        u = dial(int(port))
+    except (OSError, ValueError) as e:
+        s.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+        say("conn %d %s -> 502 (%s)" % (n, what, e))
+        return
+    s.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    say("conn %d %s -> throttled tunnel" % (n, what))
+    u.settimeout(None)
+    s.settimeout(None)
+    ended = threading.Event()
+    down = {}
+    th = threading.Thread(target=lambda: down.update(n=pump(
+        u, s, n, "down", opts, opts.stall_down_after, ended, end)),
+        daemon=True)
+    th.start()
+    up = pump(s, u, n, "up", opts, opts.stall_up_after, ended, end)
+    th.join(max(0.0, end - time.monotonic()))
+    u.close()
+    say("conn %d tunnel ended: %d bytes up, %d down" % (n, up,
+                                                        down.get("n", 0)))
+
+
 def recv_exact(s, k, deadline):
     buf = b""
     for _ in range(k + 1):
@@ -317,6 +412,8 @@ def serve(s, n, opts, end):
             say("conn %d stall ended: %s" % (n, how))
         elif mode == "tunnel":
             tunnel(s, n, what, head, opts, end)
+        elif mode == "throttle":
+            throttle(s, n, what, opts, end)
     except OSError as e:
         say("conn %d error: %s" % (n, e))
     finally:
@@ -338,6 +435,9 @@ def main():
     ap.add_argument("--map", action="append", default=[])
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--rate", type=float, default=0.0)
+    ap.add_argument("--stall-up-after", type=int)
+    ap.add_argument("--stall-down-after", type=int)
     a = ap.parse_args()
     a.map = dict(tuple(int(x) for x in m.split("=", 1)) for m in a.map)
     a.tls = None
@@ -375,10 +475,12 @@ class FaultProxy:
     """Runs this file as its own process on a free loopback port."""
 
     def __init__(self, workdir, mode, lifetime=600, delay=0, target=None,
-                 port_map=None, tls=None, gate=False):
+                 port_map=None, tls=None, gate=False, rate=None,
+                 stall_up_after=None, stall_down_after=None):
         """tls: (cert, key) to be an https:// proxy; port_map: {from: to}
         for socks5-map; target: the port a relay forwards to; gate: a
-        tunnel or relay holds each connection until open_gate()."""
+        tunnel or relay holds each connection until open_gate(); rate,
+        stall_up_after, stall_down_after: see throttle above."""
         import harness
         self._h = harness
         self.mode = mode
@@ -395,6 +497,10 @@ class FaultProxy:
             argv += ["--map", "%d=%d" % (k, v)]
         if tls is not None:
             argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+        for opt, v in (("--rate", rate), ("--stall-up-after", stall_up_after),
+                       ("--stall-down-after", stall_down_after)):
+            if v is not None:
+                argv += [opt, v]
         self.gate = None
         if gate:
             self.gate = os.path.join(workdir, self.name + ".gate")
@@ -434,6 +540,10 @@ class FaultProxy:
         """The per-connection lines printed so far."""
         return [l for l in self.proc.stdout().splitlines()
                 if l.startswith("conn ")]
+
+    def stalls(self):
+        """How many tunnel directions a throttle has stalled."""
+        return sum(1 for l in self.events() if " stalled after " in l)
 
     def connects(self):
         """How many CONNECT requests it has seen."""

@@ -448,6 +448,21 @@ def run(argv, env=None, timeout=20, stdin=None):
 
 # ---------------------------------------------------------------- certificates
 
+
+def self_signed(wd, name="selfsigned"):
+    """A self-signed certificate for 127.0.0.1 that no test CA signed,
+    for a server the sidecar must refuse to trust: (cert, key) paths."""
+    k = os.path.join(wd, name + ".key")
+    c = os.path.join(wd, name + ".pem")
+    st, _, err = run(["openssl", "req", "-x509", "-newkey", "ec",
+                      "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                      "-nodes", "-keyout", k, "-out", c, "-days", "2",
+                      "-subj", "/CN=127.0.0.1", "-addext",
+                      "subjectAltName=IP:127.0.0.1"])
+    if st != 0:
+        raise RuntimeError("openssl: %s" % err)
+    return c, k
+
 class Certs:
     """A CA, a server certificate it signed (IP:127.0.0.1, IP:::1,
     DNS:localhost) and a second, unrelated CA for 'wrong CA' tests."""

@@ -700,6 +700,7 @@ class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             with S.lock:
                 if cid in S.conns:     # wrap_socket detached the raw one
                     S.conns[cid]["sock"] = tls
+                    S.conns[cid]["resumed"] = tls.session_reused
             if tls.session_reused:
                 with S.lock:
                     S.tls_resumed += 1
@@ -795,6 +796,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "idle_conns": [k for k, v in S.conns.items()
                                 if v["close"] is None and not v["requests"]
                                 and not v.get("started")],
+                 "conn_list": [[k, v["requests"], v.get("resumed"),
+                                v["open"]] for k, v in S.conns.items()],
                  "busy_conns": [k for k, v in S.conns.items()
                                 if v["close"] is None and v.get("started")],
                  "requests": list(S.requests),

@@ -39,9 +39,12 @@ static const struct cfg_case cases[] = {
 	    "pre_proxy=direct", "noproxy=NULL", "ca_file=NULL" } },
 	{ .cc_name = "default numbers", .cc_want = {
 	    "proxy_auth=1", "max_body=52428800", "connect_timeout=30000",
-	    "upstream_timeout=120000", "poll_timeout=60000",
+	    "upstream_timeout=120000", "stall_timeout=60000",
+	    "poll_timeout=60000",
 	    "idle_timeout=300000", "shutdown_timeout=10000", "log_level=1",
-	    "check=0", "max_header_size=262144" } },
+	    "check=0" } },
+	{ .cc_name = "default sizes", .cc_want = {
+	    "max_header_size=262144" } },
 
 	/* Precedence: flag > env > file > default. */
 	{ .cc_name = "file",
@@ -272,6 +275,8 @@ static const struct cfg_case cases[] = {
 	{ .cc_name = "duration s",
 	    .cc_argv = { "--upstream-timeout", "30s" },
 	    .cc_want = { "upstream_timeout=30000" } },
+	{ .cc_name = "duration ms", .cc_argv = { "--stall-timeout", "2500ms" },
+	    .cc_want = { "stall_timeout=2500" } },
 	{ .cc_name = "duration m", .cc_argv = { "--poll-timeout", "2m" },
 	    .cc_want = { "poll_timeout=120000" } },
 	{ .cc_name = "duration plain", .cc_argv = { "--idle-timeout", "45" },
@@ -589,6 +594,7 @@ field(const struct config *cfg, const struct config_cli *cli,
 	NUM("max_header_size", cfg->cfg_max_header_size)
 	NUM("connect_timeout", cfg->cfg_connect_timeout_ms)
 	NUM("upstream_timeout", cfg->cfg_upstream_timeout_ms)
+	NUM("stall_timeout", cfg->cfg_stall_timeout_ms)
 	NUM("poll_timeout", cfg->cfg_poll_timeout_ms)
 	NUM("idle_timeout", cfg->cfg_idle_timeout_ms)
 	NUM("shutdown_timeout", cfg->cfg_shutdown_timeout_ms)
@@ -776,6 +782,7 @@ cfg_same(const struct config *a, const struct config *b)
 	    a->cfg_max_body == b->cfg_max_body &&
 	    a->cfg_connect_timeout_ms == b->cfg_connect_timeout_ms &&
 	    a->cfg_upstream_timeout_ms == b->cfg_upstream_timeout_ms &&
+	    a->cfg_stall_timeout_ms == b->cfg_stall_timeout_ms &&
 	    a->cfg_poll_timeout_ms == b->cfg_poll_timeout_ms &&
 	    a->cfg_idle_timeout_ms == b->cfg_idle_timeout_ms &&
 	    a->cfg_header_timeout_ms == b->cfg_header_timeout_ms &&
@@ -842,6 +849,7 @@ test_defaults(void)
 	    "default: failover, retries, max_inflight, session resumption");
 	ok(def.cfg_connect_timeout_ms == 30000 &&
 	    def.cfg_upstream_timeout_ms == 120000 &&
+	    def.cfg_stall_timeout_ms == 60000 &&
 	    def.cfg_poll_timeout_ms == 60000 &&
 	    def.cfg_idle_timeout_ms == 300000 &&
 	    def.cfg_header_timeout_ms == 10000 &&
