@@ -24,6 +24,7 @@
 /* max_header_size: libcurl 7.88 sends at most 1 MiB of request head. */
 #define CONFIG_HEAD_MIN		1024
 #define CONFIG_HEAD_MAX		(512 * 1024)
+#define CONFIG_PREWARM_MAX	64	/* spares per config, at most */
 
 struct config {
 	struct sockaddr_storage	 cfg_listen_ss;
@@ -41,6 +42,10 @@ struct config {
 	long			 cfg_proxy_fail_timeout_ms;
 	int			 cfg_retries;
 	int			 cfg_max_inflight;
+	int			 cfg_prewarm;	/* spares; 0: none */
+	int			 cfg_prewarm_max;
+	long			 cfg_prewarm_max_idle_ms;
+	long			 cfg_prewarm_linger_ms;
 	struct acl_net		 cfg_allow[CONFIG_ALLOW_MAX];
 	int			 cfg_nallow;	/* 0: loopback only */
 	char			 cfg_bots[CONFIG_BOTS_MAX][24];

@@ -22,6 +22,17 @@ enum metrics_stage {
 	METRICS_STAGE_MAX
 };
 
+/* What became of spare connections (spare.c). */
+enum metrics_spare {
+	METRICS_SPARE_OPENED,		/* ready: proxy step and TLS done */
+	METRICS_SPARE_USED,		/* taken by a request */
+	METRICS_SPARE_EXPIRED,		/* idle for prewarm_max_idle */
+	METRICS_SPARE_FAILED,		/* never ready, or died unused */
+	METRICS_SPARE_MAX
+};
+
+void	 metrics_spare(enum metrics_spare);
+void	 metrics_spares_now(int, int);
 /* Long polls through a proxy that forgets idle tunnels (longpoll.c). */
 enum metrics_longpoll {
 	METRICS_LP_SWALLOWED,		/* no answer by timeout + grace */

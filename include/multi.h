@@ -18,5 +18,6 @@ int	 multi_init(struct event_base *);
 void	 multi_free(void);
 int	 multi_add(CURL *, multi_done_fn, void *);
 void	 multi_remove(CURL *);
+void	 multi_rehook(CURL *, multi_done_fn, void *);
 
 #endif /* MULTI_H */

@@ -23,6 +23,7 @@ struct config;
 struct event;
 struct event_base;
 struct evbuffer;
+struct upstream_h1;
 struct upstream_watch;
 
 #define REQ_BODY_HIGH	(256 * 1024)	/* upload bytes held: stop reading */
@@ -114,6 +115,10 @@ struct req {
 	int			 req_up_chunked;	/* Transfer-Encoding seen */
 	const char		*req_up_bad;	/* why the reply is refused */
 	char			 req_errbuf[CURL_ERROR_SIZE];
+	struct upstream_h1	*req_h1;	/* on a spare: upstream_h1.c */
+	int			 req_spare;	/* a spare was taken */
+	int			 req_h1_sent;	/* a request byte went on it */
+	int			 req_busy;	/* counted in spare_busy() */
 	struct upstream_watch	*req_watch;	/* the attempt's clocks */
 	struct longpoll		 req_lp;	/* longpoll.c */
 

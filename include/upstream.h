@@ -13,11 +13,27 @@
 #include <curl/curl.h>
 
 struct req;
+struct upstream_facts;
 
 int	 upstream_start(struct req *);
 int	 upstream_probe(struct req *);
 void	 upstream_stop(struct req *);
 void	 upstream_resume(struct req *);
+CURL	*upstream_easy(struct req *);
+size_t	 upstream_header(char *, size_t, size_t, void *);
+
+/* upstream_h1.c: a request on a spare connection, framed by us. */
+struct upstream_h1_hooks {
+	void	(*uh_done)(void *, CURLcode);	/* the attempt ended */
+	size_t	(*uh_header)(char *, size_t, size_t, void *);	/* a line */
+};
+
+int	 upstream_h1_eligible(const struct req *);
+int	 upstream_h1_start(struct req *, CURL *, long,
+	    const struct upstream_h1_hooks *);
+void	 upstream_h1_stop(struct req *);
+void	 upstream_h1_resume(struct req *);
+void	 upstream_h1_facts(struct req *, struct upstream_facts *);
 
 /* upstream_fail.c */
 enum upstream_stage {

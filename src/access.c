@@ -36,10 +36,11 @@ access_text(const struct req *req, const char *peer,
 {
 	snprintf(line, len, "access %s %s %s bot=%s status=%d "
 	    "in=%" PRIu64 " out=%" PRIu64 " ms=%.1f connect=%.1f tls=%.1f "
-	    "ttfb=%.1f retries=%d%s%s%s%s", peer, a->al_method,
+	    "ttfb=%.1f retries=%d spare=%d%s%s%s%s", peer, a->al_method,
 	    a->al_api, a->al_bot, a->al_status, req->req_bytes_in,
 	    req->req_bytes_out, a->al_ms, req->req_t_connect, req->req_t_tls,
-	    req->req_t_ttfb, req->req_attempt, a->al_polls,
+	    req->req_t_ttfb, req->req_attempt, req->req_spare,
+	    a->al_polls,
 	    a->al_error != NULL ? " error=\"" : "",
 	    a->al_error != NULL ? a->al_error : "",
 	    a->al_error != NULL ? "\"" : "");
@@ -58,11 +59,12 @@ access_json(const struct req *req, const char *peer,
 	    "\"http_method\":\"%s\",\"method\":\"%s\",\"bot\":\"%s\","
 	    "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	    ",\"ms\":%.1f,\"connect_ms\":%.1f,\"tls_ms\":%.1f,"
-	    "\"ttfb_ms\":%.1f,\"retries\":%d%s%s%s",
+	    "\"ttfb_ms\":%.1f,\"retries\":%d,\"spare\":%s%s%s%s",
 	    peer, a->al_method, a->al_api, a->al_bot,
 	    a->al_status, req->req_bytes_in, req->req_bytes_out, a->al_ms,
 	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
-	    req->req_attempt, a->al_polls_json,
+	    req->req_attempt, req->req_spare ? "true" : "false",
+	    a->al_polls_json,
 	    a->al_error != NULL ? ",\"error\":" : "",
 	    a->al_error != NULL ? err : "");
 }

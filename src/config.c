@@ -312,6 +312,16 @@ config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
 	}
 	if (config_secret(cfg->cfg_pre_proxy.px_pass, err, errlen) == -1)
 		return (-1);
+	if (cfg->cfg_prewarm_max > CONFIG_PREWARM_MAX ||
+	    cfg->cfg_prewarm > cfg->cfg_prewarm_max) {
+		snprintf(err, errlen, "prewarm must not exceed prewarm_max, "
+		    "nor prewarm_max %d", CONFIG_PREWARM_MAX);
+		return (-1);
+	}
+	if (cfg->cfg_prewarm_max_idle_ms < 100) {
+		snprintf(err, errlen, "prewarm_max_idle must be at least 100ms");
+		return (-1);
+	}
 	if (cfg->cfg_max_inflight < 1) {
 		snprintf(err, errlen, "max_inflight must be at least 1");
 		return (-1);

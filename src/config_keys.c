@@ -67,6 +67,18 @@ const struct config_key config_keys[] = {
 	    "retries of a failed upstream attempt" },
 	{ "max_inflight", 0, config_set_count, CFG(cfg_max_inflight), "1024",
 	    "N", "upstream requests at once; 503 beyond" },
+	/* Spares: a request on one pays 1 round trip, not 3 (issue 13). */
+	{ "prewarm", 0, config_set_count, CFG(cfg_prewarm), "1", "N",
+	    "spare connections kept ready while bots are active; 0: none" },
+	{ "prewarm_max", 0, config_set_count, CFG(cfg_prewarm_max), "8", "N",
+	    "most spares, as concurrency grows" },
+	/* Below any sane proxy idle limit: some forget tunnels idle 2 s. */
+	{ "prewarm_max_idle", 0, config_set_duration,
+	    CFG(cfg_prewarm_max_idle_ms), "1500ms", "TIME",
+	    "a spare unused this long is closed and replaced" },
+	{ "prewarm_linger", 0, config_set_duration,
+	    CFG(cfg_prewarm_linger_ms), "30s", "TIME",
+	    "keep spares while a request came within this" },
 	{ "allow", 0, config_set_acl, CFG(cfg_allow), NULL, "CIDRS",
 	    "peers allowed in (loopback only)" },
 	{ "allow_bots", 0, config_set_acl, CFG(cfg_bots), NULL, "IDS",

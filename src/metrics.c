@@ -104,6 +104,9 @@ static struct {
 	double		 mt_sum[METRICS_PHASES];
 	uint64_t	 mt_failovers;
 	uint64_t	 mt_retries;
+	uint64_t	 mt_spares[METRICS_SPARE_MAX];
+	int		 mt_spares_building;
+	int		 mt_spares_ready;
 	uint64_t	 mt_longpoll[METRICS_LP_MAX];
 	uint64_t	 mt_bytes_in;
 	uint64_t	 mt_bytes_out;
@@ -197,6 +200,27 @@ void
 metrics_retry(void)
 {
 	mt.mt_retries++;
+}
+
+static const char *metrics_spares[METRICS_SPARE_MAX] = {
+	[METRICS_SPARE_OPENED] = "opened",
+	[METRICS_SPARE_USED] = "used",
+	[METRICS_SPARE_EXPIRED] = "expired",
+	[METRICS_SPARE_FAILED] = "failed"
+};
+
+void
+metrics_spare(enum metrics_spare what)
+{
+	mt.mt_spares[what]++;
+}
+
+/* Spares now: spare.c tells, since metrics.c names no one above it. */
+void
+metrics_spares_now(int building, int ready)
+{
+	mt.mt_spares_building = building;
+	mt.mt_spares_ready = ready;
 }
 
 void
@@ -303,6 +327,18 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_retries,
 	    (unsigned long long)mt.mt_bytes_in,
 	    (unsigned long long)mt.mt_bytes_out);
+	evbuffer_add_printf(out, "# HELP tgsidecar_spares_total Spare "
+	    "connections opened ahead, and what became of them.\n"
+	    "# TYPE tgsidecar_spares_total counter\n");
+	for (i = 0; i < METRICS_SPARE_MAX; i++)
+		evbuffer_add_printf(out, "tgsidecar_spares_total{event=\"%s\"} "
+		    "%llu\n", metrics_spares[i],
+		    (unsigned long long)mt.mt_spares[i]);
+	evbuffer_add_printf(out, "# HELP tgsidecar_spares Spare connections "
+	    "now, being built or ready.\n# TYPE tgsidecar_spares gauge\n"
+	    "tgsidecar_spares{state=\"building\"} %d\n"
+	    "tgsidecar_spares{state=\"ready\"} %d\n",
+	    mt.mt_spares_building, mt.mt_spares_ready);
 	evbuffer_add_printf(out, "# HELP tgsidecar_longpoll_swallowed_total "
 	    "Upstream getUpdates polls with no answer by their timeout and "
 	    "a grace, sent again.\n"

@@ -17,6 +17,8 @@
 #include "trim.h"
 #include "util.h"
 
+#define MULTI_MAXCONNECTS	1024	/* spares of every config, with room */
+
 struct multi_sock {
 	struct event	 ms_ev;	/* re-armed with event_assign() */
 	CURL		*ms_easy;	/* the transfer on this socket */
@@ -165,13 +167,17 @@ multi_init(struct event_base *base)
 		log_warnx("%s: evtimer_new failed", __func__);
 		goto fail;
 	}
-	/* MAXCONNECTS 1: connections are never reused, keep no idle ones. */
+	/*
+	 * Connections are never reused, but a CONNECT_ONLY spare waits in
+	 * the cache until its request: MAXCONNECTS must hold them all, or
+	 * the oldest is closed.
+	 */
 	if (multi_ok("CURLMOPT_SOCKETFUNCTION", curl_multi_setopt(mu.mu_multi,
 	    CURLMOPT_SOCKETFUNCTION, multi_sock_set)) == -1 ||
 	    multi_ok("CURLMOPT_TIMERFUNCTION", curl_multi_setopt(mu.mu_multi,
 	    CURLMOPT_TIMERFUNCTION, multi_timer_set)) == -1 ||
 	    multi_ok("CURLMOPT_MAXCONNECTS", curl_multi_setopt(mu.mu_multi,
-	    CURLMOPT_MAXCONNECTS, 1L)) == -1)
+	    CURLMOPT_MAXCONNECTS, (long)MULTI_MAXCONNECTS)) == -1)
 		goto fail;
 	return (0);
  fail:
@@ -226,3 +232,15 @@ multi_remove(CURL *easy)
 	free(mx);
 }
 
+/* A transfer changes hands (a spare taken): its end goes to done(arg). */
+void
+multi_rehook(CURL *easy, multi_done_fn done, void *arg)
+{
+	struct multi_xfer	*mx = NULL;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&mx);
+	if (mx == NULL)
+		return;
+	mx->mx_done = done;
+	mx->mx_arg = arg;
+}

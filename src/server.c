@@ -24,8 +24,10 @@
 #include "log.h"
 #include "multi.h"
 #include "server.h"
+#include "spare.h"
 #include "tls.h"
 #include "trim.h"
+#include "upstream.h"
 #include "util.h"
 
 #ifdef HAVE_LIBSYSTEMD
@@ -109,6 +111,7 @@ server_signal_cb(evutil_socket_t sig, short what, void *arg)
 	    srv->srv_pool.cp_clients);
 	server_notify("STOPPING=1");
 	srv->srv_pool.cp_draining = 1;
+	spare_config(NULL);
 	/* Closed, not disabled: new bots must be refused, not left hanging. */
 	evconnlistener_free(srv->srv_listener);
 	srv->srv_listener = NULL;
@@ -200,6 +203,7 @@ server_reload(struct server *srv)
 	failover_inherit(cfg, srv->srv_pool.cp_cfg);
 	config_unref(srv->srv_pool.cp_cfg);
 	srv->srv_pool.cp_cfg = cfg;
+	spare_config(cfg);	/* the old config's spares close */
 	log_info("configuration reloaded: upstream %s, proxy %s",
 	    cfg->cfg_upstream, cfg->cfg_proxy[0].px_scheme == PROXY_NONE ?
 	    "direct" : cfg->cfg_proxy[0].px_url);
@@ -246,8 +250,10 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	srv->srv_pool.cp_idle = server_idle;
 	srv->srv_pool.cp_gone = server_client_gone;
 	srv->srv_pool.cp_arg = srv;
-	if (tls_init(cfg) == -1 || multi_init(srv->srv_base) == -1)
+	if (tls_init(cfg) == -1 || multi_init(srv->srv_base) == -1 ||
+	    spare_init(srv->srv_base, upstream_easy) == -1)
 		goto fail;
+	spare_config(cfg);
 	srv->srv_sigint = evsignal_new(srv->srv_base, SIGINT,
 	    server_signal_cb, srv);
 	srv->srv_sigterm = evsignal_new(srv->srv_base, SIGTERM,
@@ -342,6 +348,7 @@ server_free(struct server *srv)
 	if (srv->srv_drain_timer != NULL)
 		event_free(srv->srv_drain_timer);
 	health_free();
+	spare_free();
 	multi_free();
 	tls_free();
 	if (srv->srv_base != NULL)

@@ -26,6 +26,7 @@
 #include "proxy.h"
 #include "reply.h"
 #include "req.h"
+#include "spare.h"
 #include "tls.h"
 #include "upstream.h"
 #include "util.h"
@@ -146,7 +147,7 @@ upstream_head_end(struct req *req, size_t n)
  * Each header line of the reply, as libcurl reads it.  Only checked
  * names and values pass, and the framing ones are ours to write.
  */
-static size_t
+size_t
 upstream_header(char *line, size_t size, size_t nitems, void *arg)
 {
 	struct req	*req = arg;
@@ -353,6 +354,7 @@ upstream_reset(struct req *req)
 	req->req_up_chunked = 0;
 	req->req_up_bad = NULL;
 	req->req_send_paused = req->req_recv_paused = 0;
+	req->req_h1_sent = 0;
 	req->req_errbuf[0] = '\0';
 	req->req_errdesc[0] = '\0';
 	free(req->req_up_connection);
@@ -380,7 +382,7 @@ upstream_timeout_ms(struct req *req)
  * the upstream goes (proxy, pre-proxy, proxy auth, TLS, timeouts): the
  * cure itself, for transfers and /readyz probes alike.
  */
-static CURL *
+CURL *
 upstream_easy(struct req *req)
 {
 	const struct config	*cfg = upstream_cfg(req);
@@ -413,6 +415,22 @@ static void	upstream_done(void *, CURLcode);
 static void	upstream_expired(struct req *);
 static void	upstream_repoll(struct req *);
 
+static const struct upstream_h1_hooks upstream_h1_hooks = {
+	.uh_done = upstream_done,
+	.uh_header = upstream_header,
+};
+
+/* Requests upstream at once, for the number of spares to keep. */
+static void
+upstream_busy(struct req *req, int on)
+{
+	if (req->req_probe || req->req_busy == on)
+		return;
+	req->req_busy = on;
+	if (!req->req_route.rt_longpoll)	/* held by design */
+		spare_busy(on ? 1 : -1);
+}
+
 /* Start it; upstream_release() is its other half. */
 static int
 upstream_add(struct req *req, CURL *e)
@@ -420,7 +438,24 @@ upstream_add(struct req *req, CURL *e)
 	if (multi_add(e, upstream_done, req) == -1)
 		return (-1);
 	req->req_easy = e;
+	upstream_busy(req, 1);
 	return (0);
+}
+
+/* A ready spare, if one fits: the request pays one round trip. */
+static int
+upstream_spare(struct req *req)
+{
+	CURL	*e;
+
+	if (!upstream_h1_eligible(req) ||
+	    (e = spare_take(req->req_cfg, req->req_proxy)) == NULL)
+		return (0);
+	upstream_busy(req, 1);
+	if (upstream_h1_start(req, e, upstream_timeout_ms(req),
+	    &upstream_h1_hooks) == -1)
+		return (-1);
+	return (1);
 }
 
 /* One attempt: a new easy handle, so a new connection, every time. */
@@ -432,7 +467,15 @@ upstream_attempt(struct req *req)
 
 	upstream_reset(req);
 	req->req_proxy = failover_pick(cfg);
-	if (longpoll_prepare(req) == -1 || (e = upstream_easy(req)) == NULL)
+	if (longpoll_prepare(req) == -1)
+		goto fail;
+	switch (upstream_spare(req)) {
+	case 1:
+		return (0);
+	case -1:
+		goto fail;
+	}
+	if ((e = upstream_easy(req)) == NULL)
 		goto fail;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->req_uphdrs);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, upstream_header);
@@ -479,6 +522,7 @@ upstream_start(struct req *req)
 	if (header_upstream(req) == -1 ||
 	    longpoll_start(req, upstream_repoll) == -1)
 		return (-1);
+	spare_begin(req->req_cfg);
 	return (upstream_attempt(req));
 }
 
@@ -486,9 +530,11 @@ upstream_start(struct req *req)
 static void
 upstream_release(struct req *req)
 {
+	longpoll_stop(req);
+	upstream_h1_stop(req);
+	upstream_busy(req, 0);
 	if (req->req_easy == NULL)
 		return;
-	longpoll_stop(req);
 	multi_remove(req->req_easy);
 	curl_easy_cleanup(req->req_easy);
 	req->req_easy = NULL;
@@ -609,12 +655,14 @@ upstream_done(void *arg, CURLcode rc)
 		req->req_hooks->rh_done(req);
 		return;
 	}
-	upstream_times(req);
+	if (req->req_h1 == NULL)
+		upstream_times(req);
 	if (rc != CURLE_OK) {
 		upstream_failed(req, rc);
 		return;
 	}
 	failover_ok(req->req_cfg, req->req_proxy);
+	spare_ok();	/* the way works: spares may go it */
 	if (longpoll_again(req)) {
 		upstream_repoll(req);
 		return;
@@ -677,6 +725,10 @@ upstream_resume(struct req *req)
 
 	if (req->req_easy == NULL)
 		return;
+	if (req->req_h1 != NULL) {
+		upstream_h1_resume(req);
+		return;
+	}
 	send = req->req_send_paused &&
 	    (evbuffer_get_length(req->req_body) > 0 || req->req_body_done);
 	recv = req->req_recv_paused &&

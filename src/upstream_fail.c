@@ -134,6 +134,9 @@ upstream_fail_facts(struct req *req, CURLcode rc, struct upstream_facts *uf)
 	uf->uf_scheme = req->req_cfg->cfg_proxy[req->req_proxy].px_scheme;
 	curl_easy_getinfo(req->req_easy, CURLINFO_PROXY_ERROR, &uf->uf_pxcode);
 	upstream_watch_facts(req, uf);
+	/* On a spare, libcurl sent nothing: upstream_h1.c knows. */
+	if (req->req_h1 != NULL)
+		upstream_h1_facts(req, uf);
 }
 
 /* The SOCKS hop's own reply codes (RFC 1928 6, SOCKS4's 91) by name. */

@@ -140,7 +140,7 @@ def check_bad_requests(t, wd, si, certs, secrets):
     try:
         for desc, data in bad_request_cases(token(secret)):
             si.reset()
-            before = si.stats()["connections"]
+            before = si.stats()["conns_used"]
             out, closed = exchange(sc.port, data)
             t.ok(api_error(out, 400), "%s: 400 JSON error (got %r)"
                  % (desc, harness.status_of(out)))
@@ -149,7 +149,7 @@ def check_bad_requests(t, wd, si, certs, secrets):
             t.ok(closed and len(harness.parse_responses(out)) == 1,
                  "%s: one reply, then the connection is closed" % desc)
             st = si.stats()
-            t.ok(st["connections"] == before and not st["requests"],
+            t.ok(st["conns_used"] == before and not st["requests"],
                  "%s: the stand-in received nothing" % desc)
         r = request(sc.conn(), "GET", "/bot%s/getMe" % token(secret))
         t.is_(r.status, 200, "getMe still answers 200 after them")

@@ -313,7 +313,8 @@ def check_bigpoll(c):
 
 def check_keepalive_100(c):
     conn = c.sc.conn()
-    before = c.si.connections()
+    # Per connection: spares opened ahead add connections with none.
+    before = c.si.stats()["conns_used"]
     statuses = []
     t0 = time.monotonic()
     for _ in range(100):
@@ -325,8 +326,10 @@ def check_keepalive_100(c):
          "100 getMe on one kept-alive connection all answered (%.2fs)" % dt)
     if statuses != [(200, 123456)] * 100:
         c.t.diag("statuses: %r" % sorted(set(statuses)))
-    c.is_(c.si.connections() - before, 100,
-          "100 requests made exactly 100 fresh upstream connections")
+    st = c.si.stats()
+    c.is_((st["conns_used"] - before, st["per_conn_max"]), (100, 1),
+          "100 requests went on exactly 100 fresh upstream connections, "
+          "one each")
 
 
 def pipeline(c, data, n, timeout=harness.CLIENT_TIMEOUT):
@@ -621,7 +624,7 @@ def check_hangup_download(c):
 
 def check_concurrent(c):
     """20 bots at once, 5 requests each on their own kept-alive connection."""
-    before = c.si.connections()
+    before = c.si.stats()["conns_used"]
     results = []
     lock = threading.Lock()
 
@@ -651,8 +654,10 @@ def check_concurrent(c):
          "20 concurrent bots x 5 sendMessage all answered right (%.2fs)" % dt)
     if bad:
         c.t.diag("bad results: %r" % bad[:5])
-    c.is_(c.si.connections() - before, 100,
-          "100 concurrent requests made 100 upstream connections")
+    st = c.si.stats()
+    c.is_((st["conns_used"] - before, st["per_conn_max"]), (100, 1),
+          "100 concurrent requests went on 100 upstream connections, one "
+          "each")
 
 
 CHECKS = [check_getme, check_send_message, check_upload_download,

@@ -10,11 +10,16 @@ TLS port P (127.0.0.1) serves /bot<token>/<method> and
 method answers status N (a Bot API error body, or ok for 2xx). It counts
 accepted TCP connections and records when each opened and closed
 (time.monotonic, comparable across processes on Linux).
+The stats give each connection's request count: per_conn_max (the most
+requests any one connection carried) and conns_used (those with one);
+busy_conns are open ones a request head came on, idle_conns open ones
+with none (a spare the sidecar opened ahead).
 
 Plain-HTTP control port C (127.0.0.1):
   GET  /_stats   counters and the last requests, as JSON
   POST /_inject  queue an update for getUpdates: a full update object, or
                  {"text": "...", "from_id": N}
+  POST /_drop_idle  close every open connection that carried no request
   POST /_reset   forget requests, updates, files, counters and faults
   POST /_file    {"path": P, "data": TEXT}: serve TEXT (UTF-8) as the file
                  at P, the file_path as a server hands it out; a download
@@ -58,7 +63,12 @@ class State:
         self.connections = 0
         self.conn_seq = getattr(self, "conn_seq", 0)
         self.open = getattr(self, "open", 0)
-        self.conns = {}                 # id -> {"open": t, "close": t}
+        self.conns = {}                 # id -> {"open": t, "close": t,
+                                        #        "requests": n}
+        # Requests per TCP connection: the sidecar must never send two on
+        # one (spares add connections that carry none).
+        self.per_conn_max = 0
+        self.conns_used = 0             # connections that carried one
         self.closed_times = collections.deque(maxlen=1000)
         self.hangups = collections.deque(maxlen=200)
         self.requests = collections.deque(maxlen=MAX_REQUESTS_KEPT)
@@ -544,6 +554,10 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
 
     def handle_any(self):
+        with S.lock:
+            c = S.conns.get(self.conn_id)
+            if c is not None:
+                c["started"] = True     # a request head came: not a spare
         url = urllib.parse.urlsplit(self.path)
         path, query = url.path, url.query
         q = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
@@ -621,6 +635,12 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
     def record(self, rec):
         with S.lock:
             S.requests.append(rec)
+            c = S.conns.get(self.conn_id)
+            if c is not None:
+                c["requests"] += 1
+                if c["requests"] == 1:
+                    S.conns_used += 1
+                S.per_conn_max = max(S.per_conn_max, c["requests"])
         mode = fault_take(rec.get("method"))
         if mode is not None:
             fault_apply(self, mode)     # raises Faulted
@@ -652,7 +672,8 @@ class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             S.conn_seq += 1
             cid = S.conn_seq
             S.open += 1
-            S.conns[cid] = {"open": t, "close": None}
+            S.conns[cid] = {"open": t, "close": None, "requests": 0,
+                            "sock": sock}
             while len(S.conns) > 2000:
                 del S.conns[next(iter(S.conns))]
         return (sock, cid), addr
@@ -676,6 +697,10 @@ class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                     S.tls_errors.append(str(e))
                 log("conn %d: TLS handshake failed: %s" % (cid, e))
                 return
+            with S.lock:
+                if cid in S.conns:     # wrap_socket detached the raw one
+                    S.conns[cid]["sock"] = tls
+                    S.conns[cid]["resumed"] = tls.session_reused
             if tls.session_reused:
                 with S.lock:
                     S.tls_resumed += 1
@@ -768,13 +793,35 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "queued_updates": len(S.updates),
                  "open_conns": [k for k, v in S.conns.items()
                                 if v["close"] is None],
+                 "idle_conns": [k for k, v in S.conns.items()
+                                if v["close"] is None and not v["requests"]
+                                and not v.get("started")],
+                 "conn_list": [[k, v["requests"], v.get("resumed"),
+                                v["open"]] for k, v in S.conns.items()],
+                 "busy_conns": [k for k, v in S.conns.items()
+                                if v["close"] is None and v.get("started")],
                  "requests": list(S.requests),
+                 "per_conn_max": S.per_conn_max,
+                 "conns_used": S.conns_used,
                  "now": time.monotonic()}
         self.reply(200, o)
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else b""
+        if self.path == "/_drop_idle":
+            # Close (FIN) every open connection that has carried no request
+            # yet: the far side of a spare connection going away.
+            with S.lock:
+                idle = [(k, v["sock"]) for k, v in S.conns.items()
+                        if v["close"] is None and not v["requests"]
+                        and not v.get("started")]
+            for k, sk in idle:
+                try:
+                    sk.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            return self.reply(200, {"dropped": [k for k, _ in idle]})
         if self.path == "/_inject":
             try:
                 o = json.loads(body.decode("utf-8") or "{}")

@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Spare connections: a request on a fresh connection through a proxy
+ * pays three round trips (the proxy's connect, TLS, the request), on a
+ * spare one.  A spare is a CONNECT_ONLY transfer built exactly the way a
+ * request's is (upstream_easy(): proxy, pre-proxy, auth, TLS with the
+ * shared session cache), held ready, and given to one request, never
+ * back: each connection still carries one request.  A spare idle for
+ * prewarm_max_idle is closed before any proxy can forget its tunnel.
+ *
+ * Spares belong to the current config; a reload closes them.  They are
+ * kept only while bots are active (a request within prewarm_linger),
+ * as many as recent requests ran at once, from prewarm to prewarm_max.
+ * A spare that fails is counted and blamed like any connection, never
+ * seen by a bot, and the next one waits a growing backoff.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "failover.h"
+#include "log.h"
+#include "metrics.h"
+#include "multi.h"
+#include "req.h"
+#include "spare.h"
+#include "upstream.h"
+#include "util.h"
+
+#define SPARE_WINDOW_MS		5000	/* recent concurrency: two of these */
+#define SPARE_BACKOFF_MS	100
+#define SPARE_BACKOFF_MAX_MS	10000
+
+struct spare {
+	TAILQ_ENTRY(spare)	 sp_entry;
+	struct req		 sp_req;	/* upstream_easy()'s and the judge's */
+	int			 sp_ready;	/* connected: CURLMSG_DONE came */
+	struct event		*sp_idle;	/* prewarm_max_idle */
+	struct event		*sp_watch;	/* readable: maybe closed */
+	int			 sp_read;	/* the far side wrote: a ticket */
+};
+
+TAILQ_HEAD(spare_list, spare);
+
+static struct {
+	struct event_base	*sp_base;
+	spare_easy_fn		 sp_easy;	/* upstream_easy() */
+	struct config		*sp_cfg;	/* a reference; NULL: none */
+	struct spare_list	 sp_list;
+	int			 sp_n;	/* building and ready */
+	int			 sp_nready;
+	struct event		*sp_fill_ev;	/* after a backoff */
+	struct timespec		 sp_last;	/* last bot request */
+	int			 sp_active;	/* sp_last is set */
+	int			 sp_busy;	/* requests upstream now */
+	int			 sp_peak;	/* most in this window */
+	int			 sp_peak_prev;	/* most in the window before */
+	struct timespec		 sp_win;	/* this window began */
+	int			 sp_hint;	/* calls announced */
+	struct timespec		 sp_hint_at;
+	long			 sp_backoff_ms;	/* 0: none */
+	struct timespec		 sp_backoff_end;
+} sp = { .sp_list = TAILQ_HEAD_INITIALIZER(sp.sp_list) };
+
+static void	spare_fill(void);
+
+static long
+spare_since(const struct timespec *t)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (util_ms_between(t, &now));
+}
+
+/*
+ * How many spares to keep: prewarm, or more when more requests ran at
+ * once lately or a getUpdates answer announced more calls, never more
+ * than prewarm_max.  Pure, for the unit test.
+ */
+int
+spare_target(int prewarm, int max, int recent, int hint)
+{
+	int	 n = prewarm;
+
+	if (prewarm <= 0)
+		return (0);
+	if (recent > n)
+		n = recent;
+	if (hint > n)
+		n = hint;
+	return (n > max ? max : n);
+}
+
+int
+spare_count(void)
+{
+	return (sp.sp_n);
+}
+
+static void
+spare_close(struct spare *s)
+{
+	TAILQ_REMOVE(&sp.sp_list, s, sp_entry);
+	sp.sp_n--;
+	if (s->sp_ready)
+		sp.sp_nready--;
+	metrics_spares_now(sp.sp_n - sp.sp_nready, sp.sp_nready);
+	if (s->sp_idle != NULL)
+		event_free(s->sp_idle);
+	if (s->sp_watch != NULL)
+		event_free(s->sp_watch);
+	if (s->sp_req.req_easy != NULL) {
+		multi_remove(s->sp_req.req_easy);
+		curl_easy_cleanup(s->sp_req.req_easy);
+	}
+	free(s->sp_req.req_url);
+	config_unref(s->sp_req.req_cfg);
+	free(s);
+}
+
+/* A failure before use: no bot sees it, but the next spare waits. */
+static void
+spare_backoff(void)
+{
+	sp.sp_backoff_ms = sp.sp_backoff_ms == 0 ? SPARE_BACKOFF_MS :
+	    sp.sp_backoff_ms * 2;
+	if (sp.sp_backoff_ms > SPARE_BACKOFF_MAX_MS)
+		sp.sp_backoff_ms = SPARE_BACKOFF_MAX_MS;
+	clock_gettime(CLOCK_MONOTONIC, &sp.sp_backoff_end);
+	sp.sp_backoff_end.tv_sec += sp.sp_backoff_ms / 1000;
+	sp.sp_backoff_end.tv_nsec += (sp.sp_backoff_ms % 1000) * 1000000L;
+	if (sp.sp_backoff_end.tv_nsec >= 1000000000L) {
+		sp.sp_backoff_end.tv_sec++;
+		sp.sp_backoff_end.tv_nsec -= 1000000000L;
+	}
+}
+
+/* Still open, with nothing to read (TLS tickets aside)?  0 if so. */
+static int
+spare_alive(CURL *e)
+{
+	char		 buf[64];
+	size_t		 n = 0;
+	CURLcode	 rc;
+
+	rc = curl_easy_recv(e, buf, sizeof(buf), &n);
+	return (rc == CURLE_AGAIN ? 0 : -1);
+}
+
+/* Not replaced until a request is answered (spare_ok()), then later. */
+static void
+spare_dead(struct spare *s, const char *why)
+{
+	log_debug("spare through proxy %d closed before use: %s",
+	    s->sp_req.req_proxy, why);
+	metrics_spare(METRICS_SPARE_FAILED);
+	spare_close(s);
+	spare_backoff();
+}
+
+static void
+spare_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spare	*s = arg;
+
+	(void)fd;
+	(void)what;
+	metrics_spare(METRICS_SPARE_EXPIRED);
+	spare_close(s);
+	spare_fill();
+}
+
+/* The far side wrote to, or closed, a connection that sent nothing. */
+static void
+spare_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spare	*s = arg;
+
+	(void)fd;
+	(void)what;
+	s->sp_read = 1;
+	if (spare_alive(s->sp_req.req_easy) == -1)
+		spare_dead(s, "closed or written to by the far side");
+}
+
+/* Connected, through the proxy and TLS: ready for one request. */
+static int
+spare_ready(struct spare *s)
+{
+	const struct config	*cfg = s->sp_req.req_cfg;
+	curl_socket_t		 fd = CURL_SOCKET_BAD;
+	struct timeval		 tv;
+
+	if (curl_easy_getinfo(s->sp_req.req_easy, CURLINFO_ACTIVESOCKET,
+	    &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
+		return (-1);
+	if ((s->sp_idle = evtimer_new(sp.sp_base, spare_idle_cb, s)) == NULL ||
+	    (s->sp_watch = event_new(sp.sp_base, fd, EV_READ | EV_PERSIST,
+	    spare_watch_cb, s)) == NULL)
+		return (-1);
+	util_ms_timeval(cfg->cfg_prewarm_max_idle_ms, &tv);
+	if (evtimer_add(s->sp_idle, &tv) == -1 ||
+	    event_add(s->sp_watch, NULL) == -1)
+		return (-1);
+	s->sp_ready = 1;
+	sp.sp_nready++;
+	metrics_spares_now(sp.sp_n - sp.sp_nready, sp.sp_nready);
+	return (0);
+}
+
+/* A connection's phases count once, when it is made, used or not. */
+static void
+spare_times(struct spare *s)
+{
+	curl_off_t	 conn = 0, app = 0;
+
+	curl_easy_getinfo(s->sp_req.req_easy, CURLINFO_CONNECT_TIME_T, &conn);
+	curl_easy_getinfo(s->sp_req.req_easy, CURLINFO_APPCONNECT_TIME_T,
+	    &app);
+	metrics_phases(conn, app, 0, 0, s->sp_req.req_cfg->cfg_proxy[
+	    s->sp_req.req_proxy].px_scheme != PROXY_NONE);
+}
+
+/* From multi.c: the CONNECT_ONLY transfer ended. */
+static void
+spare_built(void *arg, CURLcode rc)
+{
+	struct spare		*s = arg;
+	enum upstream_stage	 st;
+
+	if (rc != CURLE_OK) {
+		/* Judged as a transfer's would be: the proxy may be blamed. */
+		upstream_fail_judge(&s->sp_req, rc, &st);
+		log_info("spare connection failed: %s",
+		    s->sp_req.req_errdesc);
+		spare_dead(s, s->sp_req.req_errdesc);
+		return;
+	}
+	failover_ok(s->sp_req.req_cfg, s->sp_req.req_proxy);
+	spare_times(s);
+	if (spare_ready(s) == -1) {
+		spare_dead(s, "cannot watch its socket");
+		return;
+	}
+	sp.sp_backoff_ms = 0;
+	metrics_spare(METRICS_SPARE_OPENED);
+}
+
+static int
+spare_open(void)
+{
+	struct spare	*s;
+	CURL		*e = NULL;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return (-1);
+	s->sp_req.req_probe = 1;	/* judged, not counted as a bot's */
+	s->sp_req.req_base = sp.sp_base;
+	s->sp_req.req_cfg = config_ref(sp.sp_cfg);
+	s->sp_req.req_proxy = failover_pick(sp.sp_cfg);
+	TAILQ_INSERT_TAIL(&sp.sp_list, s, sp_entry);
+	sp.sp_n++;
+	metrics_spares_now(sp.sp_n - sp.sp_nready, sp.sp_nready);
+	if ((s->sp_req.req_url = strdup(sp.sp_cfg->cfg_upstream)) == NULL ||
+	    (e = sp.sp_easy(&s->sp_req)) == NULL)
+		goto fail;
+	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	/*
+	 * With FORBID_REUSE the connection closes when CONNECT_ONLY ends.
+	 * Kept, it waits in the multi's cache, found by this handle alone
+	 * (every transfer asks for a FRESH_CONNECT), and closes when the
+	 * handle is removed.
+	 */
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 0L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+	    sp.sp_cfg->cfg_connect_timeout_ms);
+	if (multi_add(e, spare_built, s) == -1)
+		goto fail;
+	s->sp_req.req_easy = e;
+	return (0);
+ fail:
+	if (e != NULL)
+		curl_easy_cleanup(e);
+	spare_close(s);
+	return (-1);
+}
+
+/* Open spares up to the target while bots are active; not in a backoff. */
+static void
+spare_fill(void)
+{
+	const struct config	*cfg = sp.sp_cfg;
+	struct timespec		 now;
+	struct timeval		 tv;
+	long			 wait;
+	int			 target, recent;
+
+	if (cfg == NULL || cfg->cfg_prewarm == 0 || !sp.sp_active ||
+	    spare_since(&sp.sp_last) >= cfg->cfg_prewarm_linger_ms)
+		return;
+	if (sp.sp_backoff_ms > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((wait = util_ms_between(&now, &sp.sp_backoff_end)) > 0) {
+			util_ms_timeval(wait, &tv);
+			evtimer_add(sp.sp_fill_ev, &tv);
+			return;
+		}
+	}
+	recent = sp.sp_peak > sp.sp_peak_prev ? sp.sp_peak : sp.sp_peak_prev;
+	target = spare_target(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent,
+	    spare_since(&sp.sp_hint_at) < cfg->cfg_prewarm_max_idle_ms ?
+	    sp.sp_hint : 0);
+	while (sp.sp_n < target)
+		if (spare_open() == -1) {
+			spare_backoff();
+			break;
+		}
+}
+
+static void
+spare_fill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	spare_fill();
+}
+
+/* The concurrency windows move on; a quiet one forgets the old peak. */
+static void
+spare_window(void)
+{
+	long	 ms = spare_since(&sp.sp_win);
+
+	if (ms < SPARE_WINDOW_MS)
+		return;
+	sp.sp_peak_prev = ms < 2 * SPARE_WINDOW_MS ? sp.sp_peak : sp.sp_busy;
+	sp.sp_peak = sp.sp_busy;
+	clock_gettime(CLOCK_MONOTONIC, &sp.sp_win);
+}
+
+int
+spare_init(struct event_base *base, spare_easy_fn easy)
+{
+	sp.sp_base = base;
+	sp.sp_easy = easy;
+	if ((sp.sp_fill_ev = evtimer_new(base, spare_fill_cb, NULL)) == NULL)
+		return (-1);
+	clock_gettime(CLOCK_MONOTONIC, &sp.sp_win);
+	sp.sp_hint_at = sp.sp_win;
+	return (0);
+}
+
+/* The current config (NULL: none, draining): the others' spares close. */
+void
+spare_config(struct config *cfg)
+{
+	struct spare	*s, *next;
+
+	for (s = TAILQ_FIRST(&sp.sp_list); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, sp_entry);
+		if (s->sp_req.req_cfg != cfg)
+			spare_close(s);
+	}
+	if (sp.sp_cfg != NULL)
+		config_unref(sp.sp_cfg);
+	sp.sp_cfg = cfg != NULL ? config_ref(cfg) : NULL;
+	sp.sp_backoff_ms = 0;
+	spare_fill();
+}
+
+void
+spare_free(void)
+{
+	spare_config(NULL);
+	if (sp.sp_fill_ev != NULL)
+		event_free(sp.sp_fill_ev);
+	sp.sp_fill_ev = NULL;
+}
+
+/*
+ * A bot's request began under cfg: bots are active.  From cold, the
+ * first spares wait for an answer (spare_ok()): opened now, they would
+ * go through the same proxy before anyone knows it works.
+ */
+void
+spare_begin(const struct config *cfg)
+{
+	if (cfg != sp.sp_cfg)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &sp.sp_last);
+	sp.sp_active = 1;
+	spare_window();
+	if (sp.sp_n > 0)
+		spare_fill();
+}
+
+/* An upstream attempt (not a long poll) began (+1) or ended (-1). */
+void
+spare_busy(int delta)
+{
+	sp.sp_busy += delta;
+	spare_window();
+	if (sp.sp_busy > sp.sp_peak)
+		sp.sp_peak = sp.sp_busy;
+}
+
+/*
+ * An attempt was answered: the way through the proxy works, so spares
+ * may go it.  After a failure (a spare's or a request's) none opens
+ * until this: a failing proxy sees the requests' attempts only.
+ */
+void
+spare_ok(void)
+{
+	spare_fill();
+}
+
+/* A getUpdates answer carried n updates: n calls will follow. */
+void
+spare_hint(int n)
+{
+	if (n <= 0)
+		return;
+	sp.sp_hint = n;
+	clock_gettime(CLOCK_MONOTONIC, &sp.sp_hint_at);
+	spare_fill();
+}
+
+/*
+ * A ready spare of this config through this proxy, or NULL: the caller
+ * owns the handle from here, and a new spare takes its place.
+ */
+CURL *
+spare_take(const struct config *cfg, int proxy)
+{
+	struct spare	*s, *next;
+	CURL		*e = NULL;
+	int		 fill = 0;
+
+	for (s = TAILQ_FIRST(&sp.sp_list); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, sp_entry);
+		if (!s->sp_ready || s->sp_req.req_cfg != cfg ||
+		    s->sp_req.req_proxy != proxy)
+			continue;
+		if (spare_alive(s->sp_req.req_easy) == -1) {
+			spare_dead(s, "closed by the far side");
+			continue;
+		}
+		e = s->sp_req.req_easy;
+		s->sp_req.req_easy = NULL;
+		/*
+		 * A TLS 1.3 server sends its session ticket after the
+		 * handshake.  Until this spare has read it (its watch saw
+		 * bytes), the next would offer the ticket this one used, which
+		 * a server may take once: its replacement then waits for the
+		 * answer's first byte (spare_ok()), which comes after it.
+		 */
+		fill = s->sp_read;
+		spare_close(s);
+		metrics_spare(METRICS_SPARE_USED);
+		break;
+	}
+	/* Replaced at once; a miss waits for its attempt (spare_begin()). */
+	if (fill)
+		spare_fill();
+	return (e);
+}

@@ -1,0 +1,376 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: ISC
+"""Spare connections (issue 13): connections opened ahead through the
+proxy, TLS done, no request sent, each given to one request. Through
+squid: a request takes a spare (access log spare=1, /metrics used), a
+spare idle past prewarm_max_idle is closed and replaced, none are kept
+after prewarm_linger without requests, prewarm=0 opens none, a reload
+closes the old config's spares, a spare the far side closes is not an
+error a bot sees, a long poll on a spare is dropped at once when its bot
+leaves, and no upstream connection ever carries two requests (counted
+per connection at the stand-in), under a burst too. TAP output."""
+
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR") or
+                                os.path.dirname(os.path.dirname(
+                                    os.path.abspath(__file__))), "lib"))
+
+import harness  # noqa: E402
+from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
+import proxies  # noqa: E402
+
+BURST = 20
+
+
+def get(sc, path, timeout=harness.CLIENT_TIMEOUT):
+    conn = sc.conn(timeout=timeout)
+    try:
+        return request(conn, "GET", path)
+    finally:
+        conn.close()
+
+
+def send(sc, tok, text):
+    conn = sc.conn()
+    body, hdrs = harness.json_body({"chat_id": 7, "text": text})
+    try:
+        return request(conn, "POST", "/bot%s/sendMessage" % tok, body, hdrs)
+    finally:
+        conn.close()
+
+
+def spares(sc):
+    """{"opened": n, "used": n, "expired": n, "failed": n, "building": n,
+    "ready": n} from /metrics."""
+    r = get(sc, "/metrics")
+    out = {}
+    for m in re.finditer(rb'^tgsidecar_spares(?:_total)?\{(?:event|state)="'
+                         rb'(\w+)"\} (\d+)', r.body, re.M):
+        out[m.group(1).decode()] = int(m.group(2))
+    return out
+
+
+def access(sc, api):
+    """The spare= field of each access line for Bot API method api."""
+    return [int(m.group(1)) for m in re.finditer(
+        r"access \S+ \S+ %s .* spare=(\d)" % re.escape(api), sc.log())]
+
+
+def ready(sc, n=1, timeout=10):
+    return harness.wait_until(lambda: spares(sc).get("ready", 0) >= n,
+                              timeout)
+
+
+def start(env, extra=(), name=None):
+    return Sidecar(env["wd"], upstream=env["si"].url,
+                   ca_file=env["certs"].ca_cert, proxy=env["squid"].url,
+                   extra_args=list(extra), name=name).start()
+
+
+def part_used(t, env):
+    """The first request finds none and opens one; the next takes it."""
+    si = env["si"]
+    tok = token(harness.unique_secret("use"))
+    sc = start(env)
+    try:
+        si.reset()
+        r = get(sc, "/bot%s/getMe" % tok)
+        t.is_(r.status, 200, "the first getMe is answered (a fresh "
+              "connection: no spare yet)")
+        t.ok(ready(sc), "a spare is ready after the first request (%r)"
+             % spares(sc))
+        r = send(sc, tok, "on a spare")
+        o = r.json() or {}
+        t.ok(r.status == 200 and o.get("result", {}).get("text") ==
+             "on a spare", "sendMessage on a spare: 200 and its text back")
+        r = get(sc, "/bot%s/getMe" % tok)
+        t.is_(r.status, 200, "another getMe, on the replacement spare")
+        sp = spares(sc)
+        t.ok(sp.get("used", 0) >= 1, "/metrics: spares used %r"
+             % sp.get("used"))
+        t.ok(access(sc, "sendMessage")[-1:] == [1],
+             "the access log says spare=1 for the sendMessage (%r)"
+             % access(sc, "sendMessage"))
+        t.ok(access(sc, "getMe")[:1] == [0],
+             "the access log says spare=0 for the first getMe")
+        st = si.stats()
+        sends = [x for x in st["requests"] if x["method"] == "sendMessage"]
+        t.ok(len(sends) == 1 and sends[0]["params"].get("text") ==
+             "on a spare" and sends[0]["host"] == "127.0.0.1:%d" % si.port,
+             "the stand-in saw the sendMessage once, with its Host and body")
+        t.is_(st["per_conn_max"], 1, "no connection carried two requests")
+    finally:
+        sc.stop()
+
+
+def part_expiry(t, env):
+    """Idle spares are replaced; without requests they are not."""
+    si = env["si"]
+    tok = token(harness.unique_secret("exp"))
+    sc = start(env, ["--prewarm-max-idle", "300ms", "--prewarm-linger",
+                     "3s"])
+    try:
+        r = get(sc, "/bot%s/getMe" % tok)
+        t.is_(r.status, 200, "getMe (prewarm_max_idle 300ms, "
+              "prewarm_linger 3s)")
+        t.ok(harness.wait_until(lambda: (lambda sp: sp.get("expired", 0) >= 1
+                                         and sp.get("opened", 0) >= 2)(
+                                             spares(sc)), 10),
+             "a spare idle past prewarm_max_idle is closed and replaced "
+             "(%r)" % spares(sc))
+        def kept():
+            sp = spares(sc)     # one scrape: both gauges at one time
+            return sp.get("ready", 0) + sp.get("building", 0)
+        gone = harness.wait_until(lambda: kept() == 0, 30)
+        t.ok(gone, "after prewarm_linger with no request, no spare is "
+             "kept (%r)" % spares(sc))
+        st = si.stats()
+        t.ok(harness.wait_until(lambda: not si.stats()["idle_conns"], 10),
+             "the stand-in has no idle connection left open (%r)"
+             % st["idle_conns"])
+        n = spares(sc).get("opened", 0)
+        time.sleep(1.0)
+        t.is_(spares(sc).get("opened", 0), n, "and none is opened while "
+              "no bot asks")
+    finally:
+        sc.stop()
+
+
+def part_off(t, env):
+    si = env["si"]
+    tok = token(harness.unique_secret("off"))
+    sc = start(env, ["--prewarm", "0"])
+    try:
+        si.reset()
+        codes = []
+        for i in range(5):
+            codes.append(get(sc, "/bot%s/getMe" % tok).status)
+            time.sleep(0.1)
+        t.is_(codes, [200] * 5, "prewarm 0: five getMe answered")
+        sp = spares(sc)
+        st = si.stats()
+        t.ok(sp.get("opened", 0) == 0 and sp.get("building", 0) == 0 and
+             sp.get("failed", 0) == 0, "prewarm 0: no spare opened (%r)" % sp)
+        t.is_((st["connections"], st["conns_used"]), (5, 5),
+              "prewarm 0: five connections, each with its request")
+        t.is_(access(sc, "getMe"), [0] * 5, "prewarm 0: spare=0 in the "
+              "access log")
+    finally:
+        sc.stop()
+
+
+def part_reload(t, env):
+    si = env["si"]
+    tok = token(harness.unique_secret("rel"))
+    sc = start(env)
+    try:
+        get(sc, "/bot%s/getMe" % tok)
+        t.ok(ready(sc), "a spare is ready before the reload")
+        before = set(si.stats()["idle_conns"])
+        sc.proc.send_signal(signal.SIGHUP)
+        t.ok(harness.wait_until(
+            lambda: "configuration reloaded" in sc.log(), 10), "SIGHUP: "
+            "the configuration is reloaded")
+        t.ok(harness.wait_until(
+            lambda: not (before & set(si.stats()["idle_conns"])), 10),
+            "the old config's spare is closed at the stand-in (%r)" % before)
+        ready(sc)
+        r = get(sc, "/bot%s/getMe" % tok)
+        t.is_(r.status, 200, "a request after the reload is answered")
+        t.is_(si.stats()["per_conn_max"], 1, "no connection carried two "
+              "requests")
+    finally:
+        sc.stop()
+
+
+def part_dies(t, env):
+    """The far side closes the spare: the bot never hears of it."""
+    si = env["si"]
+    tok = token(harness.unique_secret("die"))
+    sc = start(env)
+    try:
+        get(sc, "/bot%s/getMe" % tok)
+        t.ok(ready(sc), "a spare is ready")
+        si._control("POST", "/_drop_idle", {})
+        t.ok(harness.wait_until(lambda: spares(sc).get("failed", 0) >= 1,
+                                10), "the closed spare is noticed and "
+             "counted as failed (%r)" % spares(sc))
+        r = send(sc, tok, "after a dead spare")
+        t.is_(r.status, 200, "sendMessage right after: 200, the dead spare "
+              "is not an error the bot sees")
+        ready(sc)
+        # Closed while a request may be taking it: any answer but an error.
+        si._control("POST", "/_drop_idle", {})
+        r = get(sc, "/bot%s/getMe" % tok)
+        t.is_(r.status, 200, "getMe while the spare is being closed: 200")
+        t.ok("error=" not in "".join(l for l in sc.log().splitlines()
+                                      if " access " in l),
+             "no access-log line carries an error")
+    finally:
+        sc.stop()
+
+
+def part_longpoll(t, env):
+    """A long poll on a spare, abandoned by its bot: closed at once."""
+    si = env["si"]
+    tok = token(harness.unique_secret("lp"))
+    sc = start(env)
+    try:
+        get(sc, "/bot%s/getMe" % tok)
+        t.ok(ready(sc), "a spare is ready")
+        h0 = len(si.stats()["hangups"])
+        s = socket.create_connection(("127.0.0.1", sc.port), timeout=10)
+        s.sendall(("GET /bot%s/getUpdates?timeout=30 HTTP/1.1\r\nHost: x"
+                   "\r\n\r\n" % tok).encode())
+        t.ok(harness.wait_until(lambda: si.stats()["waiting_polls"] >= 1,
+                                10), "the poll is held at the stand-in")
+        s.close()
+        t.ok(harness.wait_until(lambda: len(si.stats()["hangups"]) > h0,
+                                10), "the bot left: the stand-in sees the "
+             "upstream connection close")
+        t.ok(harness.wait_until(lambda: access(sc, "getUpdates") == [1], 10),
+             "the poll went on a spare (access log %r)"
+             % access(sc, "getUpdates"))
+    finally:
+        sc.stop()
+
+
+def part_burst(t, env):
+    si = env["si"]
+    tok = token(harness.unique_secret("bst"))
+    sc = start(env)
+    try:
+        si.reset()
+        res = []
+        lock = threading.Lock()
+
+        def bot(i):
+            try:
+                for j in range(3):
+                    r = send(sc, tok, "b%d-%d" % (i, j))
+                    ok = r.status == 200 and (r.json() or {}).get(
+                        "result", {}).get("text") == "b%d-%d" % (i, j)
+                    with lock:
+                        res.append(ok)
+            except Exception as e:  # noqa
+                with lock:
+                    res.append(repr(e))
+        ths = [threading.Thread(target=bot, args=(i,), daemon=True)
+               for i in range(BURST)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join(harness.patient(60))
+        t.ok(len(res) == 3 * BURST and all(r is True for r in res),
+             "%d bots x 3 sendMessage at once: all answered right" % BURST)
+        st = si.stats()
+        sends = [x for x in st["requests"] if x["method"] == "sendMessage"]
+        t.is_((len(sends), st["per_conn_max"]), (3 * BURST, 1),
+              "the stand-in saw each once, no connection carried two")
+        sp = spares(sc)
+        t.ok(sp.get("used", 0) >= 1, "spares were used in the burst (%r)"
+             % sp)
+        t.ok(sp.get("opened", 0) + sp.get("building", 0) <= 3 * BURST + 8,
+             "spares stayed bounded (%r)" % sp)
+    finally:
+        sc.stop()
+
+
+def part_faults(t, env):
+    """Failures of a request on a spare: the same rules as on a fresh
+    connection (upstream_fail.c's table), the same clocks."""
+    si = env["si"]
+    tok = token(harness.unique_secret("flt"))
+    sc = start(env, ["--upstream-timeout", "2s"])
+    try:
+        get(sc, "/bot%s/getMe" % tok)
+        t.ok(ready(sc), "a spare is ready")
+        si.fault("getMe", "stall")
+        r = get(sc, "/bot%s/getMe" % tok)
+        desc = (r.json() or {}).get("description", "")
+        t.ok(r.status == 504 and "no answer in 2 s (upstream_timeout) after "
+             "sending the request (no body)" in desc,
+             "a stalled getMe on a spare: 504 naming upstream_timeout (%r)"
+             % desc)
+        t.is_(access(sc, "getMe")[-1:], [1], "... and it was on a spare")
+        t.ok(ready(sc), "a spare is ready again")
+        def sends():
+            return len([x for x in si.stats()["requests"]
+                        if x["method"] == "sendMessage"])
+        s0 = sends()
+        si.fault("sendMessage", "close")
+        r = send(sc, tok, "closed on")
+        t.ok(r.status == 502 and sends() - s0 == 1, "sendMessage on a spare, "
+             "connection closed after the request: 502, sent once, not "
+             "retried (%r, %d seen)" % (r, sends() - s0))
+        t.ok(ready(sc), "a spare is ready again")
+        n0 = len([x for x in si.stats()["requests"] if x["method"] ==
+                  "getMe"])
+        si.fault("getMe", "close")
+        r = get(sc, "/bot%s/getMe" % tok)
+        n1 = len([x for x in si.stats()["requests"] if x["method"] ==
+                  "getMe"])
+        t.ok(r.status == 200 and n1 - n0 == 2, "getMe on a spare, connection "
+             "closed: read-only, retried on a fresh connection: 200 (%d "
+             "seen)" % (n1 - n0))
+        t.ok(re.search(r"GET getMe .*retries=1 spare=1", sc.log()),
+             "its access line: retries=1 spare=1")
+    finally:
+        sc.stop()
+
+
+def part_upload(t, env):
+    """A body over 64 KiB streams through libcurl, not a spare."""
+    si = env["si"]
+    tok = token(harness.unique_secret("upl"))
+    sc = start(env)
+    try:
+        get(sc, "/bot%s/getMe" % tok)
+        ready(sc)
+        text = "x" * (100 * 1024)
+        r = send(sc, tok, text)
+        o = r.json() or {}
+        t.ok(r.status == 200 and len(o.get("result", {}).get("text", ""))
+             > 1000, "a 100 KiB sendMessage is answered")
+        t.is_(access(sc, "sendMessage"), [0], "it went on a fresh "
+              "connection (spare=0)")
+    finally:
+        sc.stop()
+
+
+def main():
+    t = Tap()
+    env = {}
+    si = sq = None
+    try:
+        wd = harness.make_tempdir()
+        certs = Certs(wd)
+        si = StandIn(wd, certs).start()
+        sq = proxies.Squid(wd, [si.port]).start()
+        env.update(wd=wd, certs=certs, si=si, squid=sq)
+    except Exception:
+        t.fail_exception("setup")
+        for p in (sq, si):
+            if p is not None:
+                p.stop()
+        return t.done()
+    try:
+        t.run_parts((part_used, part_expiry, part_off, part_reload,
+                     part_dies, part_longpoll, part_burst, part_faults,
+                     part_upload), env)
+    finally:
+        sq.stop()
+        si.stop()
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
