@@ -384,6 +384,11 @@ def main():
         for line in sc.log().splitlines():
             if "long polls through" in line:
                 t.diag(line)
+        gu = [l for l in sc.log().splitlines() if " access " in l and
+              " getUpdates " in l]
+        t.diag("bot polls with spare=1 in their access line: "
+               "%d of %d" % (len([l for l in gu if " spare=1" in l]),
+                             len(gu)))
         last = sliced(t, si, sc, last)
         last = reload(t, si, sc, last)
         passthrough(t, si, sc, last)
