@@ -79,8 +79,12 @@ struct upstream_facts {
 	int64_t		 uf_down_total;		/* -1: unknown */
 };
 
+/* What the path that ran an attempt adds to libcurl's facts. */
+typedef void	(*upstream_facts_fn)(struct req *, struct upstream_facts *);
+
 enum upstream_stage upstream_fail_stage(const struct upstream_facts *);
-int	 upstream_fail_judge(struct req *, CURLcode, enum upstream_stage *);
+int	 upstream_fail_judge(struct req *, CURLcode, upstream_facts_fn,
+	    enum upstream_stage *);
 int	 upstream_fail_retryable(struct req *, enum upstream_stage);
 const char *upstream_fail_why(struct req *, CURLcode);
 int	 upstream_fail_clock(const struct upstream_facts *, char *, size_t);

@@ -238,7 +238,7 @@ spare_built(void *arg, CURLcode rc)
 
 	if (rc != CURLE_OK) {
 		/* Judged as a transfer's would be: the proxy may be blamed. */
-		upstream_fail_judge(&s->sp_req, rc, &st);
+		upstream_fail_judge(&s->sp_req, rc, NULL, &st);
 		log_info("spare connection failed: %s",
 		    s->sp_req.req_errdesc);
 		spare_dead(s, s->sp_req.req_errdesc);

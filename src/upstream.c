@@ -587,6 +587,18 @@ upstream_retry(struct req *req, const char *why)
 	return (evtimer_add(req->req_retry_ev, &tv));
 }
 
+/*
+ * The facts only this attempt's path knows: its clocks, or on a spare,
+ * what our own framing sent (libcurl sent nothing there).
+ */
+static void
+upstream_facts(struct req *req, struct upstream_facts *uf)
+{
+	upstream_watch_facts(req, uf);
+	if (req->req_h1 != NULL)
+		upstream_h1_facts(req, uf);
+}
+
 /* A failed attempt: count it against the proxy, then retry or answer. */
 static void
 upstream_failed(struct req *req, CURLcode rc)
@@ -594,7 +606,7 @@ upstream_failed(struct req *req, CURLcode rc)
 	enum upstream_stage	 st;
 	int			 status, retry;
 
-	status = upstream_fail_judge(req, rc, &st);
+	status = upstream_fail_judge(req, rc, upstream_facts, &st);
 	retry = upstream_fail_retryable(req, st);
 	upstream_release(req);
 	if (retry && upstream_retry(req, req->req_errdesc) == 0)
@@ -650,7 +662,8 @@ upstream_done(void *arg, CURLcode rc)
 
 	if (req->req_probe) {
 		/* Judged as a transfer would be; the probe's owner answers. */
-		req->req_outcome = upstream_fail_judge(req, rc, &st);
+		req->req_outcome = upstream_fail_judge(req, rc, upstream_facts,
+		    &st);
 		upstream_release(req);
 		req->req_hooks->rh_done(req);
 		return;

@@ -114,9 +114,13 @@ static const struct upstream_rule {
 	    WHO_TARGET },
 };
 
-/* What libcurl got done before the failure, read once. */
+/*
+ * What libcurl got done before the failure, read once; more, the path
+ * that ran the attempt adds (its clocks, or a spare's own framing).
+ */
 static void
-upstream_fail_facts(struct req *req, CURLcode rc, struct upstream_facts *uf)
+upstream_fail_facts(struct req *req, CURLcode rc, upstream_facts_fn more,
+    struct upstream_facts *uf)
 {
 	curl_off_t	 pre = 0;
 	long		 oserr = 0;
@@ -133,10 +137,8 @@ upstream_fail_facts(struct req *req, CURLcode rc, struct upstream_facts *uf)
 	uf->uf_refused = req->req_up_bad != NULL;
 	uf->uf_scheme = req->req_cfg->cfg_proxy[req->req_proxy].px_scheme;
 	curl_easy_getinfo(req->req_easy, CURLINFO_PROXY_ERROR, &uf->uf_pxcode);
-	upstream_watch_facts(req, uf);
-	/* On a spare, libcurl sent nothing: upstream_h1.c knows. */
-	if (req->req_h1 != NULL)
-		upstream_h1_facts(req, uf);
+	if (more != NULL)
+		more(req, uf);
 }
 
 /* The SOCKS hop's own reply codes (RFC 1928 6, SOCKS4's 91) by name. */
@@ -419,7 +421,8 @@ upstream_fail_retryable(struct req *req, enum upstream_stage st)
  * bot's status and req_errdesc.  A /readyz probe is judged the same way.
  */
 int
-upstream_fail_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
+upstream_fail_judge(struct req *req, CURLcode rc, upstream_facts_fn more,
+    enum upstream_stage *st)
 {
 	struct upstream_facts	 uf;
 	int			 status;
@@ -428,7 +431,7 @@ upstream_fail_judge(struct req *req, CURLcode rc, enum upstream_stage *st)
 		failover_ok(req->req_cfg, req->req_proxy);
 		return (200);
 	}
-	upstream_fail_facts(req, rc, &uf);
+	upstream_fail_facts(req, rc, more, &uf);
 	*st = upstream_fail_stage(&uf);
 	if (upstream_rules[*st].ur_clock)
 		status = upstream_fail_timeout(req, &uf, *st, req->req_errdesc,
