@@ -225,6 +225,27 @@ config_set_upstream(struct config_load *cl, const struct config_key *ck,
 	return (ret);
 }
 
+/* A pre_proxy is a SOCKS hop; "direct" is no member of a failover list. */
+static int
+config_set_proxy_check(const struct config_key *ck, const struct proxy *px,
+    int n, int list, char *err, size_t errlen)
+{
+	int	 i;
+
+	if (!list && px[0].px_scheme != PROXY_NONE && !proxy_is_socks(&px[0])) {
+		snprintf(err, errlen, "pre_proxy must be a SOCKS proxy "
+		    "(socks5://, socks5h:// or socks4a://)");
+		return (-1);
+	}
+	for (i = 0; n > 1 && i < n; i++)
+		if (px[i].px_scheme == PROXY_NONE) {
+			snprintf(err, errlen, "bad value for %s: \"direct\" "
+			    "cannot be part of a proxy list", ck->ck_name);
+			return (-1);
+		}
+	return (0);
+}
+
 /* One proxy URL, or for "proxy" a comma-separated failover list. */
 int
 config_set_proxy(struct config_load *cl, const struct config_key *ck,
@@ -260,17 +281,8 @@ config_set_proxy(struct config_load *cl, const struct config_key *ck,
 		n++;
 		p = *e == ',' ? e + 1 : e;
 	} while (*p != '\0');
-	if (!list && px[0].px_scheme != PROXY_NONE && !proxy_is_socks(&px[0])) {
-		snprintf(err, errlen, "pre_proxy must be a SOCKS proxy "
-		    "(socks5://, socks5h:// or socks4a://)");
+	if (config_set_proxy_check(ck, px, n, list, err, errlen) == -1)
 		goto fail;
-	}
-	for (i = 0; n > 1 && i < n; i++)
-		if (px[i].px_scheme == PROXY_NONE) {
-			snprintf(err, errlen, "bad value for %s: \"direct\" "
-			    "cannot be part of a proxy list", ck->ck_name);
-			goto fail;
-		}
 	if (!list) {
 		proxy_clear(&cfg->cfg_pre_proxy);
 		cfg->cfg_pre_proxy = px[0];

@@ -279,6 +279,37 @@ metrics_hist(struct evbuffer *out, int p)
 	    "{phase=\"%s\"} %llu\n", metrics_phase_names[p], (unsigned long long)cum);
 }
 
+/* Spares opened ahead and long polls, each family with its help. */
+static void
+metrics_render_spares(struct evbuffer *out)
+{
+	size_t	 i;
+
+	evbuffer_add_printf(out, "# HELP tgsidecar_spares_total Spare "
+	    "connections opened ahead, and what became of them.\n"
+	    "# TYPE tgsidecar_spares_total counter\n");
+	for (i = 0; i < METRICS_SPARE_MAX; i++)
+		evbuffer_add_printf(out, "tgsidecar_spares_total{event=\"%s\"} "
+		    "%llu\n", metrics_spares[i],
+		    (unsigned long long)mt.mt_spares[i]);
+	evbuffer_add_printf(out, "# HELP tgsidecar_spares Spare connections "
+	    "now, being built or ready.\n# TYPE tgsidecar_spares gauge\n"
+	    "tgsidecar_spares{state=\"building\"} %d\n"
+	    "tgsidecar_spares{state=\"ready\"} %d\n",
+	    mt.mt_spares_building, mt.mt_spares_ready);
+	evbuffer_add_printf(out, "# HELP tgsidecar_longpoll_swallowed_total "
+	    "Upstream getUpdates polls with no answer by their timeout and "
+	    "a grace, sent again.\n"
+	    "# TYPE tgsidecar_longpoll_swallowed_total counter\n"
+	    "tgsidecar_longpoll_swallowed_total %llu\n"
+	    "# HELP tgsidecar_longpoll_sliced_total Upstream getUpdates polls "
+	    "sent with a shorter timeout than the bot's.\n"
+	    "# TYPE tgsidecar_longpoll_sliced_total counter\n"
+	    "tgsidecar_longpoll_sliced_total %llu\n",
+	    (unsigned long long)mt.mt_longpoll[METRICS_LP_SWALLOWED],
+	    (unsigned long long)mt.mt_longpoll[METRICS_LP_SLICED]);
+}
+
 int
 metrics_render(struct evbuffer *out, int inflight, int clients)
 {
@@ -327,28 +358,6 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_retries,
 	    (unsigned long long)mt.mt_bytes_in,
 	    (unsigned long long)mt.mt_bytes_out);
-	evbuffer_add_printf(out, "# HELP tgsidecar_spares_total Spare "
-	    "connections opened ahead, and what became of them.\n"
-	    "# TYPE tgsidecar_spares_total counter\n");
-	for (i = 0; i < METRICS_SPARE_MAX; i++)
-		evbuffer_add_printf(out, "tgsidecar_spares_total{event=\"%s\"} "
-		    "%llu\n", metrics_spares[i],
-		    (unsigned long long)mt.mt_spares[i]);
-	evbuffer_add_printf(out, "# HELP tgsidecar_spares Spare connections "
-	    "now, being built or ready.\n# TYPE tgsidecar_spares gauge\n"
-	    "tgsidecar_spares{state=\"building\"} %d\n"
-	    "tgsidecar_spares{state=\"ready\"} %d\n",
-	    mt.mt_spares_building, mt.mt_spares_ready);
-	evbuffer_add_printf(out, "# HELP tgsidecar_longpoll_swallowed_total "
-	    "Upstream getUpdates polls with no answer by their timeout and "
-	    "a grace, sent again.\n"
-	    "# TYPE tgsidecar_longpoll_swallowed_total counter\n"
-	    "tgsidecar_longpoll_swallowed_total %llu\n"
-	    "# HELP tgsidecar_longpoll_sliced_total Upstream getUpdates polls "
-	    "sent with a shorter timeout than the bot's.\n"
-	    "# TYPE tgsidecar_longpoll_sliced_total counter\n"
-	    "tgsidecar_longpoll_sliced_total %llu\n",
-	    (unsigned long long)mt.mt_longpoll[METRICS_LP_SWALLOWED],
-	    (unsigned long long)mt.mt_longpoll[METRICS_LP_SLICED]);
+	metrics_render_spares(out);
 	return (0);
 }

@@ -232,6 +232,39 @@ server_client_gone(void *arg)
 		event_base_loopbreak(srv->srv_base);
 }
 
+/* One listening socket, paused rather than spun on when out of fds. */
+static struct evconnlistener *
+server_bind(struct server *srv, const struct sockaddr_storage *ss, int len)
+{
+	struct evconnlistener	*l;
+
+	l = evconnlistener_new_bind(srv->srv_base, server_accept_cb, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    SERVER_BACKLOG, (const struct sockaddr *)ss, len);
+	if (l != NULL)
+		evconnlistener_set_error_cb(l, server_accept_error_cb);
+	return (l);
+}
+
+/* The listener, and admin_listen when it is set. */
+static int
+server_listen(struct server *srv, const struct config *cfg)
+{
+	if ((srv->srv_listener = server_bind(srv, &cfg->cfg_listen_ss,
+	    cfg->cfg_listen_sslen)) == NULL) {
+		log_warn("cannot listen on %s", cfg->cfg_listen);
+		return (-1);
+	}
+	if (cfg->cfg_admin_listen != NULL &&
+	    (srv->srv_admin = server_bind(srv, &cfg->cfg_admin_ss,
+	    cfg->cfg_admin_sslen)) == NULL) {
+		log_warn("cannot listen on admin_listen %s",
+		    cfg->cfg_admin_listen);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 {
@@ -269,28 +302,8 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 		log_warnx("cannot set up signal handling");
 		goto fail;
 	}
-	srv->srv_listener = evconnlistener_new_bind(srv->srv_base,
-	    server_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, SERVER_BACKLOG,
-	    (struct sockaddr *)&cfg->cfg_listen_ss, cfg->cfg_listen_sslen);
-	if (srv->srv_listener == NULL) {
-		log_warn("cannot listen on %s", cfg->cfg_listen);
+	if (server_listen(srv, cfg) == -1)
 		goto fail;
-	}
-	evconnlistener_set_error_cb(srv->srv_listener, server_accept_error_cb);
-	if (cfg->cfg_admin_listen != NULL) {
-		srv->srv_admin = evconnlistener_new_bind(srv->srv_base,
-		    server_accept_cb, srv, LEV_OPT_CLOSE_ON_FREE |
-		    LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, SERVER_BACKLOG,
-		    (struct sockaddr *)&cfg->cfg_admin_ss, cfg->cfg_admin_sslen);
-		if (srv->srv_admin == NULL) {
-			log_warn("cannot listen on admin_listen %s",
-			    cfg->cfg_admin_listen);
-			goto fail;
-		}
-		evconnlistener_set_error_cb(srv->srv_admin,
-		    server_accept_error_cb);
-	}
 	if (cfg->cfg_user != NULL && server_privdrop(cfg->cfg_user) == -1)
 		goto fail;
 	return (0);
