@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR") or
                                     os.path.abspath(__file__))), "lib"))
 
 import harness  # noqa: E402
-from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
+from harness import Sidecar, request, token  # noqa: E402
 import proxies  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
@@ -338,30 +338,13 @@ def part_readyz_and_cut(t, env):
 
 
 def main():
-    t = Tap()
-    env = {}
-    si = sq = None
-    try:
-        wd = harness.make_tempdir()
-        certs = Certs(wd)
-        si = StandIn(wd, certs).start()
-        sq = proxies.Squid(wd, [si.port]).start()
-        env.update(wd=wd, certs=certs, si=si, squid=sq, bad_exits=[])
-    except Exception:
-        t.fail_exception("setup")
-        for p in (sq, si):
-            if p is not None:
-                p.stop()
-        return t.done()
-    try:
-        t.run_parts((part_dns, part_socks_reply, part_proxy_refusals,
-                     part_tls,
-                     part_readyz_and_cut), env)
+    def every_exit_clean(t, env):
         t.is_(env["bad_exits"], [], "every sidecar exited 0 on SIGTERM")
-    finally:
-        sq.stop()
-        si.stop()
-    return t.done()
+    return harness.squid_main((part_dns, part_socks_reply,
+                               part_proxy_refusals, part_tls,
+                               part_readyz_and_cut),
+                              extra=lambda: {"bad_exits": []},
+                              after=every_exit_clean)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR") or
                                     os.path.abspath(__file__))), "lib"))
 
 import harness  # noqa: E402
-from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
+from harness import Sidecar, request, token  # noqa: E402
 import proxies  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
@@ -57,13 +57,7 @@ def failovers(sc):
 
 
 def spares(sc):
-    """{"opened": n, "failed": n, "building": n, ...} from /metrics."""
-    r = get(sc, "/metrics")
-    out = {}
-    for m in re.finditer(rb'^tgsidecar_spares(?:_total)?\{(?:event|state)="'
-                         rb'(\w+)"\} (\d+)', r.body, re.M):
-        out[m.group(1).decode()] = int(m.group(2))
-    return out
+    return harness.spare_counts(sc)
 
 
 def log_lines(sc, sub):
@@ -374,28 +368,9 @@ def part_reload(t, env):
 
 
 def main():
-    t = Tap()
-    env = {}
-    si = sq = None
-    try:
-        wd = harness.make_tempdir()
-        certs = Certs(wd)
-        si = StandIn(wd, certs).start()
-        sq = proxies.Squid(wd, [si.port]).start()
-        env.update(wd=wd, certs=certs, si=si, squid=sq)
-    except Exception:
-        t.fail_exception("setup")
-        for p in (sq, si):
-            if p is not None:
-                p.stop()
-        return t.done()
-    try:
-        t.run_parts((part_silence, part_https_proxy, part_readyz_burst,
-                     part_readyz_chain, part_readyz_exit, part_reload), env)
-    finally:
-        sq.stop()
-        si.stop()
-    return t.done()
+    return harness.squid_main((part_silence, part_https_proxy,
+                               part_readyz_burst, part_readyz_chain,
+                               part_readyz_exit, part_reload))
 
 
 if __name__ == "__main__":

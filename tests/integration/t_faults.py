@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR") or
                                     os.path.abspath(__file__))), "lib"))
 
 import harness  # noqa: E402
-from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
+from harness import Sidecar, request, token  # noqa: E402
 import proxies  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
@@ -1051,31 +1051,13 @@ def low_nofile(t, env, tok):
 
 
 def main():
-    t = Tap()
     t_start = time.monotonic()
-    env = {}
-    si = sq = None
-    try:
-        wd = harness.make_tempdir()
-        certs = Certs(wd)
-        si = StandIn(wd, certs).start()
-        sq = proxies.Squid(wd, [si.port]).start()
-        env.update(wd=wd, certs=certs, si=si, squid=sq,
-                   big_sha=harness.big_file_sha256())
-    except Exception:
-        t.fail_exception("setup")
-        for p in (sq, si):
-            if p is not None:
-                p.stop()
-        return t.done()
-    try:
-        t.run_parts((part_proxy_failures, part_retry_safety, part_mid_transfer,
-                     part_limits, part_bots), env)
-    finally:
-        sq.stop()
-        si.stop()
-    t.diag("total %.1fs" % (time.monotonic() - t_start))
-    return t.done()
+    return harness.squid_main(
+        (part_proxy_failures, part_retry_safety, part_mid_transfer,
+         part_limits, part_bots),
+        extra=lambda: {"big_sha": harness.big_file_sha256()},
+        after=lambda t, env: t.diag("total %.1fs" %
+                                    (time.monotonic() - t_start)))
 
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ sys.path.insert(0, os.path.join(os.environ.get("TESTS_SRCDIR") or
                                     os.path.abspath(__file__))), "lib"))
 
 import harness  # noqa: E402
-from harness import Tap, Sidecar, StandIn, Certs, request, token  # noqa: E402
-import proxies  # noqa: E402
+from harness import Sidecar, request, token  # noqa: E402
 
 BURST = 20
 
@@ -48,14 +47,7 @@ def send(sc, tok, text):
 
 
 def spares(sc):
-    """{"opened": n, "used": n, "expired": n, "failed": n, "building": n,
-    "ready": n} from /metrics."""
-    r = get(sc, "/metrics")
-    out = {}
-    for m in re.finditer(rb'^tgsidecar_spares(?:_total)?\{(?:event|state)="'
-                         rb'(\w+)"\} (\d+)', r.body, re.M):
-        out[m.group(1).decode()] = int(m.group(2))
-    return out
+    return harness.spare_counts(sc)
 
 
 def access(sc, api):
@@ -347,29 +339,9 @@ def part_upload(t, env):
 
 
 def main():
-    t = Tap()
-    env = {}
-    si = sq = None
-    try:
-        wd = harness.make_tempdir()
-        certs = Certs(wd)
-        si = StandIn(wd, certs).start()
-        sq = proxies.Squid(wd, [si.port]).start()
-        env.update(wd=wd, certs=certs, si=si, squid=sq)
-    except Exception:
-        t.fail_exception("setup")
-        for p in (sq, si):
-            if p is not None:
-                p.stop()
-        return t.done()
-    try:
-        t.run_parts((part_used, part_expiry, part_off, part_reload,
-                     part_dies, part_longpoll, part_burst, part_faults,
-                     part_upload), env)
-    finally:
-        sq.stop()
-        si.stop()
-    return t.done()
+    return harness.squid_main((part_used, part_expiry, part_off, part_reload,
+                               part_dies, part_longpoll, part_burst,
+                               part_faults, part_upload))
 
 
 if __name__ == "__main__":

@@ -994,3 +994,52 @@ def write_config(path, items):
     with open(path, "w") as f:
         f.write(config_text(items))
     return path
+
+
+def squid_main(parts, extra=None, after=None):
+    """The main() of a test file whose parts share one stand-in and one
+    squid in front of it.  Each part runs as part(t, env), env holding
+    wd, certs, si, squid and what extra() returns; after(t, env) runs
+    once the parts are done, both servers still up.  A setup failure is
+    one failed check.  Returns the TAP exit status."""
+    import proxies
+    t = Tap()
+    env = {}
+    si = sq = None
+    try:
+        wd = make_tempdir()
+        certs = Certs(wd)
+        si = StandIn(wd, certs).start()
+        sq = proxies.Squid(wd, [si.port]).start()
+        env.update(wd=wd, certs=certs, si=si, squid=sq)
+        env.update(extra() if extra is not None else {})
+    except Exception:
+        t.fail_exception("setup")
+        for p in (sq, si):
+            if p is not None:
+                p.stop()
+        return t.done()
+    try:
+        t.run_parts(parts, env)
+        if after is not None:
+            after(t, env)
+    finally:
+        sq.stop()
+        si.stop()
+    return t.done()
+
+
+def spare_counts(sc):
+    """{"opened": n, "used": n, "expired": n, "failed": n, "building": n,
+    "ready": n} from a sidecar's /metrics."""
+    import re
+    conn = sc.conn()
+    try:
+        r = request(conn, "GET", "/metrics")
+    finally:
+        conn.close()
+    out = {}
+    for m in re.finditer(rb'^tgsidecar_spares(?:_total)?\{(?:event|state)="'
+                         rb'(\w+)"\} (\d+)', r.body, re.M):
+        out[m.group(1).decode()] = int(m.group(2))
+    return out
