@@ -36,14 +36,6 @@ NX_PRE = "pre." + NX_LABEL + ".invalid"
 PASSWORD = "Errtext-Secret-9"
 
 
-def get(sc, path):
-    conn = sc.conn()
-    try:
-        return request(conn, "GET", path)
-    finally:
-        conn.close()
-
-
 def description(r):
     return (harness.try_json(r.body) or {}).get("description", "")
 
@@ -72,7 +64,7 @@ def one(env, tok, proxy=None, pre_proxy=None, upstream=None, ca=None,
                  ca_file=ca or certs.ca_cert, proxy=proxy or "direct",
                  pre_proxy=pre_proxy, extra_args=["--retries", "0"]).start()
     try:
-        r = get(sc, path or "/bot%s/getMe" % tok)
+        r = sc.get(path or "/bot%s/getMe" % tok)
     finally:
         stopped(env, sc)
     return r, sc.log()
@@ -288,7 +280,7 @@ def part_readyz_and_cut(t, env):
         sc = Sidecar(wd, upstream="https://%s:%d" % (NX_UPSTREAM, si.port),
                      ca_file=certs.ca_cert, proxy=ms.url).start()
         try:
-            r = get(sc, "/readyz")
+            r = sc.get("/readyz")
             body = r.body.decode("utf-8", "replace")
             head = "not ready: probe via %s failed: upstream %s: DNS lookup " \
                 "failed" % (ms.url, NX_UPSTREAM)

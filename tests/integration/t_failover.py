@@ -32,14 +32,6 @@ READYZ_CALLERS = 20
 BOTS = 4
 
 
-def get(sc, path, timeout=harness.CLIENT_TIMEOUT):
-    conn = sc.conn(timeout=timeout)
-    try:
-        return request(conn, "GET", path)
-    finally:
-        conn.close()
-
-
 def post_json(sc, path, obj, timeout=harness.CLIENT_TIMEOUT):
     conn = sc.conn(timeout=timeout)
     body, hdrs = harness.json_body(obj)
@@ -51,7 +43,7 @@ def post_json(sc, path, obj, timeout=harness.CLIENT_TIMEOUT):
 
 def failovers(sc):
     """tgsidecar_proxy_failovers_total from /metrics."""
-    r = get(sc, "/metrics")
+    r = sc.get("/metrics")
     m = re.search(rb"^tgsidecar_proxy_failovers_total (\d+)", r.body, re.M)
     return int(m.group(1)) if m else None
 
@@ -121,7 +113,7 @@ def part_silence(t, env):
                   % what)
             t.is_(len(log_lines(sc, "proxy %s failed, skipping" % fp.url)), 1,
                   "%s: the log says the proxy failed, naming it" % what)
-            r = get(sc, "/bot%s/getMe" % tok)
+            r = sc.get("/bot%s/getMe" % tok)
             t.ok(r.status == 200 and fp.connects() == 1,
                  "%s: the next getMe skips the failed proxy (status %d, "
                  "%d CONNECTs)" % (what, r.status, fp.connects()))
@@ -142,7 +134,7 @@ def part_https_proxy(t, env):
         sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                      proxy=good.url).start()
         try:
-            r = get(sc, "/bot%s/getMe" % tok)
+            r = sc.get("/bot%s/getMe" % tok)
             t.is_(r.status, 200, "https:// proxy with a trusted certificate: "
                   "getMe 200")
         finally:
@@ -150,7 +142,7 @@ def part_https_proxy(t, env):
         sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                      proxy=bad.url).start()
         try:
-            r = get(sc, "/bot%s/getMe" % tok)
+            r = sc.get("/bot%s/getMe" % tok)
             d = description(r)
             t.ok(r.status == 502 and d.startswith("proxy %s: " % bad.url)
                  and "certificate" in d,
@@ -165,7 +157,7 @@ def part_https_proxy(t, env):
         sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                      proxy=plain).start()
         try:
-            r = get(sc, "/bot%s/getMe" % tok)
+            r = sc.get("/bot%s/getMe" % tok)
             d = description(r)
             t.ok(r.status == 502 and d.startswith("proxy %s: TLS" % plain),
                  "https:// for a proxy that speaks plain HTTP: 502 naming "
@@ -188,12 +180,12 @@ def readyz_burst(t, env, desc, sidecar, hop):
     tok = token(harness.unique_secret("rdy"))
     sc = sidecar(["--max-inflight", str(BOTS)]).start()
     try:
-        ths, ready = in_threads(lambda: get(sc, "/readyz"),
+        ths, ready = in_threads(lambda: sc.get("/readyz"),
                                 [()] * READYZ_CALLERS)
         t.ok(harness.wait_until(lambda: hop.held() >= 1, 10),
              "%s: %d concurrent /readyz, a probe is under way"
              % (desc, READYZ_CALLERS))
-        bths, bots = in_threads(lambda: get(sc, "/bot%s/getMe" % tok),
+        bths, bots = in_threads(lambda: sc.get("/bot%s/getMe" % tok),
                                 [()] * BOTS)
         t.ok(harness.wait_until(lambda: hop.held() >= 1 + BOTS, 10),
              "%s: the %d getMe reach the slow hop while the probe is held "
@@ -249,12 +241,12 @@ def part_readyz_chain(t, env):
     sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy=px,
                  pre_proxy=hop.url).start()
     try:
-        r = get(sc, "/readyz")
+        r = sc.get("/readyz")
         t.is_((r.status, r.body), (200, ("ready: %s reachable\n" % px).encode()),
               "/readyz with pre_proxy %s -> %s: 200 reachable" % (hop.url, px))
         t.ok(hop.attempts() == 1, "the probe went through the SOCKS hop "
              "(%d connections)" % hop.attempts())
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.is_(r.status, 200, "getMe through the same chain: 200")
     finally:
         sc.stop()
@@ -272,7 +264,7 @@ def part_readyz_exit(t, env):
                  extra_args=["--connect-timeout", "1h",
                              "--shutdown-timeout", "1s"]).start()
     try:
-        ths, out = in_threads(lambda: get(sc, "/readyz"), [()] * 2)
+        ths, out = in_threads(lambda: sc.get("/readyz"), [()] * 2)
         t.ok(harness.wait_until(lambda: stall.connects() == 1, 10),
              "two /readyz wait on one probe stalled at CONNECT")
         st, killed = sc.stop()
@@ -311,14 +303,14 @@ def part_reload(t, env):
     write(base + [("proxy", "%s,%s" % (dead, sq.url))])
     sc = Sidecar(wd, extra_args=["-c", conf], name="sidecar-fo-reload").start()
     try:
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.ok(r.status == 200 and failovers(sc) == 1,
              "[dead, squid]: getMe fails over, 1 failover counted")
         write(base + [("proxy", "%s,%s" % (dead, sq.url)),
                       ("log_level", "info")])
         t.ok(reload(sc, 1), "SIGHUP with the same proxy list")
         retries = len(log_lines(sc, "retry "))
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.ok(r.status == 200 and failovers(sc) == 1 and
              len(log_lines(sc, "retry ")) == retries,
              "after the reload the dead proxy is still skipped: no retry, "
@@ -338,7 +330,7 @@ def part_reload(t, env):
     write(base + [("proxy", "%s,%s" % (stall.url, sq.url))])
     sc = Sidecar(wd, extra_args=["-c", conf], name="sidecar-fo-reload2").start()
     try:
-        ths, out = in_threads(lambda: get(sc, "/bot%s/getMe" % tok), [()])
+        ths, out = in_threads(lambda: sc.get("/bot%s/getMe" % tok), [()])
         t.ok(harness.wait_until(lambda: stall.connects() == 1, 10),
              "config A [stall, squid]: a getMe waits on the stalling proxy")
         write(base + [("proxy", "%s,%s" % (sq.url, spare.url))])
@@ -352,12 +344,12 @@ def part_reload(t, env):
         t.ok(0 <= log.find("configuration reloaded") <
              log.find("proxy %s failed" % stall.url),
              "... after the reload to B (the mark is A's, made on B's watch)")
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.ok(r.status == 200 and spare.connects() == 0,
              "a getMe on B goes through B's first proxy, squid, which A's "
              "failure did not mark (status %d, spare saw %d CONNECTs)"
              % (r.status, spare.connects()))
-        r = get(sc, "/readyz")
+        r = sc.get("/readyz")
         t.is_((r.status, r.body), (200, ("ready: %s reached in the last 30 s\n"
                                          % sq.url).encode()),
               "/readyz on B names squid as reached")

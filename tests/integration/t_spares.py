@@ -29,14 +29,6 @@ from harness import Sidecar, request, token  # noqa: E402
 BURST = 20
 
 
-def get(sc, path, timeout=harness.CLIENT_TIMEOUT):
-    conn = sc.conn(timeout=timeout)
-    try:
-        return request(conn, "GET", path)
-    finally:
-        conn.close()
-
-
 def send(sc, tok, text):
     conn = sc.conn()
     body, hdrs = harness.json_body({"chat_id": 7, "text": text})
@@ -74,7 +66,7 @@ def part_used(t, env):
     sc = start(env)
     try:
         si.reset()
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.is_(r.status, 200, "the first getMe is answered (a fresh "
               "connection: no spare yet)")
         t.ok(ready(sc), "a spare is ready after the first request (%r)"
@@ -83,7 +75,7 @@ def part_used(t, env):
         o = r.json() or {}
         t.ok(r.status == 200 and o.get("result", {}).get("text") ==
              "on a spare", "sendMessage on a spare: 200 and its text back")
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.is_(r.status, 200, "another getMe, on the replacement spare")
         sp = spares(sc)
         t.ok(sp.get("used", 0) >= 1, "/metrics: spares used %r"
@@ -110,7 +102,7 @@ def part_expiry(t, env):
     sc = start(env, ["--prewarm-max-idle", "300ms", "--prewarm-linger",
                      "3s"])
     try:
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.is_(r.status, 200, "getMe (prewarm_max_idle 300ms, "
               "prewarm_linger 3s)")
         t.ok(harness.wait_until(lambda: (lambda sp: sp.get("expired", 0) >= 1
@@ -144,7 +136,7 @@ def part_off(t, env):
         si.reset()
         codes = []
         for i in range(5):
-            codes.append(get(sc, "/bot%s/getMe" % tok).status)
+            codes.append(sc.get("/bot%s/getMe" % tok).status)
             time.sleep(0.1)
         t.is_(codes, [200] * 5, "prewarm 0: five getMe answered")
         sp = spares(sc)
@@ -164,7 +156,7 @@ def part_reload(t, env):
     tok = token(harness.unique_secret("rel"))
     sc = start(env)
     try:
-        get(sc, "/bot%s/getMe" % tok)
+        sc.get("/bot%s/getMe" % tok)
         t.ok(ready(sc), "a spare is ready before the reload")
         before = set(si.stats()["idle_conns"])
         sc.proc.send_signal(signal.SIGHUP)
@@ -175,7 +167,7 @@ def part_reload(t, env):
             lambda: not (before & set(si.stats()["idle_conns"])), 10),
             "the old config's spare is closed at the stand-in (%r)" % before)
         ready(sc)
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.is_(r.status, 200, "a request after the reload is answered")
         t.is_(si.stats()["per_conn_max"], 1, "no connection carried two "
               "requests")
@@ -189,7 +181,7 @@ def part_dies(t, env):
     tok = token(harness.unique_secret("die"))
     sc = start(env)
     try:
-        get(sc, "/bot%s/getMe" % tok)
+        sc.get("/bot%s/getMe" % tok)
         t.ok(ready(sc), "a spare is ready")
         si._control("POST", "/_drop_idle", {})
         t.ok(harness.wait_until(lambda: spares(sc).get("failed", 0) >= 1,
@@ -201,7 +193,7 @@ def part_dies(t, env):
         ready(sc)
         # Closed while a request may be taking it: any answer but an error.
         si._control("POST", "/_drop_idle", {})
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         t.is_(r.status, 200, "getMe while the spare is being closed: 200")
         t.ok("error=" not in "".join(l for l in sc.log().splitlines()
                                       if " access " in l),
@@ -216,7 +208,7 @@ def part_longpoll(t, env):
     tok = token(harness.unique_secret("lp"))
     sc = start(env)
     try:
-        get(sc, "/bot%s/getMe" % tok)
+        sc.get("/bot%s/getMe" % tok)
         t.ok(ready(sc), "a spare is ready")
         h0 = len(si.stats()["hangups"])
         s = socket.create_connection(("127.0.0.1", sc.port), timeout=10)
@@ -283,10 +275,10 @@ def part_faults(t, env):
     tok = token(harness.unique_secret("flt"))
     sc = start(env, ["--upstream-timeout", "2s"])
     try:
-        get(sc, "/bot%s/getMe" % tok)
+        sc.get("/bot%s/getMe" % tok)
         t.ok(ready(sc), "a spare is ready")
         si.fault("getMe", "stall")
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         desc = (r.json() or {}).get("description", "")
         t.ok(r.status == 504 and "no answer in 2 s (upstream_timeout) after "
              "sending the request (no body)" in desc,
@@ -307,7 +299,7 @@ def part_faults(t, env):
         n0 = len([x for x in si.stats()["requests"] if x["method"] ==
                   "getMe"])
         si.fault("getMe", "close")
-        r = get(sc, "/bot%s/getMe" % tok)
+        r = sc.get("/bot%s/getMe" % tok)
         n1 = len([x for x in si.stats()["requests"] if x["method"] ==
                   "getMe"])
         t.ok(r.status == 200 and n1 - n0 == 2, "getMe on a spare, connection "
@@ -325,7 +317,7 @@ def part_upload(t, env):
     tok = token(harness.unique_secret("upl"))
     sc = start(env)
     try:
-        get(sc, "/bot%s/getMe" % tok)
+        sc.get("/bot%s/getMe" % tok)
         ready(sc)
         text = "x" * (100 * 1024)
         r = send(sc, tok, text)

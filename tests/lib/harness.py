@@ -745,6 +745,14 @@ class Sidecar:
     def conn(self, timeout=CLIENT_TIMEOUT):
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
+    def get(self, path, timeout=CLIENT_TIMEOUT):
+        """One GET on a connection of its own; the Reply."""
+        conn = self.conn(timeout=timeout)
+        try:
+            return request(conn, "GET", path)
+        finally:
+            conn.close()
+
 
 # ---------------------------------------------------------------- HTTP helpers
 
@@ -1033,11 +1041,7 @@ def spare_counts(sc):
     """{"opened": n, "used": n, "expired": n, "failed": n, "building": n,
     "ready": n} from a sidecar's /metrics."""
     import re
-    conn = sc.conn()
-    try:
-        r = request(conn, "GET", "/metrics")
-    finally:
-        conn.close()
+    r = sc.get("/metrics")
     out = {}
     for m in re.finditer(rb'^tgsidecar_spares(?:_total)?\{(?:event|state)="'
                          rb'(\w+)"\} (\d+)', r.body, re.M):
