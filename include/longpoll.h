@@ -11,6 +11,7 @@
  * bot yet), longpoll_body() with each piece of its body (1: held), at
  * its end longpoll_again() (1: start the next attempt now) and else
  * longpoll_unhold(), and longpoll_stop() when the attempt is dropped.
+ * longpoll_updates(): the updates the answer carried, whichever path.
  */
 #ifndef LONGPOLL_H
 #define LONGPOLL_H
@@ -34,6 +35,8 @@ struct longpoll {
 	int		 lp_polls;	/* upstream polls started */
 	int		 lp_swallowed;	/* one of them got no answer */
 	int		 lp_hold;	/* an empty answer is not the bot's */
+	int		 lp_updates;	/* in this answer: calls will follow */
+	int		 lp_key;	/* longpoll_count()'s state */
 	struct timespec	 lp_begun;	/* this upstream poll started */
 	size_t		 lp_heldlen;
 	char		 lp_held[LONGPOLL_HELD_MAX];
@@ -41,6 +44,7 @@ struct longpoll {
 
 int	 longpoll_rewrite(const char *, size_t, long, char **, size_t *);
 int	 longpoll_is_empty(const char *, size_t);
+int	 longpoll_count(int *, const char *, size_t);
 long	 longpoll_secs(long, long, long, int, int, int *);
 int	 longpoll_learn_swallowed(struct proxy_slice *, long,
 	    const struct timespec *);
@@ -55,5 +59,6 @@ int	 longpoll_hold(struct req *);
 int	 longpoll_body(struct req *, const char *, size_t);
 int	 longpoll_unhold(struct req *);
 int	 longpoll_again(struct req *);
+int	 longpoll_updates(const struct req *);
 
 #endif /* LONGPOLL_H */

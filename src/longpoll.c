@@ -119,6 +119,40 @@ longpoll_is_empty(const char *p, size_t len)
 	    strcmp(s, "{\"result\":[],\"ok\":true}") == 0);
 }
 
+/*
+ * The "update_id" keys in a piece of a getUpdates answer, *state carrying
+ * a key cut between pieces.  One per update: the key must be followed by
+ * a colon, so a text that is "update_id" (a value) does not count, and
+ * one that holds it in quotes is written \"update_id\" and breaks the
+ * match.  No JSON parse: an answer of 100 updates is counted as it
+ * streams by.
+ */
+int
+longpoll_count(int *state, const char *p, size_t len)
+{
+	static const char	 key[] = "\"update_id\"";
+	const int		 klen = sizeof(key) - 1;
+	size_t			 i;
+	int			 s = *state, n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (s == klen) {
+			if (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
+			    p[i] == '\n')
+				continue;
+			if (p[i] == ':')
+				n++;
+			s = 0;
+		}
+		if (p[i] == key[s])
+			s++;
+		else
+			s = p[i] == '"';
+	}
+	*state = s;
+	return (n);
+}
+
 /* A poll of secs went unanswered: half of it from now on.  1 if changed. */
 int
 longpoll_learn_swallowed(struct proxy_slice *ps, long secs,
@@ -328,6 +362,7 @@ longpoll_prepare(struct req *req)
 	lp->lp_polls++;
 	lp->lp_hold = 0;
 	lp->lp_heldlen = 0;
+	lp->lp_updates = lp->lp_key = 0;
 	if (!lp->lp_on)
 		return (0);
 	clock_gettime(CLOCK_MONOTONIC, &lp->lp_begun);
@@ -401,6 +436,8 @@ longpoll_body(struct req *req, const char *data, size_t n)
 {
 	struct longpoll	*lp = &req->req_lp;
 
+	if (req->req_route.rt_longpoll)
+		lp->lp_updates += longpoll_count(&lp->lp_key, data, n);
 	if (!lp->lp_hold)
 		return (0);
 	if (n <= sizeof(lp->lp_held) - lp->lp_heldlen) {
@@ -432,4 +469,11 @@ longpoll_again(struct req *req)
 	    &now))
 		longpoll_learned(req);
 	return (longpoll_left(req, &now) >= 1000);
+}
+
+/* The updates the answer carried (libcurl's path or a spare's alike). */
+int
+longpoll_updates(const struct req *req)
+{
+	return (req->req_lp.lp_updates);
 }

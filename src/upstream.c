@@ -676,6 +676,9 @@ upstream_done(void *arg, CURLcode rc)
 	}
 	failover_ok(req->req_cfg, req->req_proxy);
 	spare_ok();	/* the way works: spares may go it */
+	/* n updates: n calls follow, whichever path the poll took. */
+	if (req->req_route.rt_longpoll)
+		spare_hint(longpoll_updates(req));
 	if (longpoll_again(req)) {
 		upstream_repoll(req);
 		return;

@@ -57,7 +57,6 @@ struct upstream_h1 {
 	int			 h1_failed;	/* a callback refused */
 	int			 h1_complete;	/* final reply parsed */
 	int			 h1_got;	/* a reply byte came */
-	int			 h1_updates;	/* "update_id"s seen */
 	const char		*h1_buf_end;	/* of the bytes being parsed */
 	const char		*h1_val_end;	/* of the last value piece */
 	struct timespec		 h1_t0;
@@ -180,8 +179,6 @@ upstream_h1_end(struct upstream_h1 *h1, CURLcode rc, const char *why)
 	metrics_phases(0, 0, h1->h1_got ? (curl_off_t)(req->req_t_ttfb *
 	    1000) : 0, total, req->req_cfg->cfg_proxy[
 	    req->req_proxy].px_scheme != PROXY_NONE);
-	if (rc == CURLE_OK && req->req_route.rt_longpoll)
-		spare_hint(h1->h1_updates);
 	if (why != NULL && req->req_errbuf[0] == '\0')
 		snprintf(req->req_errbuf, sizeof(req->req_errbuf), "%s", why);
 	h1->h1_hooks.uh_done(req, rc);
@@ -299,28 +296,12 @@ upstream_h1_on_headers(http_parser *p)
 	return (0);
 }
 
-/* Count the updates a getUpdates answer carries: calls will follow. */
-static void
-upstream_h1_count(struct upstream_h1 *h1, const char *at, size_t len)
-{
-	const char	*p = at, *end = at + len, *k = "\"update_id\"";
-	size_t		 klen = strlen(k);
-
-	while ((p = memchr(p, '"', end - p)) != NULL) {
-		if ((size_t)(end - p) >= klen && memcmp(p, k, klen) == 0)
-			h1->h1_updates++;
-		p++;
-	}
-}
-
 static int
 upstream_h1_on_body(http_parser *p, const char *at, size_t len)
 {
 	struct upstream_h1	*h1 = p->data;
 	struct req		*req = h1->h1_req;
 
-	if (req->req_route.rt_longpoll)
-		upstream_h1_count(h1, at, len);
 	switch (longpoll_body(req, at, len)) {
 	case 1:
 		h1->h1_down += len;	/* held: maybe an empty result */

@@ -7,8 +7,10 @@ spare idle past prewarm_max_idle is closed and replaced, none are kept
 after prewarm_linger without requests, prewarm=0 opens none, a reload
 closes the old config's spares, a spare the far side closes is not an
 error a bot sees, a long poll on a spare is dropped at once when its bot
-leaves, and no upstream connection ever carries two requests (counted
-per connection at the stand-in), under a burst too. TAP output."""
+leaves, a getUpdates answer with N updates opens spares for N calls
+(whichever path it came by), and no upstream connection ever carries two
+requests (counted per connection at the stand-in), under a burst too.
+TAP output."""
 
 import json
 import os
@@ -330,10 +332,37 @@ def part_upload(t, env):
         sc.stop()
 
 
+def part_hint(t, env):
+    """A getUpdates answer of N updates opens spares for the N calls that
+    follow, whichever path it came by: here the first request, so a fresh
+    connection (no spare exists from cold)."""
+    si = env["si"]
+    tok = token(harness.unique_secret("hint"))
+    # Spares idle this long stay: each one opened is one the hint asked for.
+    sc = start(env, ["--prewarm-max-idle", "20s"])
+    try:
+        si.reset()
+        for i in range(4):
+            si.inject({"text": "hint %d" % i})
+        r = sc.get("/bot%s/getUpdates?timeout=0" % tok)
+        got = (r.json() or {}).get("result") or []
+        t.ok(r.status == 200 and len(got) == 4, "getUpdates from cold: 4 "
+             "updates (%r)" % r.status)
+        t.is_(access(sc, "getUpdates"), [0], "it came over a fresh "
+              "connection (spare=0)")
+        t.ok(harness.wait_until(lambda: spares(sc).get("opened", 0) >= 4,
+                                20), "4 updates: 4 spares opened for the "
+             "calls that follow (%r)" % spares(sc))
+        t.is_(si.stats()["per_conn_max"], 1, "no connection carried two "
+              "requests")
+    finally:
+        sc.stop()
+
+
 def main():
     return harness.squid_main((part_used, part_expiry, part_off, part_reload,
                                part_dies, part_longpoll, part_burst,
-                               part_faults, part_upload))
+                               part_faults, part_upload, part_hint))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,30 @@ static const struct {
 	{ "{\"ok\":true,\"result\":[],\"x\":1}", 0 },
 };
 
+/* The updates a getUpdates answer carries: calls that will follow. */
+static const struct {
+	const char	*body;
+	int		 n;
+	const char	*what;
+} counts[] = {
+	{ "{\"ok\":true,\"result\":[]}", 0, "an empty result" },
+	{ "{\"ok\":true,\"result\":[{\"update_id\":7,\"message\":{}},"
+	    "{\"update_id\":8,\"message\":{}}]}", 2, "two updates" },
+	{ "{\"result\":[{ \"update_id\" :\n9}],\"ok\":true}", 1,
+	    "white space around the colon" },
+	{ "{\"ok\":true,\"result\":[{\"update_id\":1,\"message\":"
+	    "{\"text\":\"update_id\"}}]}", 1,
+	    "a text that is \"update_id\": a value, not a key" },
+	{ "{\"ok\":true,\"result\":[{\"update_id\":1,\"message\":"
+	    "{\"text\":\"{\\\"update_id\\\": 5}\"}}]}", 1,
+	    "a text holding {\"update_id\": 5}: escaped, not counted" },
+	{ "{\"ok\":true,\"result\":[{\"update_ids\":1,\"xupdate_id\":2,"
+	    "\"update_id\"}]}", 0, "other keys, and a key with no colon" },
+	{ "{\"ok\":false,\"error_code\":409,\"description\":\"Conflict\"}", 0,
+	    "an error" },
+	{ "\"\"update_id\":3", 1, "a quote just before the key" },
+};
+
 /* The timeout of one upstream poll, and whether an empty answer is held. */
 static const struct {
 	long	 bot, left, slice;
@@ -115,6 +139,29 @@ test_rewrite(void)
 		    strlen(rewrites[i].in), 1, NULL, NULL), rewrites[i].count,
 		    "%s: the check alone agrees", rewrites[i].in);
 		free(out);
+	}
+}
+
+/* Whole, and cut in two at every byte: the count is the same. */
+static void
+test_count(void)
+{
+	size_t	 i, cut, len;
+	int	 st, n, same;
+
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		len = strlen(counts[i].body);
+		st = 0;
+		is_int(longpoll_count(&st, counts[i].body, len), counts[i].n,
+		    "%s: %d update(s)", counts[i].what, counts[i].n);
+		for (same = 1, cut = 0; cut <= len; cut++) {
+			st = 0;
+			n = longpoll_count(&st, counts[i].body, cut);
+			n += longpoll_count(&st, counts[i].body + cut, len - cut);
+			if (n != counts[i].n)
+				same = 0;
+		}
+		ok(same, "%s: the same cut at any byte", counts[i].what);
 	}
 }
 
@@ -222,6 +269,7 @@ main(void)
 	test_rewrite();
 	test_secs();
 	test_empty();
+	test_count();
 	test_learn();
 	test_inherit();
 	return (done_testing());
