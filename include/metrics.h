@@ -28,6 +28,8 @@ enum metrics_spare {
 	METRICS_SPARE_USED,		/* taken by a request */
 	METRICS_SPARE_EXPIRED,		/* idle for prewarm_max_idle */
 	METRICS_SPARE_FAILED,		/* never ready, or died unused */
+	METRICS_SPARE_WAITED,		/* a request waited for it, took it */
+	METRICS_SPARE_MISSED,		/* ... it failed or was late: fresh */
 	METRICS_SPARE_MAX
 };
 

@@ -23,6 +23,7 @@ struct config;
 struct event;
 struct event_base;
 struct evbuffer;
+struct spare;
 struct upstream_h1;
 struct upstream_watch;
 
@@ -117,6 +118,9 @@ struct req {
 	char			 req_errbuf[CURL_ERROR_SIZE];
 	struct upstream_h1	*req_h1;	/* on a spare: upstream_h1.c */
 	int			 req_spare;	/* a spare was taken */
+	struct spare		*req_spwait;	/* waiting for it to be built */
+	struct timespec		 req_spwait_t0;
+	double			 req_t_spwait;	/* ms waited for one, or 0 */
 	int			 req_h1_sent;	/* a request byte went on it */
 	int			 req_busy;	/* counted in spare_busy() */
 	struct upstream_watch	*req_watch;	/* the attempt's clocks */

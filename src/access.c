@@ -28,6 +28,8 @@ struct access_line {
 	double		 al_ms;
 	char		 al_polls[32];	/* " polls=N" for getUpdates, or "" */
 	char		 al_polls_json[32];
+	char		 al_wait[40];	/* " spare_wait=MS" if it waited */
+	char		 al_wait_json[40];
 };
 
 static void
@@ -36,10 +38,10 @@ access_text(const struct req *req, const char *peer,
 {
 	snprintf(line, len, "access %s %s %s bot=%s status=%d "
 	    "in=%" PRIu64 " out=%" PRIu64 " ms=%.1f connect=%.1f tls=%.1f "
-	    "ttfb=%.1f retries=%d spare=%d%s%s%s%s", peer, a->al_method,
+	    "ttfb=%.1f retries=%d spare=%d%s%s%s%s%s", peer, a->al_method,
 	    a->al_api, a->al_bot, a->al_status, req->req_bytes_in,
 	    req->req_bytes_out, a->al_ms, req->req_t_connect, req->req_t_tls,
-	    req->req_t_ttfb, req->req_attempt, req->req_spare,
+	    req->req_t_ttfb, req->req_attempt, req->req_spare, a->al_wait,
 	    a->al_polls,
 	    a->al_error != NULL ? " error=\"" : "",
 	    a->al_error != NULL ? a->al_error : "",
@@ -59,12 +61,12 @@ access_json(const struct req *req, const char *peer,
 	    "\"http_method\":\"%s\",\"method\":\"%s\",\"bot\":\"%s\","
 	    "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	    ",\"ms\":%.1f,\"connect_ms\":%.1f,\"tls_ms\":%.1f,"
-	    "\"ttfb_ms\":%.1f,\"retries\":%d,\"spare\":%s%s%s%s",
+	    "\"ttfb_ms\":%.1f,\"retries\":%d,\"spare\":%s%s%s%s%s",
 	    peer, a->al_method, a->al_api, a->al_bot,
 	    a->al_status, req->req_bytes_in, req->req_bytes_out, a->al_ms,
 	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
 	    req->req_attempt, req->req_spare ? "true" : "false",
-	    a->al_polls_json,
+	    a->al_wait_json, a->al_polls_json,
 	    a->al_error != NULL ? ",\"error\":" : "",
 	    a->al_error != NULL ? err : "");
 }
@@ -105,6 +107,14 @@ access_log(const struct req *req, const char *peer, const char *why)
 		    req->req_lp.lp_polls);
 		snprintf(a.al_polls_json, sizeof(a.al_polls_json),
 		    ",\"polls\":%d", req->req_lp.lp_polls);
+	}
+	/* Waited for a spare being built: on it (spare=1) or not. */
+	a.al_wait[0] = a.al_wait_json[0] = '\0';
+	if (req->req_t_spwait > 0) {
+		snprintf(a.al_wait, sizeof(a.al_wait), " spare_wait=%.1f",
+		    req->req_t_spwait);
+		snprintf(a.al_wait_json, sizeof(a.al_wait_json),
+		    ",\"spare_wait_ms\":%.1f", req->req_t_spwait);
 	}
 	if (log_is_json())
 		access_json(req, peer, &a, line, sizeof(line));

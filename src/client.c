@@ -119,7 +119,7 @@ client_req_free(struct req *req, const char *why)
 	if (req == NULL)
 		return;
 	pool = req->req_clt->clt_pool;
-	if (req->req_easy != NULL)
+	if (req->req_easy != NULL || req->req_spwait != NULL)
 		upstream_stop(req);
 	health_forget(req);
 	access_log(req, req->req_clt->clt_peer, why);
@@ -193,7 +193,7 @@ client_fail(struct client *clt, int status, const char *desc)
 		    desc);
 		return;
 	}
-	if (req->req_easy != NULL)
+	if (req->req_easy != NULL || req->req_spwait != NULL)
 		upstream_stop(req);
 	if (req->req_head_sent) {
 		client_req_free(req, desc);
@@ -452,7 +452,7 @@ client_poll_empty(struct req *req)
 {
 	static const char	 empty[] = "{\"ok\":true,\"result\":[]}";
 
-	if (req->req_easy != NULL)
+	if (req->req_easy != NULL || req->req_spwait != NULL)
 		upstream_stop(req);
 	reply_full(req, 200, "application/json", empty, sizeof(empty) - 1);
 	client_req_done(req);

@@ -206,7 +206,9 @@ static const char *metrics_spares[METRICS_SPARE_MAX] = {
 	[METRICS_SPARE_OPENED] = "opened",
 	[METRICS_SPARE_USED] = "used",
 	[METRICS_SPARE_EXPIRED] = "expired",
-	[METRICS_SPARE_FAILED] = "failed"
+	[METRICS_SPARE_FAILED] = "failed",
+	[METRICS_SPARE_WAITED] = "waited",
+	[METRICS_SPARE_MISSED] = "missed"
 };
 
 void

@@ -13,6 +13,11 @@
  * as many as recent requests ran at once, from prewarm to prewarm_max.
  * A spare that fails is counted and blamed like any connection, never
  * seen by a bot, and the next one waits a growing backoff.
+ *
+ * A request that finds none ready may wait for one being built: the
+ * oldest, if spares take long enough to build that it is worth it, for
+ * at most what a new connection is expected to take (spare_wait()).
+ * Then, or if that spare fails, it goes fresh.
  */
 #include "config.h"
 
@@ -45,6 +50,10 @@ struct spare {
 	struct event		*sp_idle;	/* prewarm_max_idle */
 	struct event		*sp_watch;	/* readable: maybe closed */
 	int			 sp_read;	/* the far side wrote: a ticket */
+	struct timespec		 sp_t0;		/* its build began */
+	spare_got_fn		 sp_wfn;	/* a request waits for it */
+	void			*sp_warg;
+	struct event		*sp_wait_ev;	/* ... this long at most */
 };
 
 TAILQ_HEAD(spare_list, spare);
@@ -67,6 +76,7 @@ static struct {
 	struct timespec		 sp_hint_at;
 	long			 sp_backoff_ms;	/* 0: none */
 	struct timespec		 sp_backoff_end;
+	long			 sp_est_ms;	/* a build takes; 0: none yet */
 } sp = { .sp_list = TAILQ_HEAD_INITIALIZER(sp.sp_list) };
 
 static void	spare_fill(void);
@@ -105,9 +115,17 @@ spare_count(void)
 	return (sp.sp_n);
 }
 
+/*
+ * Closed (failed, or its config went): a request waiting for it goes
+ * fresh, after it is gone from the list.
+ */
 static void
 spare_close(struct spare *s)
 {
+	spare_got_fn	 fn = s->sp_wfn;
+	void		*arg = s->sp_warg;
+
+	spare_unwait(s);
 	TAILQ_REMOVE(&sp.sp_list, s, sp_entry);
 	sp.sp_n--;
 	if (s->sp_ready)
@@ -117,6 +135,8 @@ spare_close(struct spare *s)
 		event_free(s->sp_idle);
 	if (s->sp_watch != NULL)
 		event_free(s->sp_watch);
+	if (s->sp_wait_ev != NULL)
+		event_free(s->sp_wait_ev);
 	if (s->sp_req.req_easy != NULL) {
 		multi_remove(s->sp_req.req_easy);
 		curl_easy_cleanup(s->sp_req.req_easy);
@@ -124,6 +144,10 @@ spare_close(struct spare *s)
 	free(s->sp_req.req_url);
 	config_unref(s->sp_req.req_cfg);
 	free(s);
+	if (fn != NULL) {
+		metrics_spare(METRICS_SPARE_MISSED);
+		fn(arg, NULL);
+	}
 }
 
 /* A failure before use: no bot sees it, but the next spare waits. */
@@ -229,6 +253,41 @@ spare_times(struct spare *s)
 	    s->sp_req.req_proxy].px_scheme != PROXY_NONE);
 }
 
+/* s's handle, for the caller to own from here; s is gone. */
+static CURL *
+spare_give(struct spare *s)
+{
+	CURL	*e = s->sp_req.req_easy;
+	int	 fill;
+
+	s->sp_req.req_easy = NULL;
+	/*
+	 * A TLS 1.3 server sends its session ticket after the handshake.
+	 * Until this spare has read it (its watch saw bytes), the next would
+	 * offer the ticket this one used, which a server may take once: its
+	 * replacement then waits for the answer's first byte (spare_ok()),
+	 * which comes after it.
+	 */
+	fill = s->sp_read;
+	spare_close(s);
+	metrics_spare(METRICS_SPARE_USED);
+	if (fill)
+		spare_fill();	/* replaced at once */
+	return (e);
+}
+
+/* Built, and a request waits for it: it rides it now. */
+static void
+spare_handoff(struct spare *s)
+{
+	spare_got_fn	 fn = s->sp_wfn;
+	void		*arg = s->sp_warg;
+
+	spare_unwait(s);
+	metrics_spare(METRICS_SPARE_WAITED);
+	fn(arg, spare_give(s));
+}
+
 /* From multi.c: the CONNECT_ONLY transfer ended. */
 static void
 spare_built(void *arg, CURLcode rc)
@@ -246,12 +305,15 @@ spare_built(void *arg, CURLcode rc)
 	}
 	failover_ok(s->sp_req.req_cfg, s->sp_req.req_proxy);
 	spare_times(s);
-	if (spare_ready(s) == -1) {
+	sp.sp_est_ms = spare_learn(sp.sp_est_ms, spare_since(&s->sp_t0));
+	if (s->sp_wfn == NULL && spare_ready(s) == -1) {
 		spare_dead(s, "cannot watch its socket");
 		return;
 	}
 	sp.sp_backoff_ms = 0;
 	metrics_spare(METRICS_SPARE_OPENED);
+	if (s->sp_wfn != NULL)
+		spare_handoff(s);
 }
 
 static int
@@ -266,6 +328,7 @@ spare_open(void)
 	s->sp_req.req_base = sp.sp_base;
 	s->sp_req.req_cfg = config_ref(sp.sp_cfg);
 	s->sp_req.req_proxy = failover_pick(sp.sp_cfg);
+	clock_gettime(CLOCK_MONOTONIC, &s->sp_t0);
 	TAILQ_INSERT_TAIL(&sp.sp_list, s, sp_entry);
 	sp.sp_n++;
 	metrics_spares_now(sp.sp_n - sp.sp_nready, sp.sp_nready);
@@ -443,8 +506,6 @@ CURL *
 spare_take(const struct config *cfg, int proxy)
 {
 	struct spare	*s, *next;
-	CURL		*e = NULL;
-	int		 fill = 0;
 
 	for (s = TAILQ_FIRST(&sp.sp_list); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, sp_entry);
@@ -455,22 +516,97 @@ spare_take(const struct config *cfg, int proxy)
 			spare_dead(s, "closed by the far side");
 			continue;
 		}
-		e = s->sp_req.req_easy;
-		s->sp_req.req_easy = NULL;
-		/*
-		 * A TLS 1.3 server sends its session ticket after the
-		 * handshake.  Until this spare has read it (its watch saw
-		 * bytes), the next would offer the ticket this one used, which
-		 * a server may take once: its replacement then waits for the
-		 * answer's first byte (spare_ok()), which comes after it.
-		 */
-		fill = s->sp_read;
-		spare_close(s);
-		metrics_spare(METRICS_SPARE_USED);
-		break;
+		return (spare_give(s));
 	}
-	/* Replaced at once; a miss waits for its attempt (spare_begin()). */
-	if (fill)
-		spare_fill();
-	return (e);
+	/* A miss is replaced after its attempt (spare_begin()). */
+	return (NULL);
+}
+
+/*
+ * The next estimate of how long a spare takes to build, from the last
+ * one (0: none yet) and a build of ms: a moving average, so a proxy that
+ * slows down is followed within a few builds.  Pure, for the unit test.
+ */
+long
+spare_learn(long est, long ms)
+{
+	if (ms < 1)
+		ms = 1;
+	if (est <= 0)
+		return (ms);
+	return (est + (ms - est) / 4);
+}
+
+/*
+ * How long a request may wait for a spare whose build began elapsed ms
+ * ago, given the estimate: -1 if not at all.  Its expected rest (est -
+ * elapsed) is below a new connection's (est) once it has begun; the wait
+ * is capped at est, so a request never waits longer than a new
+ * connection is expected to take.  None built yet: nothing to go by.  One
+ * late by a whole estimate is likely stuck.  Pure, for the unit test.
+ */
+long
+spare_wait_ms(long est, long elapsed)
+{
+	if (est <= 0 || elapsed < 0 || elapsed >= 2 * est)
+		return (-1);
+	return (est);
+}
+
+/* The deadline: the spare goes on as one for later, the request fresh. */
+static void
+spare_late_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct spare	*s = arg;
+	spare_got_fn	 fn = s->sp_wfn;
+	void		*warg = s->sp_warg;
+
+	(void)fd;
+	(void)what;
+	spare_unwait(s);
+	metrics_spare(METRICS_SPARE_MISSED);
+	fn(warg, NULL);
+}
+
+/*
+ * No spare ready: wait for the oldest one of this config and proxy being
+ * built, if that is worth it (spare_wait_ms()).  fn(arg, handle) comes
+ * from the loop when it is ready, fn(arg, NULL) if it fails, its config
+ * goes, or the wait is over: go fresh.  NULL: not waiting; else what
+ * spare_unwait() takes when the request ends first.
+ */
+struct spare *
+spare_wait(const struct config *cfg, int proxy, spare_got_fn fn, void *arg)
+{
+	struct spare	*s;
+	struct timeval	 tv;
+	long		 ms;
+
+	TAILQ_FOREACH(s, &sp.sp_list, sp_entry) {
+		if (s->sp_ready || s->sp_wfn != NULL ||
+		    s->sp_req.req_cfg != cfg || s->sp_req.req_proxy != proxy ||
+		    (ms = spare_wait_ms(sp.sp_est_ms,
+		    spare_since(&s->sp_t0))) < 0)
+			continue;
+		if (s->sp_wait_ev == NULL && (s->sp_wait_ev = evtimer_new(
+		    sp.sp_base, spare_late_cb, s)) == NULL)
+			return (NULL);
+		util_ms_timeval(ms, &tv);
+		if (evtimer_add(s->sp_wait_ev, &tv) == -1)
+			return (NULL);
+		s->sp_wfn = fn;
+		s->sp_warg = arg;
+		return (s);
+	}
+	return (NULL);
+}
+
+/* The waiting request ended or moved on: the spare is one for later. */
+void
+spare_unwait(struct spare *s)
+{
+	if (s->sp_wait_ev != NULL)
+		evtimer_del(s->sp_wait_ev);
+	s->sp_wfn = NULL;
+	s->sp_warg = NULL;
 }

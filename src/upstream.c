@@ -442,19 +442,61 @@ upstream_add(struct req *req, CURL *e)
 	return (0);
 }
 
-/* A ready spare, if one fits: the request pays one round trip. */
+static int	upstream_fresh(struct req *);
+
+/* On the spare e: the request pays one round trip. */
+static int
+upstream_on_spare(struct req *req, CURL *e)
+{
+	upstream_busy(req, 1);
+	return (upstream_h1_start(req, e, upstream_timeout_ms(req),
+	    &upstream_h1_hooks));
+}
+
+/* The wait for a spare being built is over: how long, for the log. */
+static void
+upstream_waited(struct req *req)
+{
+	struct timespec	 now;
+
+	req->req_spwait = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	req->req_t_spwait = (now.tv_sec - req->req_spwait_t0.tv_sec) * 1e3 +
+	    (now.tv_nsec - req->req_spwait_t0.tv_nsec) / 1e6;
+}
+
+/* From spare.c: the spare waited for is ready (e), or go fresh (NULL). */
+static void
+upstream_spare_got(void *arg, CURL *e)
+{
+	struct req	*req = arg;
+
+	upstream_waited(req);
+	if ((e != NULL ? upstream_on_spare(req, e) : upstream_fresh(req)) == 0)
+		return;
+	reply_error(req, 500, "Internal Server Error: cannot start the "
+	    "upstream transfer");
+	req->req_hooks->rh_done(req);
+}
+
+/*
+ * A ready spare, if one fits, or one being built that should come
+ * sooner than a new connection (1: on it, or waiting for it).
+ */
 static int
 upstream_spare(struct req *req)
 {
 	CURL	*e;
 
-	if (!upstream_h1_eligible(req) ||
-	    (e = spare_take(req->req_cfg, req->req_proxy)) == NULL)
+	if (!upstream_h1_eligible(req))
 		return (0);
+	if ((e = spare_take(req->req_cfg, req->req_proxy)) != NULL)
+		return (upstream_on_spare(req, e) == -1 ? -1 : 1);
+	if ((req->req_spwait = spare_wait(req->req_cfg, req->req_proxy,
+	    upstream_spare_got, req)) == NULL)
+		return (0);
+	clock_gettime(CLOCK_MONOTONIC, &req->req_spwait_t0);
 	upstream_busy(req, 1);
-	if (upstream_h1_start(req, e, upstream_timeout_ms(req),
-	    &upstream_h1_hooks) == -1)
-		return (-1);
 	return (1);
 }
 
@@ -462,11 +504,8 @@ upstream_spare(struct req *req)
 static int
 upstream_attempt(struct req *req)
 {
-	const struct config	*cfg = upstream_cfg(req);
-	CURL			*e = NULL;
-
 	upstream_reset(req);
-	req->req_proxy = failover_pick(cfg);
+	req->req_proxy = failover_pick(upstream_cfg(req));
 	if (longpoll_prepare(req) == -1)
 		goto fail;
 	switch (upstream_spare(req)) {
@@ -475,6 +514,19 @@ upstream_attempt(struct req *req)
 	case -1:
 		goto fail;
 	}
+	return (upstream_fresh(req));
+ fail:
+	log_warnx("%s: cannot set up the upstream transfer", __func__);
+	upstream_watch_stop(req);
+	return (-1);
+}
+
+/* A fresh connection through libcurl, the way every retry goes. */
+static int
+upstream_fresh(struct req *req)
+{
+	CURL	*e = NULL;
+
 	if ((e = upstream_easy(req)) == NULL)
 		goto fail;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->req_uphdrs);
@@ -532,6 +584,10 @@ upstream_release(struct req *req)
 {
 	longpoll_stop(req);
 	upstream_h1_stop(req);
+	if (req->req_spwait != NULL) {
+		spare_unwait(req->req_spwait);
+		upstream_waited(req);
+	}
 	upstream_busy(req, 0);
 	if (req->req_easy == NULL)
 		return;

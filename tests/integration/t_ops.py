@@ -664,13 +664,15 @@ def part_health(t, env):
     acc = re.compile(r"^\S+ (?P<level>\w+) access 127\.0\.0\.1:\d+ "
                      r"(?P<http>\S+) (?P<method>\S+) bot=(?P<bot>\S+) "
                      r"status=(?P<status>\d+) in=\d+ out=\d+ ms=%s "
-                     r"connect=%s tls=%s ttfb=%s retries=\d+ spare=[01](?: polls=\d+)?"
-                     r"(?: error=\"(?P<error>.*)\")?$" % (num, num, num, num))
+                     r"connect=%s tls=%s ttfb=%s retries=\d+ spare=[01]"
+                     r"(?: spare_wait=%s)?(?: polls=\d+)?"
+                     r"(?: error=\"(?P<error>.*)\")?$"
+                     % (num, num, num, num, num))
     lines = [l for l in log.split("\n") if " access " in l]
     parsed = [acc.match(l) for l in lines]
     t.ok(lines and all(parsed), "text access lines: PEER HTTPMETHOD METHOD "
          "bot=ID status=N in=N out=N ms=N connect=N tls=N ttfb=N retries=N "
-         "spare=0|1 [polls=N] [error=\"...\"]")
+         "spare=0|1 [spare_wait=N] [polls=N] [error=\"...\"]")
     for l, m in zip(lines, parsed):
         if not m:
             t.diag("unexpected access line: %r" % l)

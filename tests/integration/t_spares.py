@@ -359,10 +359,164 @@ def part_hint(t, env):
         sc.stop()
 
 
+def inflight(sc):
+    m = re.search(rb"^tgsidecar_inflight (\d+)", sc.get("/metrics").body,
+                  re.M)
+    return int(m.group(1)) if m else -1
+
+
+def later(fn):
+    """fn() in a thread: .done(timeout) -> its result, or None."""
+    box = []
+    th = threading.Thread(target=lambda: box.append(fn()), daemon=True)
+    th.start()
+
+    class Later:
+        def done(self, timeout):
+            th.join(harness.patient(timeout))
+            return box[0] if box else None
+    return Later()
+
+
+def wait_line(sc, api, n):
+    """The n-th access line (0 on) for Bot API method api, once written."""
+    def lines():
+        return [l for l in sc.log().splitlines()
+                if re.search(r" access \S+ \S+ %s " % re.escape(api), l)]
+    harness.wait_until(lambda: len(lines()) > n, 10)
+    got = lines()
+    return got[n] if len(got) > n else ""
+
+
+def held_new(fp, after):
+    """The first connection held at the proxy's gate after number after."""
+    box = []
+    harness.wait_until(lambda: box.extend(
+        [n for n in fp.held_conns() if n > after]) or box, 15)
+    return box[0] if box else None
+
+
+def part_wait(t, env):
+    """A request that finds no spare ready rides one being built (no new
+    connection), and goes fresh if that one fails, is late, or its bot
+    leaves first. Each CONNECT is held at a gated proxy until the test
+    lets that one connection through."""
+    from faultproxy import FaultProxy
+    si = env["si"]
+    tok = token(harness.unique_secret("wait"))
+    fp = FaultProxy(env["wd"], "tunnel", gate=True).start()
+    sc = Sidecar(env["wd"], upstream=si.url, ca_file=env["certs"].ca_cert,
+                 proxy=fp.url, extra_args=["--prewarm-max-idle", "30s",
+                                           "--connect-timeout", "120s"]
+                 ).start()
+    getme = "/bot%s/getMe" % tok
+
+    def tunneled(n):
+        return any(l.startswith("conn %d " % n) and l.endswith("-> tunnel")
+                   for l in fp.events())
+    try:
+        si.reset()
+        first = later(lambda: sc.get(getme))
+        c = held_new(fp, 0)
+        fp.open_gate(c)
+        r = first.done(20)
+        t.is_(r and r.status, 200, "the first getMe, fresh (conn %r)" % c)
+        # The first spare takes 3 s to build: the estimate a wait is
+        # measured by, long beside this test's own steps.
+        c = held_new(fp, c)
+        time.sleep(3)
+        fp.open_gate(c)
+        t.ok(ready(sc), "a spare is ready (conn %r, held 3 s)" % c)
+        r = send(sc, tok, "on the ready spare")
+        t.is_(r.status, 200, "sendMessage takes it")
+        # Its replacement is held at the gate: no spare is ready.
+        sp_conn = held_new(fp, c)
+        t.ok(sp_conn is not None, "its replacement is being built (conn "
+             "%r, held)" % sp_conn)
+        x = later(lambda: sc.get(getme))
+        t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
+             "a getMe arrives while it is built, and waits")
+        fp.open_gate(sp_conn)
+        r = x.done(20)
+        t.is_(r and r.status, 200, "the spare is let through: getMe "
+              "answered")
+        line = wait_line(sc, "getMe", 1)
+        t.ok(" spare=1 spare_wait=" in line, "it rode that spare: spare=1 "
+             "spare_wait=MS (%r)" % line[line.find("retries"):])
+        later_conns = [n for n in fp.held_conns() if n > sp_conn]
+        t.ok(not [n for n in later_conns if tunneled(n)], "no connection "
+             "after the spare's went through the proxy (%r held): it was "
+             "answered on the spare's tunnel" % later_conns)
+        sp = spares(sc)
+        t.ok(sp.get("waited") == 1 and sp.get("missed", 0) == 0,
+             "/metrics: spares waited 1, missed 0 (%r)" % sp)
+
+        # The spare being built fails: the request goes fresh.
+        sp_conn = held_new(fp, sp_conn)
+        y = later(lambda: sc.get(getme))
+        t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
+             "another getMe waits for the next spare (conn %r)" % sp_conn)
+        fp.open_gate(sp_conn, close=True)
+        c = held_new(fp, sp_conn)
+        if c is not None:
+            fp.open_gate(c)
+        r = y.done(20)
+        t.is_(r and r.status, 200, "that spare's CONNECT is closed: the "
+              "getMe goes fresh (conn %r) and is answered" % c)
+        line = wait_line(sc, "getMe", 2)
+        t.ok(" spare=0 spare_wait=" in line and "error=" not in line,
+             "its access line: spare=0 spare_wait=MS, no error (%r)"
+             % line[line.find("retries"):])
+        sp = spares(sc)
+        t.ok(sp.get("missed") == 1 and sp.get("failed") == 1,
+             "/metrics: spares missed 1, failed 1 (%r)" % sp)
+
+        # The bot leaves while its poll waits: dropped at once.
+        sp_conn = held_new(fp, c)
+        s = socket.create_connection(("127.0.0.1", sc.port), timeout=10)
+        s.sendall(("GET /bot%s/getUpdates?timeout=30 HTTP/1.1\r\nHost: x"
+                   "\r\n\r\n" % tok).encode())
+        t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
+             "a getUpdates waits for the next spare (conn %r)" % sp_conn)
+        s.close()
+        t.ok(harness.wait_until(lambda: inflight(sc) == 0, 10),
+             "its bot leaves: the request is gone")
+        line = wait_line(sc, "getUpdates", 0)
+        t.ok(" status=499 " in line and " spare_wait=" in line,
+             "its access line: status=499, spare_wait=MS (%r)" % line)
+
+        # The spare is late: the request goes fresh once a new
+        # connection would have been ready.
+        z = later(lambda: sc.get(getme))
+        t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
+             "a getMe waits for the same spare (conn %r, still held)"
+             % sp_conn)
+        c = held_new(fp, sp_conn)
+        if c is not None:
+            fp.open_gate(c)
+        r = z.done(20)
+        t.is_(r and r.status, 200, "not ready in time: it goes fresh "
+              "(conn %r) and is answered" % c)
+        line = wait_line(sc, "getMe", 3)
+        t.ok(" spare=0 spare_wait=" in line, "its access line: spare=0 "
+             "spare_wait=MS (%r)" % line[line.find("retries"):])
+        t.ok(not tunneled(sp_conn), "the late spare was still held")
+        t.is_(si.stats()["per_conn_max"], 1, "no connection carried two "
+              "requests")
+        t.is_([m for m in (x["method"] for x in si.stats()["requests"])
+               if m == "getUpdates"], [], "the abandoned poll never "
+              "reached the stand-in")
+    finally:
+        fp.open_gate()
+        sc.stop()
+        fp.stop()
+
+
 def main():
     return harness.squid_main((part_used, part_expiry, part_off, part_reload,
                                part_dies, part_longpoll, part_burst,
-                               part_faults, part_upload, part_hint))
+                               part_faults, part_upload, part_hint,
+                               part_wait))
 
 
 if __name__ == "__main__":

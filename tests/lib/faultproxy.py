@@ -23,8 +23,9 @@ Modes, applied to every connection:
   1xx-silence       answer "HTTP/1.1 100 Continue" and the blank line,
                     then nothing
   tunnel            a working CONNECT proxy; with --delay S it waits S
-                    seconds before its 200 (with --gate FILE: until FILE
-                    exists)
+                    seconds before its 200 (with --gate FILE: until FILE,
+                    or FILE.N for connection N alone, exists; FILE.N.close
+                    closes connection N instead)
   relay             not a proxy: a TCP relay to 127.0.0.1:--target, which
                     waits --delay S seconds before it connects (or --gate)
   socks5-map        a SOCKS5 proxy (no auth) that tunnels to the asked
@@ -171,15 +172,22 @@ def dial(port):
 def pause(n, opts, end):
     """--delay seconds, or until the --gate file exists: a test that must
     know a connection is held while it does something opens the gate
-    itself, however slow the machine."""
+    itself, however slow the machine. FILE.N opens it for connection N
+    alone; FILE.N.close closes that connection instead (False)."""
     if not (opts.delay or opts.gate):
-        return
+        return True
     say("conn %d held" % n)
-    if opts.gate:
-        while not os.path.exists(opts.gate) and time.monotonic() < end:
-            time.sleep(0.02)
-    else:
+    if not opts.gate:
         time.sleep(opts.delay)
+        return True
+    one = "%s.%d" % (opts.gate, n)
+    while time.monotonic() < end:
+        if os.path.exists(one + ".close"):
+            return False
+        if os.path.exists(opts.gate) or os.path.exists(one):
+            break
+        time.sleep(0.02)
+    return True
 
 
 def tunnel(s, n, what, head, opts, end):
@@ -191,7 +199,9 @@ def tunnel(s, n, what, head, opts, end):
         say("conn %d %s -> 403 (not loopback)" % (n, what))
         return
     # Only a CONNECT is held (not the harness's check that we listen).
-    pause(n, opts, end)
+    if not pause(n, opts, end):
+        say("conn %d %s -> closed at the gate" % (n, what))
+        return
     try:
         u = dial(int(port))
     except (OSError, ValueError) as e:
@@ -357,7 +367,9 @@ def relay(s, n, opts, end):
         return
     say("conn %d RELAY -> port %d after %s" % (
         n, opts.target, "the gate" if opts.gate else "%.1fs" % opts.delay))
-    pause(n, opts, end)
+    if not pause(n, opts, end):
+        say("conn %d closed at the gate" % n)
+        return
     u = dial(opts.target)
     u.sendall(first)
     u.settimeout(None)
@@ -507,10 +519,19 @@ class FaultProxy:
             argv += ["--gate", self.gate]
         self.proc = harness.Proc(argv, workdir, self.name)
 
-    def open_gate(self):
-        """Let the held connections (and all later ones) go on."""
-        with open(self.gate, "w"):
+    def open_gate(self, n=None, close=False):
+        """Let the held connections (and all later ones) go on; with n,
+        connection n alone (close: closed instead, without a word)."""
+        path = self.gate
+        if n is not None:
+            path = "%s.%d%s" % (self.gate, n, ".close" if close else "")
+        with open(path, "w"):
             pass
+
+    def held_conns(self):
+        """The numbers of the connections held at the gate so far."""
+        return [int(l.split()[1]) for l in self.events()
+                if l.endswith(" held")]
 
     def held(self):
         """How many connections were held by --delay or --gate."""

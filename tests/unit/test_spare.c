@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * spare_target(): how many spare connections to keep, from prewarm,
- * prewarm_max, the recent concurrency and a getUpdates hint.
+ * prewarm_max, the recent concurrency and a getUpdates hint;
+ * spare_learn() and spare_wait_ms(): whether a request waits for a spare
+ * being built, and how long at most.
  */
 #include <stddef.h>
 
@@ -32,10 +34,42 @@ static const struct target_case target_cases[] = {
 	{ "a negative hint counts for nothing", 1, 8, 0, -3, 1 },
 };
 
+/* The estimate of a build: est, then a build of ms. */
+static const struct {
+	long		 est, ms, want;
+	const char	*what;
+} learns[] = {
+	{ 0, 120, 120, "the first build is the estimate" },
+	{ 0, 0, 1, "a build under 1 ms still counts as one" },
+	{ 100, 100, 100, "the same again: unchanged" },
+	{ 100, 500, 200, "a slower build moves it a quarter of the way" },
+	{ 400, 0, 301, "a faster one too" },
+};
+
+/* How long a request waits for a spare begun elapsed ms ago. */
+static const struct {
+	long		 est, elapsed, want;
+	const char	*what;
+} waits[] = {
+	{ 0, 10, -1, "none built yet: nothing to go by, go fresh" },
+	{ 200, 0, 200, "just begun: at most what a new one takes" },
+	{ 200, 150, 200, "nearly done: the same cap" },
+	{ 200, 250, 200, "late, but by less than a build" },
+	{ 200, 400, -1, "late by a whole build: likely stuck, go fresh" },
+	{ 200, -5, -1, "a clock that went back: go fresh" },
+};
+
 int
 main(void)
 {
 	size_t	 i;
+
+	for (i = 0; i < sizeof(learns) / sizeof(learns[0]); i++)
+		is_int(spare_learn(learns[i].est, learns[i].ms), learns[i].want,
+		    "spare_learn: %s", learns[i].what);
+	for (i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
+		is_int(spare_wait_ms(waits[i].est, waits[i].elapsed),
+		    waits[i].want, "spare_wait_ms: %s", waits[i].what);
 
 	for (i = 0; i < sizeof(target_cases) / sizeof(target_cases[0]); i++) {
 		const struct target_case *tc = &target_cases[i];
