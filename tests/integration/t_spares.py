@@ -396,43 +396,58 @@ def held_new(fp, after):
     return box[0] if box else None
 
 
-def part_wait(t, env):
-    """A request that finds no spare ready rides one being built (no new
-    connection), and goes fresh if that one fails, is late, or its bot
-    leaves first. Each CONNECT is held at a gated proxy until the test
-    lets that one connection through."""
+def tunneled(fp, n):
+    """Connection n went through the gated proxy."""
+    return any(l.startswith("conn %d " % n) and l.endswith("-> tunnel")
+               for l in fp.events())
+
+
+def gated(t, env, tok):
+    """A sidecar through a proxy that holds each CONNECT until the test
+    lets it through; one spare built (in 3 s: the estimate a wait is
+    measured by, long beside this test's own steps) and taken, its
+    replacement held. Returns (proxy, sidecar, the held connection)."""
     from faultproxy import FaultProxy
     si = env["si"]
-    tok = token(harness.unique_secret("wait"))
     fp = FaultProxy(env["wd"], "tunnel", gate=True).start()
     sc = Sidecar(env["wd"], upstream=si.url, ca_file=env["certs"].ca_cert,
                  proxy=fp.url, extra_args=["--prewarm-max-idle", "30s",
                                            "--connect-timeout", "120s"]
                  ).start()
     getme = "/bot%s/getMe" % tok
+    si.reset()
+    first = later(lambda: sc.get(getme))
+    c = held_new(fp, 0)
+    fp.open_gate(c)
+    r = first.done(20)
+    t.is_(r and r.status, 200, "the first getMe, fresh (conn %r)" % c)
+    c = held_new(fp, c)
+    time.sleep(3)
+    fp.open_gate(c)
+    t.ok(ready(sc), "a spare is ready (conn %r, held 3 s)" % c)
+    r = send(sc, tok, "on the ready spare")
+    t.is_(r.status, 200, "sendMessage takes it")
+    # Its replacement is held at the gate: no spare is ready.
+    sp_conn = held_new(fp, c)
+    t.ok(sp_conn is not None, "its replacement is being built (conn "
+         "%r, held)" % sp_conn)
+    return fp, sc, sp_conn
+
+
+def part_wait(t, env):
+    """A request that finds no spare ready rides one being built (no new
+    connection), and goes fresh if that one fails, is late, or its bot
+    leaves first."""
+    si = env["si"]
+    tok = token(harness.unique_secret("wait"))
+    getme = "/bot%s/getMe" % tok
+    fp, sc, sp_conn = gated(t, env, tok)
 
     def tunneled(n):
-        return any(l.startswith("conn %d " % n) and l.endswith("-> tunnel")
-                   for l in fp.events())
+        return globals()["tunneled"](fp, n)
     try:
-        si.reset()
-        first = later(lambda: sc.get(getme))
         c = held_new(fp, 0)
         fp.open_gate(c)
-        r = first.done(20)
-        t.is_(r and r.status, 200, "the first getMe, fresh (conn %r)" % c)
-        # The first spare takes 3 s to build: the estimate a wait is
-        # measured by, long beside this test's own steps.
-        c = held_new(fp, c)
-        time.sleep(3)
-        fp.open_gate(c)
-        t.ok(ready(sc), "a spare is ready (conn %r, held 3 s)" % c)
-        r = send(sc, tok, "on the ready spare")
-        t.is_(r.status, 200, "sendMessage takes it")
-        # Its replacement is held at the gate: no spare is ready.
-        sp_conn = held_new(fp, c)
-        t.ok(sp_conn is not None, "its replacement is being built (conn "
-             "%r, held)" % sp_conn)
         x = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
              "a getMe arrives while it is built, and waits")
@@ -512,11 +527,61 @@ def part_wait(t, env):
         fp.stop()
 
 
+def part_wait_cfg(t, env):
+    """A request waiting for a spare keeps its config: a reload closes
+    the old config's spare and the request goes fresh, never onto a spare
+    of the new config; a drain (SIGTERM) waits for it, fresh too."""
+    tok = token(harness.unique_secret("wcfg"))
+    getme = "/bot%s/getMe" % tok
+    fp, sc, sp_conn = gated(t, env, tok)
+    try:
+        x = later(lambda: sc.get(getme))
+        t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
+             "a getMe waits for the spare being built (conn %r)" % sp_conn)
+        sc.proc.send_signal(signal.SIGHUP)
+        t.ok(harness.wait_until(
+            lambda: "configuration reloaded" in sc.log(), 10), "SIGHUP: "
+            "the configuration is reloaded")
+        for n in range(2):      # the request's fresh one, the new spare
+            c = held_new(fp, sp_conn)
+            if c is not None:
+                fp.open_gate(c)
+                sp_conn = c
+        r = x.done(20)
+        line = wait_line(sc, "getMe", 1)
+        t.ok(r and r.status == 200 and " spare=0 spare_wait=" in line,
+             "the old config's spare closed: the getMe goes fresh and is "
+             "answered, spare=0 spare_wait=MS (%r)"
+             % line[line.find("retries"):])
+        t.ok(ready(sc), "the new config's spare is ready")
+        r = send(sc, tok, "on the new config's spare")
+        t.is_(r.status, 200, "sendMessage takes it")
+        sp_conn = held_new(fp, sp_conn)
+        y = later(lambda: sc.get(getme))
+        t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
+             "a getMe waits for its replacement (conn %r)" % sp_conn)
+        sc.proc.send_signal(signal.SIGTERM)
+        c = held_new(fp, sp_conn)
+        if c is not None:
+            fp.open_gate(c)
+        r = y.done(20)
+        t.is_(r and r.status, 200, "SIGTERM: the spares close, the waiting "
+              "getMe goes fresh (conn %r) and is answered" % c)
+        harness.wait_until(lambda: sc.proc.poll() is not None, 10)
+        st, killed = sc.stop()
+        t.ok(st == 0 and not killed, "the sidecar exits 0 once it is done "
+             "(%r, killed %r)" % (st, killed))
+    finally:
+        fp.open_gate()
+        sc.stop()
+        fp.stop()
+
+
 def main():
     return harness.squid_main((part_used, part_expiry, part_off, part_reload,
                                part_dies, part_longpoll, part_burst,
                                part_faults, part_upload, part_hint,
-                               part_wait))
+                               part_wait, part_wait_cfg))
 
 
 if __name__ == "__main__":
