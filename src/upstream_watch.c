@@ -315,6 +315,15 @@ upstream_watch_answer(struct req *req)
 		upstream_watch_enter(uw, UPH_RECV);
 }
 
+/* Where the attempt is: enum upstream_phase (UPH_CONNECT before it). */
+int
+upstream_watch_phase(const struct req *req)
+{
+	const struct upstream_watch	*uw = req->req_watch;
+
+	return (uw != NULL ? uw->uw_phase : UPH_CONNECT);
+}
+
 /* Where the attempt was, and the bytes that had gone each way. */
 void
 upstream_watch_facts(struct req *req, struct upstream_facts *uf)
