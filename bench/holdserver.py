@@ -8,7 +8,8 @@ asyncio, standard library only, one connection per request (it always
 answers "Connection: close"):
 
 - .../getUpdates is held until SIGUSR1 (or --max-hold seconds), then
-  answered {"ok":true,"result":[]};
+  answered {"ok":true,"result":[]}; each SIGUSR1 answers the polls held
+  at that moment, and later ones are held again;
 - any other request has its body read to the end (Content-Length or
   chunked) and is answered {"ok":true,"result":{"bytes":N}}.
 
@@ -28,6 +29,14 @@ import sys
 
 stats = {"held": 0, "served": 0, "open": 0, "bytes": 0, "errors": 0}
 release = None
+max_hold = None
+
+
+def release_held():
+    """Answer the polls held now; the next ones wait for the next call."""
+    global release
+    held, release = release, asyncio.Event()
+    held.set()
 
 
 async def read_body(reader, headers):
@@ -78,7 +87,9 @@ async def handle(reader, writer):
         if path.endswith("/getUpdates"):
             stats["held"] += 1
             try:
-                await release.wait()
+                await asyncio.wait_for(release.wait(), max_hold)
+            except asyncio.TimeoutError:
+                pass
             finally:
                 stats["held"] -= 1
             body = b'{"ok":true,"result":[]}'
@@ -110,11 +121,11 @@ async def write_stats(path):
 
 
 async def main(a):
-    global release
+    global release, max_hold
     release = asyncio.Event()
+    max_hold = a.max_hold
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGUSR1, release.set)
-    loop.call_later(a.max_hold, release.set)
+    loop.add_signal_handler(signal.SIGUSR1, release_held)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
     server = await asyncio.start_server(handle, "127.0.0.1", a.port, ssl=ctx,

@@ -106,6 +106,7 @@ struct req {
 	char			*req_url;
 	int			 req_send_paused;
 	int			 req_recv_paused;
+	int			 req_upbuf_gone;	/* libcurl's, given back */
 	int			 req_up_status;
 	double			 req_t_connect;	/* ms, for the access log */
 	double			 req_t_tls;

@@ -9,6 +9,7 @@
 
 #define ROUTE_BOT_MAX	20	/* digits of a bot id, before the colon */
 #define ROUTE_FILE_MAX	4096	/* a file path as it goes upstream: PATH_MAX */
+#define ROUTE_PATH_MAX	(256 + ROUTE_FILE_MAX)	/* rt_path, with its NUL */
 enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
 
 struct route {
@@ -20,12 +21,14 @@ struct route {
 	/*
 	 * Sent upstream: "/bot<token>/<method>" decoded, or
 	 * "/file/bot<token>/" and the file path as the bot sent it.
+	 * Allocated by route_parse(), freed by route_clear().
 	 */
-	char	 rt_path[256 + ROUTE_FILE_MAX];
+	char	*rt_path;
 };
 
 int	 route_parse(struct route *, const char *, size_t, int *,
 	    const char **);
+void	 route_clear(struct route *);
 long	 route_timeout(const char *, size_t);
 long	 route_timeout_span(const char *, size_t, size_t *, size_t *);
 long	 route_query_timeout(const char *, size_t);

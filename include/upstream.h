@@ -104,6 +104,7 @@ int	 upstream_watch_start(struct req *, CURL *, long,
 	    void (*)(struct req *));
 void	 upstream_watch_stop(struct req *);
 void	 upstream_watch_answer(struct req *);
+int	 upstream_watch_phase(const struct req *);
 void	 upstream_watch_facts(struct req *, struct upstream_facts *);
 
 #endif /* UPSTREAM_H */

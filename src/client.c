@@ -148,6 +148,7 @@ client_req_free(struct req *req, const char *why)
 	free(req->req_connection);
 	free(req->req_up_connection);
 	free(req->req_url);
+	route_clear(&req->req_route);
 	config_unref(req->req_cfg);
 	free(req);
 }

@@ -24,10 +24,12 @@ struct multi_sock {
 	CURL		*ms_easy;	/* the transfer on this socket */
 };
 
-/* A transfer's owner and the hook that hears of its end (CURLOPT_PRIVATE). */
+/* A transfer's owner and the hooks it installed (CURLOPT_PRIVATE). */
 struct multi_xfer {
 	multi_done_fn	 mx_done;
+	multi_reading_fn mx_reading;	/* or NULL */
 	void		*mx_arg;
+	int		 mx_what;	/* CURL_POLL_* libcurl last asked for */
 };
 
 static struct {
@@ -38,6 +40,33 @@ static struct {
 } mu;
 
 static void	multi_check(void);
+
+static struct multi_xfer *
+multi_xfer(CURL *easy)
+{
+	struct multi_xfer	*mx = NULL;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&mx);
+	return (mx);
+}
+
+/*
+ * libcurl has handled an event of this transfer.  If it now waits only
+ * to read, its owner's hook hears of it; with no hook, the TLS record
+ * buffers of a connection with nothing buffered go back (a spare's, at
+ * the end of its handshake).
+ */
+static void
+multi_after(CURL *easy)
+{
+	struct multi_xfer	*mx = multi_xfer(easy);
+
+	if (mx != NULL && mx->mx_reading != NULL) {
+		if (mx->mx_what == CURL_POLL_IN)
+			mx->mx_reading(mx->mx_arg);
+	} else if (tls_release(easy))
+		trim_soon(mu.mu_base);
+}
 
 /* Every CURLMcode is checked; what failed is logged where it is known. */
 static int
@@ -63,8 +92,7 @@ multi_event_cb(evutil_socket_t fd, short what, void *arg)
 	multi_ok("curl_multi_socket_action",
 	    curl_multi_socket_action(mu.mu_multi, fd, action, &mu.mu_running));
 	/* ms may be gone now; easy lives until its done hook frees it. */
-	if (tls_release(easy))
-		trim_soon(mu.mu_base);
+	multi_after(easy);
 	multi_check();
 }
 
@@ -101,9 +129,12 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
     void *sockp)
 {
 	struct multi_sock	*ms = sockp;
+	struct multi_xfer	*mx = multi_xfer(easy);
 	short			 kind = EV_PERSIST;
 
 	(void)arg;
+	if (mx != NULL)
+		mx->mx_what = what;
 	if (what == CURL_POLL_REMOVE) {
 		if (ms != NULL) {
 			event_del(&ms->ms_ev);
@@ -147,10 +178,7 @@ multi_check(void)
 	while ((msg = curl_multi_info_read(mu.mu_multi, &left)) != NULL) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		mx = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-		    (char **)&mx);
-		if (mx != NULL)
+		if ((mx = multi_xfer(msg->easy_handle)) != NULL)
 			mx->mx_done(mx->mx_arg, msg->data.result);
 	}
 }
@@ -223,11 +251,11 @@ multi_add(CURL *easy, multi_done_fn done, void *arg)
 void
 multi_remove(CURL *easy)
 {
-	struct multi_xfer	*mx = NULL;
+	struct multi_xfer	*mx;
 
 	multi_ok("curl_multi_remove_handle",
 	    curl_multi_remove_handle(mu.mu_multi, easy));
-	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&mx);
+	mx = multi_xfer(easy);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 	free(mx);
 }
@@ -236,11 +264,25 @@ multi_remove(CURL *easy)
 void
 multi_rehook(CURL *easy, multi_done_fn done, void *arg)
 {
-	struct multi_xfer	*mx = NULL;
+	struct multi_xfer	*mx = multi_xfer(easy);
 
-	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&mx);
 	if (mx == NULL)
 		return;
 	mx->mx_done = done;
+	mx->mx_reading = NULL;
 	mx->mx_arg = arg;
+}
+
+/*
+ * reading(arg) runs after each event of the transfer that leaves libcurl
+ * waiting only to read (all it had to send is sent, or sending is
+ * paused): for the owner to give back what only sending needed.
+ */
+void
+multi_reading(CURL *easy, multi_reading_fn reading)
+{
+	struct multi_xfer	*mx = multi_xfer(easy);
+
+	if (mx != NULL)
+		mx->mx_reading = reading;
 }

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -179,7 +180,7 @@ route_decode(const char *p, size_t len, char *out, size_t outlen)
  * ends at the third raw slash, as route_decode() decodes none.
  */
 static size_t
-route_file_prefix(const char *p, size_t len, struct route *rt)
+route_file_prefix(const char *p, size_t len, struct route *rt, char *path)
 {
 	size_t	 r, n;
 	int	 slashes = 0;
@@ -188,11 +189,11 @@ route_file_prefix(const char *p, size_t len, struct route *rt)
 		if (p[r] == '/' && ++slashes == 3)
 			break;
 	if (r == len ||
-	    route_decode(p, r + 1, rt->rt_path, sizeof(rt->rt_path)) != 0)
+	    route_decode(p, r + 1, path, ROUTE_PATH_MAX) != 0)
 		return (0);
-	n = strlen(rt->rt_path);
-	if (n <= 9 || strncmp(rt->rt_path, "/file/bot", 9) != 0 ||
-	    route_token(rt->rt_path + 9, n - 9, rt) != n - 9)
+	n = strlen(path);
+	if (n <= 9 || strncmp(path, "/file/bot", 9) != 0 ||
+	    route_token(path + 9, n - 9, rt) != n - 9)
 		return (0);
 	return (r + 1);
 }
@@ -244,15 +245,15 @@ route_file_bad(const char *p, size_t len)
 }
 
 /*
- * Append the file path p[0..len) to the prefix in rt_path.  Raw bytes
+ * Append the file path p[0..len) to the prefix in path.  Raw bytes
  * past ASCII are escaped (libcurl 7.88 would, in lower case); nothing
  * else is touched.  -1 if that makes it longer than ROUTE_FILE_MAX.
  */
 static int
-route_file_copy(const char *p, size_t len, struct route *rt)
+route_file_copy(const char *p, size_t len, char *path)
 {
 	static const char	 hex[] = "0123456789ABCDEF";
-	char			*out = rt->rt_path + strlen(rt->rt_path);
+	char			*out = path + strlen(path);
 	size_t			 i, o = 0;
 	int			 c;
 
@@ -272,8 +273,8 @@ route_file_copy(const char *p, size_t len, struct route *rt)
 }
 
 static int
-route_file(const char *p, size_t len, struct route *rt, int *status,
-    const char **why)
+route_file(const char *p, size_t len, struct route *rt, char *path,
+    int *status, const char **why)
 {
 	const char	*msg;
 	int		 code = 400;
@@ -285,7 +286,7 @@ route_file(const char *p, size_t len, struct route *rt, int *status,
 	}
 	if ((msg = route_file_bad(p, len)) != NULL)
 		goto fail;
-	if (route_file_copy(p, len, rt) == -1) {
+	if (route_file_copy(p, len, path) == -1) {
 		code = 414;
 		msg = "URI Too Long: a file path over "
 		    ROUTE_XSTR(ROUTE_FILE_MAX) " bytes";
@@ -300,9 +301,9 @@ route_file(const char *p, size_t len, struct route *rt, int *status,
 	return (route_fail(status, why, code, msg));
 }
 
-int
-route_parse(struct route *rt, const char *target, size_t len, int *status,
-    const char **why)
+static int
+route_parse_path(struct route *rt, char *path, const char *target,
+    size_t len, int *status, const char **why)
 {
 	const char	*q;
 	size_t		 i, plen, n;
@@ -326,17 +327,18 @@ route_parse(struct route *rt, const char *target, size_t len, int *status,
 
 	q = memchr(target, '?', len);
 	plen = q != NULL ? (size_t)(q - target) : len;
-	if ((n = route_file_prefix(target, plen, rt)) != 0)
-		return (route_file(target + n, plen - n, rt, status, why));
-	switch (route_decode(target, plen, rt->rt_path, sizeof(rt->rt_path))) {
+	if ((n = route_file_prefix(target, plen, rt, path)) != 0)
+		return (route_file(target + n, plen - n, rt, path, status,
+		    why));
+	switch (route_decode(target, plen, path, ROUTE_PATH_MAX)) {
 	case -1:
 		return (route_fail(status, why, 400, "path not allowed"));
 	case -2:
 		memset(rt, 0, sizeof(*rt));
 		return (route_fail(status, why, 404, ROUTE_NOT_FOUND));
 	}
-	target = rt->rt_path;
-	plen = strlen(rt->rt_path);
+	target = path;
+	plen = strlen(path);
 	if (memchr(target, '\\', plen) != NULL ||
 	    route_dotsegment(target, plen))
 		return (route_fail(status, why, 400, "path not allowed"));
@@ -347,6 +349,37 @@ route_parse(struct route *rt, const char *target, size_t len, int *status,
 		return (0);
 	memset(rt, 0, sizeof(*rt));
 	return (route_fail(status, why, 404, ROUTE_NOT_FOUND));
+}
+
+/*
+ * Read a request-target.  The path is built on the stack, up to
+ * ROUTE_PATH_MAX, and kept at its own size: a request waiting upstream
+ * (a held long poll) holds a few dozen bytes, not the whole bound.
+ * route_clear() frees it.
+ */
+int
+route_parse(struct route *rt, const char *target, size_t len, int *status,
+    const char **why)
+{
+	char	 path[ROUTE_PATH_MAX];
+
+	path[0] = '\0';
+	if (route_parse_path(rt, path, target, len, status, why) == -1) {
+		rt->rt_path = NULL;
+		return (-1);
+	}
+	if ((rt->rt_path = strdup(path)) == NULL) {
+		memset(rt, 0, sizeof(*rt));
+		return (route_fail(status, why, 500, "out of memory"));
+	}
+	return (0);
+}
+
+void
+route_clear(struct route *rt)
+{
+	free(rt->rt_path);
+	rt->rt_path = NULL;
 }
 
 /*

@@ -343,6 +343,8 @@ spare_open(void)
 	 * handle is removed.
 	 */
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 0L);
+	/* curl_easy_recv() fills our buffer: libcurl's own holds nothing. */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
 	    sp.sp_cfg->cfg_connect_timeout_ms);
 	if (multi_add(e, spare_built, s) == -1)

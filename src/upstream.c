@@ -28,11 +28,12 @@
 #include "req.h"
 #include "spare.h"
 #include "tls.h"
+#include "trim.h"
 #include "upstream.h"
 #include "util.h"
 
 #define UPSTREAM_BUFSIZE	(64 * 1024)
-#define UPSTREAM_POLL_BUFSIZE	(4 * 1024)	/* a held poll's receive buffer */
+#define UPSTREAM_POLL_BUFSIZE	1024	/* a held poll's: libcurl 7.88's minimum */
 #define UPSTREAM_UPBUF_MIN	(16 * 1024)	/* libcurl 7.88's minimum */
 #define UPSTREAM_REPLAY_MAX	(64 * 1024)
 #define UPSTREAM_BACKOFF_MS	50
@@ -326,8 +327,9 @@ upstream_body(struct req *req, CURL *e)
 
 /*
  * libcurl allocates both buffers for the whole transfer.  A long poll
- * spends its life waiting, and its answer streams through a page as well;
- * the upload buffer (which also holds the request head, for TLS) need not
+ * spends its life waiting, and its answer streams through 1 KiB as well
+ * (a 100 KiB answer is 100 reads of a record OpenSSL has decrypted); the
+ * upload buffer (which also holds the request head, for TLS) need not
  * be larger than a body of known size.
  */
 static void
@@ -355,6 +357,7 @@ upstream_reset(struct req *req)
 	req->req_up_bad = NULL;
 	req->req_send_paused = req->req_recv_paused = 0;
 	req->req_h1_sent = 0;
+	req->req_upbuf_gone = 0;
 	req->req_errbuf[0] = '\0';
 	req->req_errdesc[0] = '\0';
 	free(req->req_up_connection);
@@ -431,12 +434,40 @@ upstream_busy(struct req *req, int on)
 		spare_busy(on ? 1 : -1);
 }
 
+/*
+ * libcurl waits only to read.  Until the answer begins the connection
+ * sits idle (a held long poll spends its life here): give back what only
+ * sending needed.  The TLS record buffers (about 17 KiB) come back on
+ * the next record.  libcurl 7.88 keeps its upload buffer (16 KiB at
+ * least; it also carried the request head, for TLS) to the transfer's
+ * end, but frees it when the option is set again (lib/setopt.c) and
+ * allocates it anew when it has something to send.  With the whole
+ * request taken and sending not paused, nothing is left in it.
+ */
+static void
+upstream_reading(void *arg)
+{
+	struct req	*req = arg;
+	int		 freed = 0;
+
+	if (upstream_watch_phase(req) != UPH_WAIT || req->req_send_paused)
+		return;
+	if (!req->req_upbuf_gone) {
+		curl_easy_setopt(req->req_easy, CURLOPT_UPLOAD_BUFFERSIZE,
+		    (long)UPSTREAM_UPBUF_MIN);
+		req->req_upbuf_gone = freed = 1;
+	}
+	if (tls_release(req->req_easy) || freed)
+		trim_soon(req->req_base);
+}
+
 /* Start it; upstream_release() is its other half. */
 static int
 upstream_add(struct req *req, CURL *e)
 {
 	if (multi_add(e, upstream_done, req) == -1)
 		return (-1);
+	multi_reading(e, upstream_reading);
 	req->req_easy = e;
 	upstream_busy(req, 1);
 	return (0);

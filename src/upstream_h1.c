@@ -29,6 +29,8 @@
 #include "reply.h"
 #include "req.h"
 #include "spare.h"
+#include "tls.h"
+#include "trim.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -45,7 +47,7 @@ struct upstream_h1 {
 	struct event		*h1_wev;
 	struct event		*h1_timer;
 	struct evbuffer		*h1_out;	/* request bytes to send */
-	char			 h1_wbuf[H1_IOSIZE];	/* being sent: TLS */
+	char			*h1_wbuf;	/* H1_IOSIZE being sent: TLS */
 	size_t			 h1_wlen;	/* wants the same bytes again */
 	size_t			 h1_woff;
 	int64_t			 h1_body_left;	/* upload still to come */
@@ -386,6 +388,21 @@ upstream_h1_body(struct upstream_h1 *h1)
 		req->req_hooks->rh_kick(req);
 }
 
+/*
+ * All sent and no answer yet: the connection sits idle (a held long poll
+ * spends its life here).  Give back its TLS record buffers (about 17 KiB
+ * each way); OpenSSL allocates them again for the next record.
+ */
+static void
+upstream_h1_rest(struct upstream_h1 *h1)
+{
+	struct req	*req = h1->h1_req;
+
+	if (h1->h1_phase == UPH_WAIT && !h1->h1_got &&
+	    tls_release(req->req_easy))
+		trim_soon(req->req_base);
+}
+
 /* Send what there is; 0, or -1 once the attempt has ended. */
 static int
 upstream_h1_send(struct upstream_h1 *h1)
@@ -397,9 +414,17 @@ upstream_h1_send(struct upstream_h1 *h1)
 	for (;;) {
 		upstream_h1_body(h1);
 		if (h1->h1_woff == h1->h1_wlen) {
+			if (evbuffer_get_length(h1->h1_out) == 0)
+				break;
+			/* Only while sending: a held poll keeps none. */
+			if (h1->h1_wbuf == NULL &&
+			    (h1->h1_wbuf = malloc(H1_IOSIZE)) == NULL) {
+				upstream_h1_end(h1, CURLE_OUT_OF_MEMORY, NULL);
+				return (-1);
+			}
 			h1->h1_woff = 0;
 			h1->h1_wlen = evbuffer_remove(h1->h1_out,
-			    h1->h1_wbuf, sizeof(h1->h1_wbuf));
+			    h1->h1_wbuf, H1_IOSIZE);
 			if (h1->h1_wlen == (size_t)-1)
 				h1->h1_wlen = 0;
 		}
@@ -424,10 +449,14 @@ upstream_h1_send(struct upstream_h1 *h1)
 	}
 	/* All sent, or the bot's upload is still on its way. */
 	event_del(h1->h1_wev);
+	free(h1->h1_wbuf);
+	h1->h1_wbuf = NULL;
+	h1->h1_woff = h1->h1_wlen = 0;
 	if (h1->h1_body_left == 0 && h1->h1_phase == UPH_SEND) {
 		upstream_h1_moved(h1, UPH_WAIT);
 		longpoll_sent(req);
 	}
+	upstream_h1_rest(h1);
 	return (0);
 }
 
@@ -461,8 +490,10 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		n = 0;
 		rc = curl_easy_recv(req->req_easy, buf, sizeof(buf), &n);
-		if (rc == CURLE_AGAIN)
+		if (rc == CURLE_AGAIN) {
+			upstream_h1_rest(h1);
 			return;
+		}
 		if (rc != CURLE_OK) {
 			upstream_h1_end(h1, h1->h1_got ? CURLE_RECV_ERROR :
 			    CURLE_GOT_NOTHING, NULL);
@@ -625,6 +656,7 @@ upstream_h1_stop(struct req *req)
 		evbuffer_free(h1->h1_field);
 	if (h1->h1_value != NULL)
 		evbuffer_free(h1->h1_value);
+	free(h1->h1_wbuf);
 	free(h1);
 	req->req_h1 = NULL;
 }

@@ -191,23 +191,6 @@ upstream_watch_cb(evutil_socket_t fd, short what, void *arg)
 	uw->uw_expired(uw->uw_req);	/* this ends the attempt, and uw */
 }
 
-/* The address and port of one end of a socket; the port, or -1. */
-static int
-upstream_watch_end(const struct sockaddr_storage *ss, char *host,
-    size_t len)
-{
-	const struct sockaddr_in	*sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)ss;
-
-	if (ss->ss_family == AF_INET &&
-	    inet_ntop(AF_INET, &sin->sin_addr, host, len) != NULL)
-		return (ntohs(sin->sin_port));
-	if (ss->ss_family == AF_INET6 &&
-	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, len) != NULL)
-		return (ntohs(sin6->sin6_port));
-	return (-1);
-}
-
 /*
  * Is fd the connection libcurl reports?  A candidate that lost a happy
  * eyeballs race is closed by now, and its number may be another
@@ -221,11 +204,11 @@ upstream_watch_match(int fd, const char *ip, int port, int lport)
 	char			 host[INET6_ADDRSTRLEN];
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
-	    upstream_watch_end(&ss, host, sizeof(host)) != lport)
+	    util_sockaddr_host((struct sockaddr *)&ss, host, sizeof(host)) != lport)
 		return (0);
 	len = sizeof(ss);
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1 ||
-	    upstream_watch_end(&ss, host, sizeof(host)) != port)
+	    util_sockaddr_host((struct sockaddr *)&ss, host, sizeof(host)) != port)
 		return (0);
 	return (strcmp(host, ip) == 0);
 }
@@ -313,6 +296,15 @@ upstream_watch_answer(struct req *req)
 
 	if (uw != NULL && uw->uw_phase != UPH_RECV)
 		upstream_watch_enter(uw, UPH_RECV);
+}
+
+/* Where the attempt is: enum upstream_phase (UPH_CONNECT before it). */
+int
+upstream_watch_phase(const struct req *req)
+{
+	const struct upstream_watch	*uw = req->req_watch;
+
+	return (uw != NULL ? uw->uw_phase : UPH_CONNECT);
 }
 
 /* Where the attempt was, and the bytes that had gone each way. */

@@ -142,26 +142,32 @@ util_json_escape(char *out, size_t size, const char *s, size_t *len)
 	return (ub.ub_full ? -1 : 0);
 }
 
+/* The address of sa as text in host; its port, or -1 if neither. */
+int
+util_sockaddr_host(const struct sockaddr *sa, char *host, size_t len)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET &&
+	    inet_ntop(AF_INET, &sin->sin_addr, host, len) != NULL)
+		return (ntohs(sin->sin_port));
+	if (sa->sa_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, len) != NULL)
+		return (ntohs(sin6->sin6_port));
+	return (-1);
+}
+
 /* "host:port" or "[v6]:port" of a peer, for the logs; "" if neither. */
 void
 util_peer_str(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char	 host[INET6_ADDRSTRLEN];
+	int	 port;
 
 	*buf = '\0';
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-		if (inet_ntop(AF_INET, &sin->sin_addr, host,
-		    sizeof(host)) != NULL)
-			snprintf(buf, len, "%s:%d", host, ntohs(sin->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 =
-		    (const struct sockaddr_in6 *)sa;
-
-		if (inet_ntop(AF_INET6, &sin6->sin6_addr, host,
-		    sizeof(host)) != NULL)
-			snprintf(buf, len, "[%s]:%d", host,
-			    ntohs(sin6->sin6_port));
-	}
+	if ((port = util_sockaddr_host(sa, host, sizeof(host))) == -1)
+		return;
+	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
+	    host, port);
 }

@@ -66,7 +66,7 @@ check_file(const struct route *rt, const char *p, size_t plen,
     const char *t, size_t rawlen)
 {
 	static const char	 hex[] = "0123456789ABCDEF";
-	char			 dec[sizeof(rt->rt_path)];
+	char			 dec[ROUTE_PATH_MAX];
 	size_t			 i, o, d, start, seg, r, slashes = 0;
 	int			 c, hi, lo;
 
@@ -141,7 +141,7 @@ check_ok(const struct route *rt, const char *t, size_t len)
 		abort();
 
 	/* What goes upstream: after the configured host, a path alone. */
-	if ((plen = strnlen(p, sizeof(rt->rt_path))) >= sizeof(rt->rt_path))
+	if ((plen = strnlen(p, ROUTE_PATH_MAX)) >= ROUTE_PATH_MAX)
 		abort();
 	if ((q = memchr(t, '?', len)) != NULL)
 		rawlen = (size_t)(q - t);
@@ -171,6 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rv = route_parse(&rt, t, size, &status, &why);
 	if (rv == 0)
 		check_ok(&rt, t, size);
+	route_clear(&rt);
 	else if (rv != -1 ||
 	    (status != 400 && status != 404 && status != 414) ||
 	    why == NULL || rt.rt_kind != ROUTE_NONE)

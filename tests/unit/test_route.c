@@ -214,6 +214,7 @@ check(const char *name, const char *target, size_t len,
 		ok(why != NULL && *why != '\0', "%s: why \"%s\"", name,
 		    why ? why : "");
 		is_int(rt.rt_kind, ROUTE_NONE, "%s: kind none", name);
+		ok(rt.rt_path == NULL, "%s: no path", name);
 		return;
 	}
 	is_int(rt.rt_kind, c->rc_kind, "%s: kind", name);
@@ -222,6 +223,7 @@ check(const char *name, const char *target, size_t len,
 	is_int(rt.rt_longpoll, c->rc_longpoll, "%s: longpoll", name);
 	if (c->rc_path != NULL)
 		is_str(rt.rt_path, c->rc_path, "%s: path upstream", name);
+	route_clear(&rt);
 }
 
 /*
