@@ -357,6 +357,7 @@ def part_hint(t, env):
               "requests")
     finally:
         sc.stop()
+        si.reset()      # the updates stay queued until confirmed
 
 
 def inflight(sc):
