@@ -13,7 +13,8 @@ answers "Connection: close"):
 - any other request has its body read to the end (Content-Length or
   chunked) and is answered {"ok":true,"result":{"bytes":N}}.
 
-Every 100 ms it writes {"held":..,"served":..,"open":..,"bytes":..} to
+Every 100 ms it writes {"held":..,"served":..,"open":..,"bytes":..,
+"resumed": connections that resumed a TLS session} to
 --stats (atomically, by rename), and prints "holdserver ready" once it
 listens. It raises its own RLIMIT_NOFILE as far as the hard limit allows.
 """
@@ -27,7 +28,8 @@ import signal
 import ssl
 import sys
 
-stats = {"held": 0, "served": 0, "open": 0, "bytes": 0, "errors": 0}
+stats = {"held": 0, "served": 0, "open": 0, "bytes": 0, "errors": 0,
+         "resumed": 0}
 release = None
 max_hold = None
 
@@ -70,6 +72,9 @@ async def read_body(reader, headers):
 
 async def handle(reader, writer):
     stats["open"] += 1
+    tls = writer.get_extra_info("ssl_object")
+    if tls is not None and tls.session_reused:
+        stats["resumed"] += 1
     try:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
