@@ -171,11 +171,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rv = route_parse(&rt, t, size, &status, &why);
 	if (rv == 0)
 		check_ok(&rt, t, size);
-	route_clear(&rt);
 	else if (rv != -1 ||
 	    (status != 400 && status != 404 && status != 414) ||
-	    why == NULL || rt.rt_kind != ROUTE_NONE)
+	    why == NULL || rt.rt_kind != ROUTE_NONE || rt.rt_path != NULL)
 		abort();
+	route_clear(&rt);
 	free(t);
 	return 0;
 }
