@@ -7,9 +7,10 @@
 asyncio, standard library only, one connection per request (it always
 answers "Connection: close"):
 
-- .../getUpdates is held until SIGUSR1 (or --max-hold seconds), then
-  answered {"ok":true,"result":[]}; each SIGUSR1 answers the polls held
-  at that moment, and later ones are held again;
+- .../getUpdates is held until SIGUSR1, its own timeout= (as the Bot
+  API answers an idle poll) or --max-hold seconds, then answered
+  {"ok":true,"result":[]}; each SIGUSR1 answers the polls held at that
+  moment, and later ones are held again;
 - any other request has its body read to the end (Content-Length or
   chunked) and is answered {"ok":true,"result":{"bytes":N}}.
 
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import signal
 import ssl
@@ -91,8 +93,10 @@ async def handle(reader, writer):
         path = target.split("?", 1)[0]
         if path.endswith("/getUpdates"):
             stats["held"] += 1
+            m = re.search(r"[?&]timeout=(\d+)", target)
+            hold = min(int(m.group(1)), max_hold) if m else max_hold
             try:
-                await asyncio.wait_for(release.wait(), max_hold)
+                await asyncio.wait_for(release.wait(), hold)
             except asyncio.TimeoutError:
                 pass
             finally:

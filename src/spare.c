@@ -15,9 +15,9 @@
  * seen by a bot, and the next one waits a growing backoff.
  *
  * A request that finds none ready may wait for one being built: the
- * oldest, if spares take long enough to build that it is worth it, for
- * at most what a new connection is expected to take (spare_wait()).
- * Then, or if that spare fails, it goes fresh.
+ * oldest, until it is late by a whole expected build time (spare_wait()),
+ * and that spare is replaced at once.  Then, or if it fails, the request
+ * goes fresh.
  */
 #include "config.h"
 
@@ -65,6 +65,7 @@ static struct {
 	struct spare_list	 sp_list;
 	int			 sp_n;	/* building and ready */
 	int			 sp_nready;
+	int			 sp_nclaimed;	/* building, a request waits */
 	struct event		*sp_fill_ev;	/* after a backoff */
 	struct timespec		 sp_last;	/* last bot request */
 	int			 sp_active;	/* sp_last is set */
@@ -383,7 +384,8 @@ spare_fill(void)
 	target = spare_target(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent,
 	    spare_since(&sp.sp_hint_at) < cfg->cfg_prewarm_max_idle_ms ?
 	    sp.sp_hint : 0);
-	while (sp.sp_n < target)
+	/* One a request waits for is as good as taken: replaced at once. */
+	while (sp.sp_n - sp.sp_nclaimed < target)
 		if (spare_open() == -1) {
 			spare_backoff();
 			break;
@@ -541,18 +543,20 @@ spare_learn(long est, long ms)
 
 /*
  * How long a request may wait for a spare whose build began elapsed ms
- * ago, given the estimate: -1 if not at all.  Its expected rest (est -
- * elapsed) is below a new connection's (est) once it has begun; the wait
- * is capped at est, so a request never waits longer than a new
- * connection is expected to take.  None built yet: nothing to go by.  One
- * late by a whole estimate is likely stuck.  Pure, for the unit test.
+ * ago, given the estimate: -1 if not at all.  Once begun, its expected
+ * rest (est - elapsed) is below a new connection's (est).  It is waited
+ * for until it is late by a whole estimate, when it is likely stuck: a
+ * build merely slower than the average is still sooner than a new one
+ * (cutting the wait at est sent half of them fresh, at a whole new
+ * connection's cost).  None built yet: nothing to go by.  Pure, for the
+ * unit test.
  */
 long
 spare_wait_ms(long est, long elapsed)
 {
 	if (est <= 0 || elapsed < 0 || elapsed >= 2 * est)
 		return (-1);
-	return (est);
+	return (2 * est - elapsed);
 }
 
 /* The deadline: the spare goes on as one for later, the request fresh. */
@@ -598,6 +602,8 @@ spare_wait(const struct config *cfg, int proxy, spare_got_fn fn, void *arg)
 			return (NULL);
 		s->sp_wfn = fn;
 		s->sp_warg = arg;
+		sp.sp_nclaimed++;
+		spare_fill();
 		return (s);
 	}
 	return (NULL);
@@ -609,6 +615,8 @@ spare_unwait(struct spare *s)
 {
 	if (s->sp_wait_ev != NULL)
 		evtimer_del(s->sp_wait_ev);
+	if (s->sp_wfn != NULL)
+		sp.sp_nclaimed--;
 	s->sp_wfn = NULL;
 	s->sp_warg = NULL;
 }

@@ -376,6 +376,9 @@ def later(fn):
         def done(self, timeout):
             th.join(harness.patient(timeout))
             return box[0] if box else None
+
+        def running(self):
+            return th.is_alive()
     return Later()
 
 
@@ -395,6 +398,21 @@ def held_new(fp, after):
     harness.wait_until(lambda: box.extend(
         [n for n in fp.held_conns() if n > after]) or box, 15)
     return box[0] if box else None
+
+
+def open_new(fp, after, fut, timeout=20):
+    """Let through every connection held after number after, as they come
+    (spares and fresh ones alike), until fut is done; fut's result."""
+    seen = set()
+
+    def step():
+        for n in fp.held_conns():
+            if n > after and n not in seen:
+                seen.add(n)
+                fp.open_gate(n)
+        return not fut.running()
+    harness.wait_until(step, timeout, 0.05)
+    return fut.done(1)
 
 
 def tunneled(fp, n):
@@ -452,6 +470,9 @@ def part_wait(t, env):
         x = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
              "a getMe arrives while it is built, and waits")
+        repl = held_new(fp, sp_conn)
+        t.ok(repl is not None, "the spare it waits for is replaced at once "
+             "(conn %r, held)" % repl)
         fp.open_gate(sp_conn)
         r = x.done(20)
         t.is_(r and r.status, 200, "the spare is let through: getMe "
@@ -468,17 +489,15 @@ def part_wait(t, env):
              "/metrics: spares waited 1, missed 0 (%r)" % sp)
 
         # The spare being built fails: the request goes fresh.
-        sp_conn = held_new(fp, sp_conn)
+        sp_conn = repl
         y = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
              "another getMe waits for the next spare (conn %r)" % sp_conn)
+        repl = held_new(fp, sp_conn)
         fp.open_gate(sp_conn, close=True)
-        c = held_new(fp, sp_conn)
-        if c is not None:
-            fp.open_gate(c)
-        r = y.done(20)
+        r = open_new(fp, sp_conn, y)
         t.is_(r and r.status, 200, "that spare's CONNECT is closed: the "
-              "getMe goes fresh (conn %r) and is answered" % c)
+              "getMe goes fresh and is answered")
         line = wait_line(sc, "getMe", 2)
         t.ok(" spare=0 spare_wait=" in line and "error=" not in line,
              "its access line: spare=0 spare_wait=MS, no error (%r)"
@@ -488,12 +507,16 @@ def part_wait(t, env):
              "/metrics: spares missed 1, failed 1 (%r)" % sp)
 
         # The bot leaves while its poll waits: dropped at once.
-        sp_conn = held_new(fp, c)
+        t.ok(harness.wait_until(lambda: ready(sc), 10), "a spare is ready")
+        last = max(fp.held_conns() or [0])
+        r = send(sc, tok, "takes the ready spare")
+        t.is_(r.status, 200, "sendMessage takes it")
+        sp_conn = held_new(fp, last)
         s = socket.create_connection(("127.0.0.1", sc.port), timeout=10)
         s.sendall(("GET /bot%s/getUpdates?timeout=30 HTTP/1.1\r\nHost: x"
                    "\r\n\r\n" % tok).encode())
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
-             "a getUpdates waits for the next spare (conn %r)" % sp_conn)
+             "a getUpdates waits for its replacement (conn %r)" % sp_conn)
         s.close()
         t.ok(harness.wait_until(lambda: inflight(sc) == 0, 10),
              "its bot leaves: the request is gone")
@@ -501,18 +524,18 @@ def part_wait(t, env):
         t.ok(" status=499 " in line and " spare_wait=" in line,
              "its access line: status=499, spare_wait=MS (%r)" % line)
 
-        # The spare is late: the request goes fresh once a new
-        # connection would have been ready.
+        # The spare is late: the request goes fresh once it is late by a
+        # whole expected build time.
+        harness.wait_until(lambda: len([n for n in fp.held_conns()
+                                        if n > sp_conn]) >= 1, 10)
+        last = max(fp.held_conns())
         z = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
              "a getMe waits for the same spare (conn %r, still held)"
              % sp_conn)
-        c = held_new(fp, sp_conn)
-        if c is not None:
-            fp.open_gate(c)
-        r = z.done(20)
-        t.is_(r and r.status, 200, "not ready in time: it goes fresh "
-              "(conn %r) and is answered" % c)
+        r = open_new(fp, last, z, 40)
+        t.is_(r and r.status, 200, "not ready in time: it goes fresh and "
+              "is answered")
         line = wait_line(sc, "getMe", 3)
         t.ok(" spare=0 spare_wait=" in line, "its access line: spare=0 "
              "spare_wait=MS (%r)" % line[line.find("retries"):])
@@ -543,31 +566,28 @@ def part_wait_cfg(t, env):
         t.ok(harness.wait_until(
             lambda: "configuration reloaded" in sc.log(), 10), "SIGHUP: "
             "the configuration is reloaded")
-        for n in range(2):      # the request's fresh one, the new spare
-            c = held_new(fp, sp_conn)
-            if c is not None:
-                fp.open_gate(c)
-                sp_conn = c
-        r = x.done(20)
+        # The request's fresh one, the new config's spare.
+        r = open_new(fp, sp_conn, x)
         line = wait_line(sc, "getMe", 1)
         t.ok(r and r.status == 200 and " spare=0 spare_wait=" in line,
              "the old config's spare closed: the getMe goes fresh and is "
              "answered, spare=0 spare_wait=MS (%r)"
              % line[line.find("retries"):])
         t.ok(ready(sc), "the new config's spare is ready")
+        last = max(fp.held_conns() or [0])
         r = send(sc, tok, "on the new config's spare")
         t.is_(r.status, 200, "sendMessage takes it")
-        sp_conn = held_new(fp, sp_conn)
+        sp_conn = held_new(fp, last)
         y = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
              "a getMe waits for its replacement (conn %r)" % sp_conn)
+        harness.wait_until(lambda: len([n for n in fp.held_conns()
+                                        if n > sp_conn]) >= 1, 10)
+        last = max(fp.held_conns())
         sc.proc.send_signal(signal.SIGTERM)
-        c = held_new(fp, sp_conn)
-        if c is not None:
-            fp.open_gate(c)
-        r = y.done(20)
+        r = open_new(fp, last, y)
         t.is_(r and r.status, 200, "SIGTERM: the spares close, the waiting "
-              "getMe goes fresh (conn %r) and is answered" % c)
+              "getMe goes fresh and is answered")
         harness.wait_until(lambda: sc.proc.poll() is not None, 10)
         st, killed = sc.stop()
         t.ok(st == 0 and not killed, "the sidecar exits 0 once it is done "

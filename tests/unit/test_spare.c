@@ -52,9 +52,9 @@ static const struct {
 	const char	*what;
 } waits[] = {
 	{ 0, 10, -1, "none built yet: nothing to go by, go fresh" },
-	{ 200, 0, 200, "just begun: at most what a new one takes" },
-	{ 200, 150, 200, "nearly done: the same cap" },
-	{ 200, 250, 200, "late, but by less than a build" },
+	{ 200, 0, 400, "just begun: until it is late by a whole build" },
+	{ 200, 150, 250, "nearly done: the same end" },
+	{ 200, 250, 150, "late, but by less than a build" },
 	{ 200, 400, -1, "late by a whole build: likely stuck, go fresh" },
 	{ 200, -5, -1, "a clock that went back: go fresh" },
 };
