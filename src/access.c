@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "req.h"
+#include "util.h"
 
 /* What an access line says, in either format. */
 struct access_line {
@@ -76,7 +77,6 @@ void
 access_log(const struct req *req, const char *peer, const char *why)
 {
 	struct access_line	 a;
-	struct timespec		 now;
 	char			 line[2048];
 	/* Probes come every few seconds: keep them out of the way. */
 	int			 level = req->req_admin ? LOG_LEVEL_DEBUG :
@@ -90,9 +90,7 @@ access_log(const struct req *req, const char *peer, const char *why)
 	metrics_request(req, a.al_status, req->req_admin);
 	if (!log_wants(level))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	a.al_ms = (now.tv_sec - req->req_start.tv_sec) * 1e3 +
-	    (now.tv_nsec - req->req_start.tv_nsec) / 1e6;
+	a.al_ms = util_ms_since(&req->req_start);
 	a.al_method = req->req_method >= 0 ?
 	    http_method_str(req->req_method) : "-";
 	a.al_api = req->req_route.rt_method[0] != '\0' ?

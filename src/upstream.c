@@ -488,12 +488,17 @@ upstream_on_spare(struct req *req, CURL *e)
 static void
 upstream_waited(struct req *req)
 {
-	struct timespec	 now;
-
 	req->req_spwait = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	req->req_t_spwait = (now.tv_sec - req->req_spwait_t0.tv_sec) * 1e3 +
-	    (now.tv_nsec - req->req_spwait_t0.tv_nsec) / 1e6;
+	req->req_t_spwait = util_ms_since(&req->req_spwait_t0);
+}
+
+/* An attempt from the loop could not be set up: the bot hears so. */
+static void
+upstream_unstarted(struct req *req)
+{
+	reply_error(req, 500, "Internal Server Error: cannot start the "
+	    "upstream transfer");
+	req->req_hooks->rh_done(req);
 }
 
 /* From spare.c: the spare waited for is ready (e), or go fresh (NULL). */
@@ -503,11 +508,8 @@ upstream_spare_got(void *arg, CURL *e)
 	struct req	*req = arg;
 
 	upstream_waited(req);
-	if ((e != NULL ? upstream_on_spare(req, e) : upstream_fresh(req)) == 0)
-		return;
-	reply_error(req, 500, "Internal Server Error: cannot start the "
-	    "upstream transfer");
-	req->req_hooks->rh_done(req);
+	if ((e != NULL ? upstream_on_spare(req, e) : upstream_fresh(req)) == -1)
+		upstream_unstarted(req);
 }
 
 /*
@@ -635,11 +637,8 @@ upstream_retry_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (upstream_attempt(req) == 0)
-		return;
-	reply_error(req, 500, "Internal Server Error: cannot start the "
-	    "upstream transfer");
-	req->req_hooks->rh_done(req);
+	if (upstream_attempt(req) == -1)
+		upstream_unstarted(req);
 }
 
 /* A long poll sent again at once: its last answer was empty, or lost. */

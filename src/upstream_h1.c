@@ -475,7 +475,6 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct upstream_h1	*h1 = arg;
 	struct req		*req = h1->h1_req;
 	char			 buf[H1_IOSIZE];
-	struct timespec		 now;
 	size_t			 n;
 	CURLcode		 rc;
 	int			 r;
@@ -504,9 +503,7 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (n > 0 && !h1->h1_got) {
 			h1->h1_got = 1;
 			spare_ok();	/* tickets come before the answer */
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			req->req_t_ttfb = (now.tv_sec - h1->h1_t0.tv_sec) *
-			    1e3 + (now.tv_nsec - h1->h1_t0.tv_nsec) / 1e6;
+			req->req_t_ttfb = util_ms_since(&h1->h1_t0);
 		}
 		if ((r = upstream_h1_parse(h1, buf, n)) == 1) {
 			upstream_h1_end(h1, CURLE_OK, NULL);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -31,6 +32,17 @@ util_ms_between(const struct timespec *then, const struct timespec *now)
 {
 	return ((now->tv_sec - then->tv_sec) * 1000L +
 	    (now->tv_nsec - then->tv_nsec) / 1000000L);
+}
+
+/* Milliseconds, with fractions, from then to now: for the access log. */
+double
+util_ms_since(const struct timespec *then)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return ((now.tv_sec - then->tv_sec) * 1e3 +
+	    (now.tv_nsec - then->tv_nsec) / 1e6);
 }
 
 struct util_buf {
