@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * One request: made and freed by its owner (client.c for a bot's
- * request, health.c for the /readyz probe), handed down to the layers
+ * request, health.c for a /readyz answer), handed down to the layers
  * that answer it.  They finish it through the hooks its owner installed
  * (req_hooks), never by naming the owner.
  */
@@ -23,9 +23,9 @@ struct config;
 struct event;
 struct event_base;
 struct evbuffer;
+struct conn;
 struct spare;
 struct upstream_h1;
-struct upstream_watch;
 
 #define REQ_BODY_HIGH	(256 * 1024)	/* upload bytes held: stop reading */
 
@@ -43,7 +43,7 @@ struct req;
 struct req_hooks {
 	/*
 	 * The layer below is done with the request: the reply is queued
-	 * on req_out (or, for the probe, req_outcome is set).  The owner
+	 * on req_out.  The owner
 	 * ends the request here, and may free it.
 	 */
 	void	(*rh_done)(struct req *);
@@ -77,8 +77,6 @@ struct req {
 	int			 req_refused;	/* answered at its head */
 	const char		*req_allow;	/* methods, for a 405's Allow */
 	int			 req_admin;	/* a health or metrics request */
-	int			 req_probe;	/* the /readyz probe: no bot */
-	int			 req_outcome;	/* the probe's: 200 or a failure */
 	int			 req_counted;	/* in the owner's in-flight count */
 	int			 req_waiting;	/* a /readyz waiting for it */
 	TAILQ_ENTRY(req)	 req_wait;	/* health.c */
@@ -96,7 +94,6 @@ struct req {
 	struct timespec		 req_start;
 
 	/* upstream.c */
-	CURL			*req_easy;
 	int			 req_proxy;	/* index in cfg_proxy */
 	int			 req_attempt;
 	struct event		*req_retry_ev;
@@ -104,9 +101,8 @@ struct req {
 	long			 req_poll_secs;	/* getUpdates timeout, -1 */
 	struct curl_slist	*req_uphdrs;
 	char			*req_url;
-	int			 req_send_paused;
 	int			 req_recv_paused;
-	int			 req_upbuf_gone;	/* libcurl's, given back */
+	struct timespec		 req_attempt_t0;	/* this attempt began */
 	int			 req_up_status;
 	double			 req_t_connect;	/* ms, for the access log */
 	double			 req_t_tls;
@@ -116,15 +112,14 @@ struct req {
 	int64_t			 req_up_clen;	/* -1: unknown */
 	int			 req_up_chunked;	/* Transfer-Encoding seen */
 	const char		*req_up_bad;	/* why the reply is refused */
-	char			 req_errbuf[CURL_ERROR_SIZE];
-	struct upstream_h1	*req_h1;	/* on a spare: upstream_h1.c */
+	size_t			 req_up_headlen;	/* head bytes, 1xx too */
+	struct conn		*req_conn;	/* being made for it: conn.c */
+	struct upstream_h1	*req_h1;	/* the attempt: upstream_h1.c */
 	int			 req_spare;	/* a spare was taken */
 	struct spare		*req_spwait;	/* waiting for it to be built */
 	struct timespec		 req_spwait_t0;
 	double			 req_t_spwait;	/* ms waited for one, or 0 */
-	int			 req_h1_sent;	/* a request byte went on it */
 	int			 req_busy;	/* counted in spare_busy() */
-	struct upstream_watch	*req_watch;	/* the attempt's clocks */
 	struct longpoll		 req_lp;	/* longpoll.c */
 
 	/* reply.c */

@@ -119,7 +119,7 @@ client_req_free(struct req *req, const char *why)
 	if (req == NULL)
 		return;
 	pool = req->req_clt->clt_pool;
-	if (req->req_easy != NULL || req->req_spwait != NULL)
+	if (upstream_running(req))
 		upstream_stop(req);
 	health_forget(req);
 	access_log(req, req->req_clt->clt_peer, why);
@@ -194,7 +194,7 @@ client_fail(struct client *clt, int status, const char *desc)
 		    desc);
 		return;
 	}
-	if (req->req_easy != NULL || req->req_spwait != NULL)
+	if (upstream_running(req))
 		upstream_stop(req);
 	if (req->req_head_sent) {
 		client_req_free(req, desc);
@@ -453,7 +453,7 @@ client_poll_empty(struct req *req)
 {
 	static const char	 empty[] = "{\"ok\":true,\"result\":[]}";
 
-	if (req->req_easy != NULL || req->req_spwait != NULL)
+	if (upstream_running(req))
 		upstream_stop(req);
 	reply_full(req, 200, "application/json", empty, sizeof(empty) - 1);
 	client_req_done(req);
@@ -612,7 +612,7 @@ client_pump(struct client *clt)
 {
 	client_hold(clt, 0);
 	client_parse(clt);
-	if (clt->clt_req != NULL && clt->clt_req->req_easy != NULL)
+	if (clt->clt_req != NULL && upstream_running(clt->clt_req))
 		upstream_resume(clt->clt_req);
 	if (clt->clt_closing && clt->clt_req == NULL &&
 	    client_pending(clt) == 0)
@@ -787,7 +787,7 @@ client_drain(struct client_pool *pool)
 		}
 		req->req_keepalive = 0;
 		if (req->req_route.rt_longpoll && !req->req_head_sent &&
-		    req->req_body_done && (req->req_easy != NULL ||
+		    req->req_body_done && (upstream_running(req) ||
 		    req->req_retry_ev != NULL))
 			client_poll_empty(req);
 	}

@@ -14,13 +14,14 @@
 #include <event2/buffer.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "failover.h"
 #include "health.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "reply.h"
 #include "req.h"
-#include "upstream.h"
+#include "upstream_fail.h"
 #include "util.h"
 
 #define HEALTH_WINDOW_MS	30000	/* "reachable in the last 30 s" */
@@ -65,7 +66,7 @@ health_text(struct req *req, int status, const char *text)
 #define HEALTH_CACHE_MS		2000
 
 static struct {
-	struct req		*hp_probe;	/* in flight, or NULL */
+	struct conn		*hp_probe;	/* in flight, or NULL */
 	TAILQ_HEAD(, req)	 hp_waiting;	/* /readyz requests for it */
 	int			 hp_status;	/* cached answer; 0: none */
 	char			 hp_text[CURL_ERROR_SIZE + 1024];
@@ -73,42 +74,19 @@ static struct {
 	unsigned long		 hp_gen;	/* failover_generation() then */
 } health = { .hp_waiting = TAILQ_HEAD_INITIALIZER(health.hp_waiting) };
 
-static void
-health_free_probe(struct req *probe)
-{
-	upstream_stop(probe);
-	free(probe->req_url);
-	config_unref(probe->req_cfg);
-	free(probe);
-}
-
-static void	health_done(struct req *);
-
-static const struct req_hooks health_hooks = {
-	.rh_done = health_done,
-};
+static void	health_done(void *, struct conn *, int);
 
 /*
- * The probe goes the way a transfer goes (upstream_probe()) and stops
- * before a request: it has no bot, and does not count against
- * max_inflight.
+ * The probe is a connection made the way a request's is (pre-proxy,
+ * proxy and its auth, the tunnel, TLS with the upstream), closed before
+ * a request: it has no bot, and does not count against max_inflight.
  */
 static int
-health_probe(struct config *cfg)
+health_probe(struct event_base *base, struct config *cfg)
 {
-	struct req	*probe;
-
-	if ((probe = calloc(1, sizeof(*probe))) == NULL)
+	if ((health.hp_probe = conn_open(base, cfg, failover_pick(cfg),
+	    health_done, NULL)) == NULL)
 		return (-1);
-	probe->req_hooks = &health_hooks;
-	probe->req_probe = 1;
-	probe->req_cfg = config_ref(cfg);
-	if ((probe->req_url = strdup(cfg->cfg_upstream)) == NULL ||
-	    upstream_probe(probe) == -1) {
-		health_free_probe(probe);
-		return (-1);
-	}
-	health.hp_probe = probe;
 	return (0);
 }
 
@@ -136,7 +114,8 @@ health_cached(void)
 static int
 health_wait(struct req *req)
 {
-	if (health.hp_probe == NULL && health_probe(req->req_cfg) == -1)
+	if (health.hp_probe == NULL &&
+	    health_probe(req->req_base, req->req_cfg) == -1)
 		return (-1);
 	TAILQ_INSERT_TAIL(&health.hp_waiting, req, req_wait);
 	req->req_waiting = 1;
@@ -201,43 +180,50 @@ health_forget(struct req *req)
 	req->req_waiting = 0;
 }
 
-/* The probe's rh_done hook: answer all who wait. */
+/* From conn.c: the probe's connection is ready (0) or failed; answer all. */
 static void
-health_done(struct req *probe)
+health_done(void *arg, struct conn *cn, int rc)
 {
-	const char	*name = health_name(probe->req_cfg, probe->req_proxy);
-	struct req	*req;
-	int		 status = probe->req_outcome;
+	struct config		*cfg = conn_config(cn);
+	int			 proxy = conn_proxy(cn), status = 200;
+	const char		*name = health_name(cfg, proxy);
+	struct upstream_facts	 uf;
+	enum upstream_stage	 st;
+	struct req		*req;
+	char			 desc[CURL_ERROR_SIZE + 256];
 
-	if (status == 200)
+	(void)arg;
+	if (rc == 0) {
+		failover_ok(cfg, proxy);
 		snprintf(health.hp_text, sizeof(health.hp_text),
 		    "ready: %s reachable\n", name);
-	else {
+	} else {
+		conn_facts(cn, &uf);
+		upstream_fail_judge(cfg, proxy, &uf, 0, desc, sizeof(desc),
+		    &st);
 		status = 503;
 		snprintf(health.hp_text, sizeof(health.hp_text),
-		    "not ready: probe via %s failed: %s\n", name,
-		    probe->req_errdesc);
+		    "not ready: probe via %s failed: %s\n", name, desc);
 	}
 	health.hp_status = status;
 	health.hp_gen = failover_generation();
 	clock_gettime(CLOCK_MONOTONIC, &health.hp_when);
-	health.hp_probe = NULL;
 	while ((req = TAILQ_FIRST(&health.hp_waiting)) != NULL) {
 		health_forget(req);
 		if (status != 200)
 			snprintf(req->req_errdesc, sizeof(req->req_errdesc),
-			    "%s", probe->req_errdesc);
+			    "%s", desc);
 		health_text(req, status, health.hp_text);
 		req->req_hooks->rh_done(req);
 	}
-	health_free_probe(probe);
+	health.hp_probe = NULL;
+	conn_close(cn);
 }
 
 /* At exit: the probe in flight, if any. */
 void
 health_free(void)
 {
-	if (health.hp_probe != NULL)
-		health_free_probe(health.hp_probe);
+	conn_close(health.hp_probe);
 	health.hp_probe = NULL;
 }

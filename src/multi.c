@@ -13,7 +13,6 @@
 
 #include "log.h"
 #include "multi.h"
-#include "tls.h"
 #include "trim.h"
 #include "util.h"
 
@@ -21,15 +20,12 @@
 
 struct multi_sock {
 	struct event	 ms_ev;	/* re-armed with event_assign() */
-	CURL		*ms_easy;	/* the transfer on this socket */
 };
 
 /* A transfer's owner and the hooks it installed (CURLOPT_PRIVATE). */
 struct multi_xfer {
 	multi_done_fn	 mx_done;
-	multi_reading_fn mx_reading;	/* or NULL */
 	void		*mx_arg;
-	int		 mx_what;	/* CURL_POLL_* libcurl last asked for */
 };
 
 static struct {
@@ -50,24 +46,6 @@ multi_xfer(CURL *easy)
 	return (mx);
 }
 
-/*
- * libcurl has handled an event of this transfer.  If it now waits only
- * to read, its owner's hook hears of it; with no hook, the TLS record
- * buffers of a connection with nothing buffered go back (a spare's, at
- * the end of its handshake).
- */
-static void
-multi_after(CURL *easy)
-{
-	struct multi_xfer	*mx = multi_xfer(easy);
-
-	if (mx != NULL && mx->mx_reading != NULL) {
-		if (mx->mx_what == CURL_POLL_IN)
-			mx->mx_reading(mx->mx_arg);
-	} else if (tls_release(easy))
-		trim_soon(mu.mu_base);
-}
-
 /* Every CURLMcode is checked; what failed is logged where it is known. */
 static int
 multi_ok(const char *what, CURLMcode rc)
@@ -81,9 +59,9 @@ multi_ok(const char *what, CURLMcode rc)
 static void
 multi_event_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct multi_sock	*ms = arg;
-	CURL			*easy = ms->ms_easy;
 	int			 action = 0;
+
+	(void)arg;
 
 	if (what & EV_READ)
 		action |= CURL_CSELECT_IN;
@@ -91,8 +69,6 @@ multi_event_cb(evutil_socket_t fd, short what, void *arg)
 		action |= CURL_CSELECT_OUT;
 	multi_ok("curl_multi_socket_action",
 	    curl_multi_socket_action(mu.mu_multi, fd, action, &mu.mu_running));
-	/* ms may be gone now; easy lives until its done hook frees it. */
-	multi_after(easy);
 	multi_check();
 }
 
@@ -129,12 +105,10 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
     void *sockp)
 {
 	struct multi_sock	*ms = sockp;
-	struct multi_xfer	*mx = multi_xfer(easy);
 	short			 kind = EV_PERSIST;
 
+	(void)easy;
 	(void)arg;
-	if (mx != NULL)
-		mx->mx_what = what;
 	if (what == CURL_POLL_REMOVE) {
 		if (ms != NULL) {
 			event_del(&ms->ms_ev);
@@ -158,7 +132,6 @@ multi_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 		kind |= EV_READ;
 	if (what & CURL_POLL_OUT)
 		kind |= EV_WRITE;
-	ms->ms_easy = easy;
 	if (event_assign(&ms->ms_ev, mu.mu_base, fd, kind, multi_event_cb,
 	    ms) == -1 || event_add(&ms->ms_ev, NULL) == -1) {
 		log_warnx("%s: cannot watch upstream socket", __func__);
@@ -196,9 +169,9 @@ multi_init(struct event_base *base)
 		goto fail;
 	}
 	/*
-	 * Connections are never reused, but a CONNECT_ONLY spare waits in
-	 * the cache until its request: MAXCONNECTS must hold them all, or
-	 * the oldest is closed.
+	 * Connections are never reused, but a CONNECT_ONLY connection through
+	 * an https:// proxy stays in the cache for its life (conn.c):
+	 * MAXCONNECTS must hold them all, or the oldest is closed.
 	 */
 	if (multi_ok("CURLMOPT_SOCKETFUNCTION", curl_multi_setopt(mu.mu_multi,
 	    CURLMOPT_SOCKETFUNCTION, multi_sock_set)) == -1 ||
@@ -258,31 +231,4 @@ multi_remove(CURL *easy)
 	mx = multi_xfer(easy);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
 	free(mx);
-}
-
-/* A transfer changes hands (a spare taken): its end goes to done(arg). */
-void
-multi_rehook(CURL *easy, multi_done_fn done, void *arg)
-{
-	struct multi_xfer	*mx = multi_xfer(easy);
-
-	if (mx == NULL)
-		return;
-	mx->mx_done = done;
-	mx->mx_reading = NULL;
-	mx->mx_arg = arg;
-}
-
-/*
- * reading(arg) runs after each event of the transfer that leaves libcurl
- * waiting only to read (all it had to send is sent, or sending is
- * paused): for the owner to give back what only sending needed.
- */
-void
-multi_reading(CURL *easy, multi_reading_fn reading)
-{
-	struct multi_xfer	*mx = multi_xfer(easy);
-
-	if (mx != NULL)
-		mx->mx_reading = reading;
 }

@@ -284,7 +284,7 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	srv->srv_pool.cp_gone = server_client_gone;
 	srv->srv_pool.cp_arg = srv;
 	if (tls_init(cfg) == -1 || multi_init(srv->srv_base) == -1 ||
-	    spare_init(srv->srv_base, upstream_easy) == -1)
+	    spare_init(srv->srv_base) == -1)
 		goto fail;
 	spare_config(cfg);
 	srv->srv_sigint = evsignal_new(srv->srv_base, SIGINT,

@@ -2,10 +2,10 @@
 /*
  * Spare connections: a request on a fresh connection through a proxy
  * pays three round trips (the proxy's connect, TLS, the request), on a
- * spare one.  A spare is a CONNECT_ONLY transfer built exactly the way a
- * request's is (upstream_easy(): proxy, pre-proxy, auth, TLS with the
- * shared session cache), held ready, and given to one request, never
- * back: each connection still carries one request.  A spare idle for
+ * spare one.  A spare is a connection of conn.c made ahead, exactly as a
+ * request's own (proxy, pre-proxy, auth, our TLS with the shared session
+ * cache), held ready, and given to one request, never back: each
+ * connection still carries one request.  A spare idle for
  * prewarm_max_idle is closed before any proxy can forget its tunnel.
  *
  * Spares belong to the current config; a reload closes them.  They are
@@ -30,13 +30,13 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "failover.h"
 #include "log.h"
 #include "metrics.h"
-#include "multi.h"
-#include "req.h"
 #include "spare.h"
-#include "upstream.h"
+#include "trim.h"
+#include "upstream_fail.h"
 #include "util.h"
 
 #define SPARE_WINDOW_MS		5000	/* recent concurrency: two of these */
@@ -45,11 +45,12 @@
 
 struct spare {
 	TAILQ_ENTRY(spare)	 sp_entry;
-	struct req		 sp_req;	/* upstream_easy()'s and the judge's */
-	int			 sp_ready;	/* connected: CURLMSG_DONE came */
+	struct conn		*sp_conn;	/* NULL once given away */
+	struct config		*sp_cfg;	/* a reference */
+	int			 sp_proxy;	/* index in cfg_proxy */
+	int			 sp_ready;	/* connected, TLS done */
 	struct event		*sp_idle;	/* prewarm_max_idle */
 	struct event		*sp_watch;	/* readable: maybe closed */
-	int			 sp_read;	/* the far side wrote: a ticket */
 	struct timespec		 sp_t0;		/* its build began */
 	spare_got_fn		 sp_wfn;	/* a request waits for it */
 	void			*sp_warg;
@@ -60,7 +61,6 @@ TAILQ_HEAD(spare_list, spare);
 
 static struct {
 	struct event_base	*sp_base;
-	spare_easy_fn		 sp_easy;	/* upstream_easy() */
 	struct config		*sp_cfg;	/* a reference; NULL: none */
 	struct spare_list	 sp_list;
 	int			 sp_n;	/* building and ready */
@@ -138,12 +138,8 @@ spare_close(struct spare *s)
 		event_free(s->sp_watch);
 	if (s->sp_wait_ev != NULL)
 		event_free(s->sp_wait_ev);
-	if (s->sp_req.req_easy != NULL) {
-		multi_remove(s->sp_req.req_easy);
-		curl_easy_cleanup(s->sp_req.req_easy);
-	}
-	free(s->sp_req.req_url);
-	config_unref(s->sp_req.req_cfg);
+	conn_close(s->sp_conn);
+	config_unref(s->sp_cfg);
 	free(s);
 	if (fn != NULL) {
 		metrics_spare(METRICS_SPARE_MISSED);
@@ -168,24 +164,12 @@ spare_backoff(void)
 	}
 }
 
-/* Still open, with nothing to read (TLS tickets aside)?  0 if so. */
-static int
-spare_alive(CURL *e)
-{
-	char		 buf[64];
-	size_t		 n = 0;
-	CURLcode	 rc;
-
-	rc = curl_easy_recv(e, buf, sizeof(buf), &n);
-	return (rc == CURLE_AGAIN ? 0 : -1);
-}
-
 /* Not replaced until a request is answered (spare_ok()), then later. */
 static void
 spare_dead(struct spare *s, const char *why)
 {
 	log_debug("spare through proxy %d closed before use: %s",
-	    s->sp_req.req_proxy, why);
+	    s->sp_proxy, why);
 	metrics_spare(METRICS_SPARE_FAILED);
 	spare_close(s);
 	spare_backoff();
@@ -203,7 +187,10 @@ spare_idle_cb(evutil_socket_t fd, short what, void *arg)
 	spare_fill();
 }
 
-/* The far side wrote to, or closed, a connection that sent nothing. */
+/*
+ * The far side wrote to, or closed, a connection that sent nothing: a
+ * TLS 1.3 ticket is read and kept, anything else ends it.
+ */
 static void
 spare_watch_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -211,33 +198,31 @@ spare_watch_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	s->sp_read = 1;
-	if (spare_alive(s->sp_req.req_easy) == -1)
+	if (conn_alive(s->sp_conn) == -1)
 		spare_dead(s, "closed or written to by the far side");
+	else if (conn_release(s->sp_conn))
+		trim_soon(sp.sp_base);
 }
 
 /* Connected, through the proxy and TLS: ready for one request. */
 static int
 spare_ready(struct spare *s)
 {
-	const struct config	*cfg = s->sp_req.req_cfg;
-	curl_socket_t		 fd = CURL_SOCKET_BAD;
-	struct timeval		 tv;
+	struct timeval	 tv;
 
-	if (curl_easy_getinfo(s->sp_req.req_easy, CURLINFO_ACTIVESOCKET,
-	    &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
-		return (-1);
 	if ((s->sp_idle = evtimer_new(sp.sp_base, spare_idle_cb, s)) == NULL ||
-	    (s->sp_watch = event_new(sp.sp_base, fd, EV_READ | EV_PERSIST,
-	    spare_watch_cb, s)) == NULL)
+	    (s->sp_watch = event_new(sp.sp_base, conn_fd(s->sp_conn),
+	    EV_READ | EV_PERSIST, spare_watch_cb, s)) == NULL)
 		return (-1);
-	util_ms_timeval(cfg->cfg_prewarm_max_idle_ms, &tv);
+	util_ms_timeval(s->sp_cfg->cfg_prewarm_max_idle_ms, &tv);
 	if (evtimer_add(s->sp_idle, &tv) == -1 ||
 	    event_add(s->sp_watch, NULL) == -1)
 		return (-1);
 	s->sp_ready = 1;
 	sp.sp_nready++;
 	metrics_spares_now(sp.sp_n - sp.sp_nready, sp.sp_nready);
+	if (conn_release(s->sp_conn))
+		trim_soon(sp.sp_base);
 	return (0);
 }
 
@@ -245,36 +230,28 @@ spare_ready(struct spare *s)
 static void
 spare_times(struct spare *s)
 {
-	curl_off_t	 conn = 0, app = 0;
+	double	 tunnel, tls;
 
-	curl_easy_getinfo(s->sp_req.req_easy, CURLINFO_CONNECT_TIME_T, &conn);
-	curl_easy_getinfo(s->sp_req.req_easy, CURLINFO_APPCONNECT_TIME_T,
-	    &app);
-	metrics_phases(conn, app, 0, 0, s->sp_req.req_cfg->cfg_proxy[
-	    s->sp_req.req_proxy].px_scheme != PROXY_NONE);
+	conn_times(s->sp_conn, &tunnel, &tls);
+	metrics_phases(tunnel * 1000, (tunnel + tls) * 1000, 0, 0,
+	    s->sp_cfg->cfg_proxy[s->sp_proxy].px_scheme != PROXY_NONE);
 }
 
-/* s's handle, for the caller to own from here; s is gone. */
-static CURL *
+/*
+ * s's connection, for the caller to own from here; s is gone and is
+ * replaced at once: the session cache keeps several TLS 1.3 tickets, so
+ * the replacement need not wait for the one this spare used.
+ */
+static struct conn *
 spare_give(struct spare *s)
 {
-	CURL	*e = s->sp_req.req_easy;
-	int	 fill;
+	struct conn	*cn = s->sp_conn;
 
-	s->sp_req.req_easy = NULL;
-	/*
-	 * A TLS 1.3 server sends its session ticket after the handshake.
-	 * Until this spare has read it (its watch saw bytes), the next would
-	 * offer the ticket this one used, which a server may take once: its
-	 * replacement then waits for the answer's first byte (spare_ok()),
-	 * which comes after it.
-	 */
-	fill = s->sp_read;
+	s->sp_conn = NULL;
 	spare_close(s);
 	metrics_spare(METRICS_SPARE_USED);
-	if (fill)
-		spare_fill();	/* replaced at once */
-	return (e);
+	spare_fill();
+	return (cn);
 }
 
 /* Built, and a request waits for it: it rides it now. */
@@ -289,22 +266,26 @@ spare_handoff(struct spare *s)
 	fn(arg, spare_give(s));
 }
 
-/* From multi.c: the CONNECT_ONLY transfer ended. */
+/* From conn.c: the spare's connection is ready, or failed. */
 static void
-spare_built(void *arg, CURLcode rc)
+spare_built(void *arg, struct conn *cn, int rc)
 {
 	struct spare		*s = arg;
+	struct upstream_facts	 uf;
 	enum upstream_stage	 st;
+	char			 desc[512];
 
-	if (rc != CURLE_OK) {
-		/* Judged as a transfer's would be: the proxy may be blamed. */
-		upstream_fail_judge(&s->sp_req, rc, NULL, &st);
-		log_info("spare connection failed: %s",
-		    s->sp_req.req_errdesc);
-		spare_dead(s, s->sp_req.req_errdesc);
+	(void)cn;
+	if (rc == -1) {
+		/* Judged as a request's would be: the proxy may be blamed. */
+		conn_facts(s->sp_conn, &uf);
+		upstream_fail_judge(s->sp_cfg, s->sp_proxy, &uf, 0, desc,
+		    sizeof(desc), &st);
+		log_info("spare connection failed: %s", desc);
+		spare_dead(s, desc);
 		return;
 	}
-	failover_ok(s->sp_req.req_cfg, s->sp_req.req_proxy);
+	failover_ok(s->sp_cfg, s->sp_proxy);
 	spare_times(s);
 	sp.sp_est_ms = spare_learn(sp.sp_est_ms, spare_since(&s->sp_t0));
 	if (s->sp_wfn == NULL && spare_ready(s) == -1) {
@@ -321,42 +302,21 @@ static int
 spare_open(void)
 {
 	struct spare	*s;
-	CURL		*e = NULL;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return (-1);
-	s->sp_req.req_probe = 1;	/* judged, not counted as a bot's */
-	s->sp_req.req_base = sp.sp_base;
-	s->sp_req.req_cfg = config_ref(sp.sp_cfg);
-	s->sp_req.req_proxy = failover_pick(sp.sp_cfg);
+	s->sp_cfg = config_ref(sp.sp_cfg);
+	s->sp_proxy = failover_pick(sp.sp_cfg);
 	clock_gettime(CLOCK_MONOTONIC, &s->sp_t0);
 	TAILQ_INSERT_TAIL(&sp.sp_list, s, sp_entry);
 	sp.sp_n++;
 	metrics_spares_now(sp.sp_n - sp.sp_nready, sp.sp_nready);
-	if ((s->sp_req.req_url = strdup(sp.sp_cfg->cfg_upstream)) == NULL ||
-	    (e = sp.sp_easy(&s->sp_req)) == NULL)
-		goto fail;
-	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-	/*
-	 * With FORBID_REUSE the connection closes when CONNECT_ONLY ends.
-	 * Kept, it waits in the multi's cache, found by this handle alone
-	 * (every transfer asks for a FRESH_CONNECT), and closes when the
-	 * handle is removed.
-	 */
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 0L);
-	/* curl_easy_recv() fills our buffer: libcurl's own holds nothing. */
-	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 1024L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-	    sp.sp_cfg->cfg_connect_timeout_ms);
-	if (multi_add(e, spare_built, s) == -1)
-		goto fail;
-	s->sp_req.req_easy = e;
+	if ((s->sp_conn = conn_open(sp.sp_base, s->sp_cfg, s->sp_proxy,
+	    spare_built, s)) == NULL) {
+		spare_close(s);
+		return (-1);
+	}
 	return (0);
- fail:
-	if (e != NULL)
-		curl_easy_cleanup(e);
-	spare_close(s);
-	return (-1);
 }
 
 /* Open spares up to the target while bots are active; not in a backoff. */
@@ -415,10 +375,9 @@ spare_window(void)
 }
 
 int
-spare_init(struct event_base *base, spare_easy_fn easy)
+spare_init(struct event_base *base)
 {
 	sp.sp_base = base;
-	sp.sp_easy = easy;
 	if ((sp.sp_fill_ev = evtimer_new(base, spare_fill_cb, NULL)) == NULL)
 		return (-1);
 	clock_gettime(CLOCK_MONOTONIC, &sp.sp_win);
@@ -434,7 +393,7 @@ spare_config(struct config *cfg)
 
 	for (s = TAILQ_FIRST(&sp.sp_list); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, sp_entry);
-		if (s->sp_req.req_cfg != cfg)
+		if (s->sp_cfg != cfg)
 			spare_close(s);
 	}
 	if (sp.sp_cfg != NULL)
@@ -504,19 +463,18 @@ spare_hint(int n)
 
 /*
  * A ready spare of this config through this proxy, or NULL: the caller
- * owns the handle from here, and a new spare takes its place.
+ * owns the connection from here, and a new spare takes its place.
  */
-CURL *
+struct conn *
 spare_take(const struct config *cfg, int proxy)
 {
 	struct spare	*s, *next;
 
 	for (s = TAILQ_FIRST(&sp.sp_list); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, sp_entry);
-		if (!s->sp_ready || s->sp_req.req_cfg != cfg ||
-		    s->sp_req.req_proxy != proxy)
+		if (!s->sp_ready || s->sp_cfg != cfg || s->sp_proxy != proxy)
 			continue;
-		if (spare_alive(s->sp_req.req_easy) == -1) {
+		if (conn_alive(s->sp_conn) == -1) {
 			spare_dead(s, "closed by the far side");
 			continue;
 		}
@@ -576,7 +534,7 @@ spare_late_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * No spare ready: wait for the oldest one of this config and proxy being
- * built, if that is worth it (spare_wait_ms()).  fn(arg, handle) comes
+ * built, if that is worth it (spare_wait_ms()).  fn(arg, conn) comes
  * from the loop when it is ready, fn(arg, NULL) if it fails, its config
  * goes, or the wait is over: go fresh.  NULL: not waiting; else what
  * spare_unwait() takes when the request ends first.
@@ -590,7 +548,7 @@ spare_wait(const struct config *cfg, int proxy, spare_got_fn fn, void *arg)
 
 	TAILQ_FOREACH(s, &sp.sp_list, sp_entry) {
 		if (s->sp_ready || s->sp_wfn != NULL ||
-		    s->sp_req.req_cfg != cfg || s->sp_req.req_proxy != proxy ||
+		    s->sp_cfg != cfg || s->sp_proxy != proxy ||
 		    (ms = spare_wait_ms(sp.sp_est_ms,
 		    spare_since(&s->sp_t0))) < 0)
 			continue;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * What a failed upstream attempt means: libcurl's facts read once into a
- * struct upstream_facts, one stage picked from them, and one table that
- * maps the stage to the bot's status and words, the metrics stage, proxy
- * blame and whether to try again.
+ * What a failed upstream attempt means: the facts the failing layer
+ * gathered (struct upstream_facts), one stage picked from them, and one
+ * table that maps the stage to the bot's status and words, the metrics
+ * stage, proxy blame and whether to try again.
  */
 #include "config.h"
 
@@ -17,7 +17,7 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "req.h"
-#include "upstream.h"
+#include "upstream_fail.h"
 
 /*
  * Where an attempt failed, and all that follows from it, in one table.
@@ -86,12 +86,13 @@ static const struct upstream_rule {
 	[UST_RECV_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
 	    "upstream timeout receiving the answer from %s: %s", WHO_HOST, 504,
 	    0, RETRY_NEVER, WHO_NONE, 1 },
+	/* A spare the far side closed unseen: nothing of it was sent. */
+	[UST_UNSENT] = { METRICS_STAGE_UPSTREAM,
+	    "%s: the connection closed before the request was sent: %s",
+	    WHO_UPSTREAM, 502, 0, RETRY_ANY },
 	[UST_BROKEN] = { METRICS_STAGE_UPSTREAM,
 	    "%s: connection broke after the request was sent: %s",
 	    WHO_UPSTREAM, 502, 0, RETRY_READONLY },
-	[UST_UPSTREAM] = { METRICS_STAGE_UPSTREAM,
-	    "%s: failed after the request was sent: %s", WHO_UPSTREAM, 502, 0,
-	    RETRY_NEVER },
 	[UST_REPLY] = { METRICS_STAGE_UPSTREAM,
 	    "%s sent a reply the sidecar cannot frame: %s", WHO_UPSTREAM, 502,
 	    0, RETRY_NEVER },
@@ -113,33 +114,6 @@ static const struct upstream_rule {
 	    "%1$s could not reach %3$s: %2$s", WHO_SOCKS, 502, 1, RETRY_ANY,
 	    WHO_TARGET },
 };
-
-/*
- * What libcurl got done before the failure, read once; more, the path
- * that ran the attempt adds (its clocks, or a spare's own framing).
- */
-static void
-upstream_fail_facts(struct req *req, CURLcode rc, upstream_facts_fn more,
-    struct upstream_facts *uf)
-{
-	curl_off_t	 pre = 0;
-	long		 oserr = 0;
-
-	memset(uf, 0, sizeof(*uf));
-	uf->uf_rc = rc;
-	curl_easy_getinfo(req->req_easy, CURLINFO_HTTP_CONNECTCODE,
-	    &uf->uf_connect_code);
-	curl_easy_getinfo(req->req_easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
-	curl_easy_getinfo(req->req_easy, CURLINFO_OS_ERRNO, &oserr);
-	uf->uf_sent = pre != 0;
-	/* Creating our own socket failed: no proxy or upstream is to blame. */
-	uf->uf_fds = oserr == EMFILE || oserr == ENFILE;
-	uf->uf_refused = req->req_up_bad != NULL;
-	uf->uf_scheme = req->req_cfg->cfg_proxy[req->req_proxy].px_scheme;
-	curl_easy_getinfo(req->req_easy, CURLINFO_PROXY_ERROR, &uf->uf_pxcode);
-	if (more != NULL)
-		more(req, uf);
-}
 
 /* The SOCKS hop's own reply codes (RFC 1928 6, SOCKS4's 91) by name. */
 static const struct upstream_socks_reply {
@@ -177,7 +151,10 @@ upstream_fail_socks_reply(long pxcode)
 	return (NULL);
 }
 
-/* The stage of a failed attempt, from what libcurl got done. */
+/*
+ * The stage of a failed attempt: the one its layer named, or for the
+ * tunnel, read from what libcurl got done.
+ */
 enum upstream_stage
 upstream_fail_stage(const struct upstream_facts *uf)
 {
@@ -185,24 +162,12 @@ upstream_fail_stage(const struct upstream_facts *uf)
 	long		 code = uf->uf_connect_code;
 	int		 verify, tls;
 
-	/* Our write callback refused it: the upstream's doing, not ours. */
-	if (uf->uf_refused)
-		return (UST_REPLY);
-	if (rc == CURLE_WRITE_ERROR || rc == CURLE_READ_ERROR ||
-	    rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OUT_OF_MEMORY)
+	if (uf->uf_stage != UST_NONE)
+		return (uf->uf_stage);
+	if (rc == CURLE_OUT_OF_MEMORY || rc == CURLE_ABORTED_BY_CALLBACK)
 		return (UST_LOCAL);
 	if (uf->uf_fds)
 		return (UST_FDS);
-	/* Our clocks run from the request on: it may have gone out. */
-	if (uf->uf_sent || uf->uf_phase != UPH_CONNECT) {
-		if (rc == CURLE_OPERATION_TIMEDOUT)
-			return (uf->uf_phase == UPH_SEND ? UST_SEND_TIMEOUT :
-			    uf->uf_phase == UPH_RECV ? UST_RECV_TIMEOUT :
-			    UST_TIMEOUT);
-		return ((rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR ||
-		    rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE) ?
-		    UST_BROKEN : UST_UPSTREAM);
-	}
 	verify = rc == CURLE_PEER_FAILED_VERIFICATION ||
 	    rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
 	    rc == CURLE_SSL_ISSUER_ERROR;
@@ -249,10 +214,10 @@ upstream_fail_stage(const struct upstream_facts *uf)
  * proxy; else the SOCKS hop is asked for the upstream.
  */
 static const char *
-upstream_fail_who(struct req *req, int who, char *buf, size_t len)
+upstream_fail_who(const struct config *cfg, int proxy, int who, char *buf,
+    size_t len)
 {
-	const struct config	*cfg = req->req_cfg;
-	const struct proxy	*px = &cfg->cfg_proxy[req->req_proxy];
+	const struct proxy	*px = &cfg->cfg_proxy[proxy];
 	int			 prehop;
 
 	prehop = cfg->cfg_pre_proxy.px_scheme != PROXY_NONE &&
@@ -292,28 +257,33 @@ upstream_fail_who(struct req *req, int who, char *buf, size_t len)
 	return (buf);
 }
 
+/* libcurl's words, or the failing layer's own. */
+static const char *
+upstream_fail_why(const struct upstream_facts *uf)
+{
+	return (uf->uf_why != NULL && *uf->uf_why != '\0' ? uf->uf_why :
+	    curl_easy_strerror(uf->uf_rc));
+}
+
 /* Name the stage that failed and why, for a bot to read; its status. */
 static int
-upstream_fail_error(struct req *req, const struct upstream_facts *uf,
-    enum upstream_stage st, char *desc, size_t len)
+upstream_fail_error(const struct config *cfg, int proxy,
+    const struct upstream_facts *uf, enum upstream_stage st, char *desc,
+    size_t len)
 {
 	const struct upstream_rule	*ur = &upstream_rules[st];
 	char				 who[512], what[512], num[16];
-	const char			*why = upstream_fail_why(req, uf->uf_rc);
+	const char			*why = upstream_fail_why(uf);
 
 	if (st == UST_PROXY_ANSWER) {
 		snprintf(num, sizeof(num), "%ld", uf->uf_connect_code);
 		why = num;
-	} else if (st == UST_REPLY) {
-		why = req->req_up_bad;
 	} else if (st == UST_SOCKS_REPLY) {
 		why = upstream_fail_socks_reply(uf->uf_pxcode);
 	}
-	snprintf(desc, len, ur->ur_fmt, upstream_fail_who(req, ur->ur_who, who,
-	    sizeof(who)), why, upstream_fail_who(req, ur->ur_what, what,
-	    sizeof(what)));
-	if (uf->uf_rc == CURLE_OPERATION_TIMEDOUT)
-		return (504);
+	snprintf(desc, len, ur->ur_fmt, upstream_fail_who(cfg, proxy,
+	    ur->ur_who, who, sizeof(who)), why, upstream_fail_who(cfg, proxy,
+	    ur->ur_what, what, sizeof(what)));
 	return (ur->ur_status);
 }
 
@@ -383,20 +353,21 @@ upstream_fail_clock(const struct upstream_facts *uf, char *buf, size_t len)
 
 /* A timeout's words: its phase, whom it names, and upstream_fail_clock(). */
 static int
-upstream_fail_timeout(struct req *req, const struct upstream_facts *uf,
-    enum upstream_stage st, char *desc, size_t len)
+upstream_fail_timeout(const struct config *cfg, int proxy,
+    const struct upstream_facts *uf, enum upstream_stage st, char *desc,
+    size_t len)
 {
 	const struct upstream_rule	*ur = &upstream_rules[st];
 	const char			*fmt = ur->ur_fmt, *whom;
 	char				 who[512], via[600], clock[384];
 
-	whom = upstream_fail_who(req, ur->ur_who, who, sizeof(who));
+	whom = upstream_fail_who(cfg, proxy, ur->ur_who, who, sizeof(who));
 	upstream_fail_clock(uf, clock, sizeof(clock));
-	/* CONNECT answered: it was the TLS handshake through the tunnel. */
-	if (st == UST_PROXY_TIMEOUT && uf->uf_connect_code >= 200 &&
-	    uf->uf_connect_code <= 299) {
+	/* The tunnel was made: it was the TLS handshake through it. */
+	if (st == UST_PROXY_TIMEOUT && (uf->uf_tunnel ||
+	    (uf->uf_connect_code >= 200 && uf->uf_connect_code <= 299))) {
 		snprintf(via, sizeof(via), "%s through %s",
-		    req->req_cfg->cfg_upstream_host, who);
+		    cfg->cfg_upstream_host, who);
 		whom = via;
 		fmt = "upstream timeout in the TLS handshake with %s: %s";
 	}
@@ -417,41 +388,26 @@ upstream_fail_retryable(struct req *req, enum upstream_stage st)
 }
 
 /*
- * Count a finished attempt for or against its proxy; for a failure, the
- * bot's status and req_errdesc.  A /readyz probe is judged the same way.
+ * Judge a failed connection or attempt through proxy of cfg: its stage,
+ * the bot's status and words in desc, and the proxy blamed if the
+ * stage's row says so.  count: a bot's attempt, counted in the metrics
+ * (a spare's or the /readyz probe's failure is not).
  */
 int
-upstream_fail_judge(struct req *req, CURLcode rc, upstream_facts_fn more,
+upstream_fail_judge(struct config *cfg, int proxy,
+    const struct upstream_facts *uf, int count, char *desc, size_t len,
     enum upstream_stage *st)
 {
-	struct upstream_facts	 uf;
-	int			 status;
+	int	 status;
 
-	if (rc == CURLE_OK) {
-		failover_ok(req->req_cfg, req->req_proxy);
-		return (200);
-	}
-	upstream_fail_facts(req, rc, more, &uf);
-	*st = upstream_fail_stage(&uf);
+	*st = upstream_fail_stage(uf);
 	if (upstream_rules[*st].ur_clock)
-		status = upstream_fail_timeout(req, &uf, *st, req->req_errdesc,
-		    sizeof(req->req_errdesc));
+		status = upstream_fail_timeout(cfg, proxy, uf, *st, desc, len);
 	else
-		status = upstream_fail_error(req, &uf, *st, req->req_errdesc,
-		    sizeof(req->req_errdesc));
-	if (upstream_rules[*st].ur_metric >= 0 && !req->req_probe)
+		status = upstream_fail_error(cfg, proxy, uf, *st, desc, len);
+	if (upstream_rules[*st].ur_metric >= 0 && count)
 		metrics_error(upstream_rules[*st].ur_metric);
-	if (upstream_rules[*st].ur_proxy &&
-	    uf.uf_scheme != PROXY_NONE)
-		failover_fail(req->req_cfg, req->req_proxy, req->req_errdesc);
+	if (upstream_rules[*st].ur_proxy && uf->uf_scheme != PROXY_NONE)
+		failover_fail(cfg, proxy, desc);
 	return (status);
-}
-
-
-/* libcurl's own words for a failure, or its generic ones. */
-const char *
-upstream_fail_why(struct req *req, CURLcode rc)
-{
-	return (*req->req_errbuf != '\0' ? req->req_errbuf :
-	    curl_easy_strerror(rc));
 }

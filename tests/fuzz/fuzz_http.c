@@ -67,11 +67,13 @@
 #include "acl.h"
 #include "client.h"
 #include "conf.h"
+#include "conn.h"
 #include "header.h"
 #include "log.h"
 #include "reply.h"
 #include "req.h"
 #include "upstream.h"
+#include "upstream_fail.h"
 
 #define FUZZ_CTL	8
 #define FUZZ_MODES	(FUZZ_CTL - 2)
@@ -602,25 +604,75 @@ fake_gone(void *arg)
 		event_base_loopbreak(pool->cp_base);
 }
 
-/* upstream.c: health.c's /readyz probe cannot start a transfer here. */
-int
-upstream_probe(struct req *req)
+/* conn.c: health.c's /readyz probe cannot open a connection here. */
+struct conn *
+conn_open(struct event_base *base, struct config *cfg, int proxy,
+    conn_done_fn done, void *arg)
 {
-	(void)req;
-	return -1;
+	(void)base;
+	(void)cfg;
+	(void)proxy;
+	(void)done;
+	(void)arg;
+	return NULL;
+}
+
+/* Never reached without a connection, but health.c names them. */
+void
+conn_close(struct conn *cn)
+{
+	if (cn != NULL)
+		abort();
+}
+
+struct config *
+conn_config(const struct conn *cn)
+{
+	(void)cn;
+	abort();
+}
+
+int
+conn_proxy(const struct conn *cn)
+{
+	(void)cn;
+	abort();
+}
+
+void
+conn_facts(const struct conn *cn, struct upstream_facts *uf)
+{
+	(void)cn;
+	(void)uf;
+	abort();
+}
+
+int
+upstream_fail_judge(struct config *cfg, int proxy,
+    const struct upstream_facts *uf, int count, char *desc, size_t len,
+    enum upstream_stage *st)
+{
+	(void)cfg;
+	(void)proxy;
+	(void)uf;
+	(void)count;
+	(void)desc;
+	(void)len;
+	(void)st;
+	abort();
 }
 
 /* upstream.c, in miniature: what upstream_release() does. */
 static void
 fake_release(struct req *req)
 {
-	if (req->req_easy == NULL)
+	if (req->req_conn == NULL)
 		return;
 	if (fz.xfer.fx_req != req)
 		abort();	/* a transfer of another request */
 	event_del(fz.xfer.fx_ev);
 	fz.xfer.fx_req = NULL;
-	req->req_easy = NULL;
+	req->req_conn = NULL;
 }
 
 static int
@@ -718,7 +770,7 @@ upstream_start(struct req *req)
 {
 	uint8_t	 m = fz.modes[fz.nreq++ % FUZZ_MODES];
 
-	if (fz.xfer.fx_req != NULL || req->req_easy != NULL)
+	if (fz.xfer.fx_req != NULL || req->req_conn != NULL)
 		abort();	/* two transfers for one client */
 	if ((m & 7) == FX_FAILSTART)
 		return -1;
@@ -735,7 +787,7 @@ upstream_start(struct req *req)
 	fz.xfer.fx_mode = m & 7;
 	fz.xfer.fx_big = (m & 0x40) != 0;
 	fz.xfer.fx_liar = !(m & 0x08) ? 0 : (m & 0x10) ? 1 : -1;
-	req->req_easy = (CURL *)&fz.xfer;
+	req->req_conn = (struct conn *)&fz.xfer;
 	/* It finishes from the loop, never inside the parser callback. */
 	event_active(fz.xfer.fx_ev, EV_TIMEOUT, 0);
 	return 0;
@@ -747,10 +799,16 @@ upstream_stop(struct req *req)
 	fake_release(req);
 }
 
+int
+upstream_running(const struct req *req)
+{
+	return req->req_conn != NULL;
+}
+
 void
 upstream_resume(struct req *req)
 {
-	if (req->req_easy == NULL)
+	if (req->req_conn == NULL)
 		return;
 	if (fz.xfer.fx_req != req)
 		abort();

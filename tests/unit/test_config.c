@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "conf.h"
 #include "log.h"
 #include "proxy.h"

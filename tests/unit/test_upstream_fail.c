@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * upstream_fail_stage(): a table of what libcurl got done before a
- * failure, and the stage that must be named for it; upstream_fail_clock():
- * the words of a timeout, from the phase and the bytes each way.
+ * failure making the tunnel, and the stage that must be named for it (a
+ * stage the failing layer named stands); upstream_fail_clock(): the words
+ * of a timeout, from the phase and the bytes each way.
  */
 #include <string.h>
 
@@ -10,7 +11,7 @@
 
 #include "proxy.h"
 #include "tap.h"
-#include "upstream.h"
+#include "upstream_fail.h"
 
 struct fail_case {
 	const char		*fc_name;
@@ -18,33 +19,23 @@ struct fail_case {
 	enum upstream_stage	 fc_stage;
 };
 
-#define FACTS(rc, code, sent, fds, refused, scheme) \
-	{ (rc), (code), (sent), (fds), (refused), (scheme), CURLPX_OK, 0, 0, \
-	    0, 0, 0, 0, 0 }
+#define FACTS(rc, code, fds, scheme) \
+	{ .uf_rc = (rc), .uf_connect_code = (code), .uf_fds = (fds), \
+	    .uf_scheme = (scheme) }
 /* A SOCKS step's failure, with CURLINFO_PROXY_ERROR's code. */
 #define SOCKS(scheme, pxcode) \
-	{ CURLE_PROXY, 0, 0, 0, 0, (scheme), (pxcode), 0, 0, 0, 0, 0, 0, 0 }
-/* Timed out by our clocks, in a phase after the connect. */
-#define CLOCK(phase, sent, scheme) \
-	{ CURLE_OPERATION_TIMEDOUT, 200, (sent), 0, 0, (scheme), CURLPX_OK, \
-	    (phase), 0, 0, 0, 0, 0, 0 }
+	{ .uf_rc = CURLE_PROXY, .uf_scheme = (scheme), .uf_pxcode = (pxcode) }
+/* A stage our TLS or framer named: it stands. */
+#define NAMED(stage, scheme) \
+	{ .uf_stage = (stage), .uf_tunnel = 1, .uf_scheme = (scheme) }
 
 static const struct fail_case cases[] = {
-	{ "a reply our callback refused", FACTS(CURLE_WRITE_ERROR, 200, 1, 0,
-	    1, PROXY_HTTP), UST_REPLY },
-	{ "the bot left mid-write", FACTS(CURLE_WRITE_ERROR, 200, 1, 0, 0,
-	    PROXY_HTTP), UST_LOCAL },
-	{ "out of memory", FACTS(CURLE_OUT_OF_MEMORY, 0, 0, 0, 0,
-	    PROXY_NONE), UST_LOCAL },
-	{ "out of descriptors", FACTS(CURLE_COULDNT_CONNECT, 0, 0, 1, 0,
-	    PROXY_HTTP), UST_FDS },
-	{ "proxy refused TCP", FACTS(CURLE_COULDNT_CONNECT, 0, 0, 0, 0,
-	    PROXY_HTTP), UST_PROXY_CONNECT },
-	{ "HTTP proxy name unknown", FACTS(CURLE_COULDNT_RESOLVE_PROXY, 0, 0,
-	    0, 0, PROXY_HTTP), UST_PROXY_DNS },
+	{ "out of memory", FACTS(CURLE_OUT_OF_MEMORY, 0, 0, PROXY_NONE), UST_LOCAL },
+	{ "out of descriptors", FACTS(CURLE_COULDNT_CONNECT, 0, 1, PROXY_HTTP), UST_FDS },
+	{ "proxy refused TCP", FACTS(CURLE_COULDNT_CONNECT, 0, 0, PROXY_HTTP), UST_PROXY_CONNECT },
+	{ "HTTP proxy name unknown", FACTS(CURLE_COULDNT_RESOLVE_PROXY, 0, 0, PROXY_HTTP), UST_PROXY_DNS },
 	/* libcurl 7.88 reports a SOCKS proxy's unknown name as a host's. */
-	{ "SOCKS proxy name unknown", FACTS(CURLE_COULDNT_RESOLVE_HOST, 0, 0,
-	    0, 0, PROXY_SOCKS5H), UST_PROXY_DNS },
+	{ "SOCKS proxy name unknown", FACTS(CURLE_COULDNT_RESOLVE_HOST, 0, 0, PROXY_SOCKS5H), UST_PROXY_DNS },
 	{ "socks5://: upstream name unknown here", SOCKS(PROXY_SOCKS5,
 	    CURLPX_RESOLVE_HOST), UST_SOCKS_DNS },
 	{ "socks5h://: proxy answered host unreachable", SOCKS(PROXY_SOCKS5H,
@@ -63,59 +54,49 @@ static const struct fail_case cases[] = {
 	{ "SOCKS: proxy closed the handshake", SOCKS(PROXY_SOCKS4A,
 	    CURLPX_CLOSED), UST_PROXY_SOCKS },
 	/* libcurl 7.88 ends a refused CONNECT with CURLE_RECV_ERROR. */
-	{ "CONNECT answered 407", FACTS(CURLE_RECV_ERROR, 407, 0, 0, 0,
-	    PROXY_HTTP), UST_PROXY_ANSWER },
-	{ "CONNECT answered 503", FACTS(CURLE_RECV_ERROR, 503, 0, 0, 0,
-	    PROXY_HTTP), UST_PROXY_ANSWER },
-	{ "TLS with an https:// proxy", FACTS(CURLE_SSL_CONNECT_ERROR, 0, 0,
-	    0, 0, PROXY_HTTPS), UST_PROXY_TLS },
+	{ "CONNECT answered 407", FACTS(CURLE_RECV_ERROR, 407, 0, PROXY_HTTP), UST_PROXY_ANSWER },
+	{ "CONNECT answered 503", FACTS(CURLE_RECV_ERROR, 503, 0, PROXY_HTTP), UST_PROXY_ANSWER },
+	{ "TLS with an https:// proxy", FACTS(CURLE_SSL_CONNECT_ERROR, 0, 0, PROXY_HTTPS), UST_PROXY_TLS },
 	{ "TLS to upstream through an https:// proxy",
-	    FACTS(CURLE_SSL_CONNECT_ERROR, 200, 0, 0, 0, PROXY_HTTPS),
+	    FACTS(CURLE_SSL_CONNECT_ERROR, 200, 0, PROXY_HTTPS),
 	    UST_TLS },
-	{ "SOCKS failed, no code", FACTS(CURLE_PROXY, 0, 0, 0, 0,
-	    PROXY_SOCKS5), UST_PROXY_SOCKS },
+	{ "SOCKS failed, no code", FACTS(CURLE_PROXY, 0, 0, PROXY_SOCKS5), UST_PROXY_SOCKS },
 	{ "https:// proxy certificate refused",
-	    FACTS(CURLE_PEER_FAILED_VERIFICATION, 0, 0, 0, 0, PROXY_HTTPS),
+	    FACTS(CURLE_PEER_FAILED_VERIFICATION, 0, 0, PROXY_HTTPS),
 	    UST_PROXY_TLS },
 	{ "upstream certificate through a proxy",
-	    FACTS(CURLE_PEER_FAILED_VERIFICATION, 200, 0, 0, 0, PROXY_HTTP),
+	    FACTS(CURLE_PEER_FAILED_VERIFICATION, 200, 0, PROXY_HTTP),
 	    UST_TLS_VERIFY },
-	{ "tunnel stalled", FACTS(CURLE_OPERATION_TIMEDOUT, 0, 0, 0, 0,
-	    PROXY_HTTP), UST_PROXY_TIMEOUT },
-	{ "TLS through the tunnel stalled", FACTS(CURLE_OPERATION_TIMEDOUT,
-	    200, 0, 0, 0, PROXY_HTTP), UST_PROXY_TIMEOUT },
-	{ "SOCKS stalled", FACTS(CURLE_OPERATION_TIMEDOUT, 0, 0, 0, 0,
-	    PROXY_SOCKS5H), UST_PROXY_TIMEOUT },
-	{ "tunnel closed", FACTS(CURLE_RECV_ERROR, 0, 0, 0, 0, PROXY_HTTP),
+	{ "tunnel stalled", FACTS(CURLE_OPERATION_TIMEDOUT, 0, 0, PROXY_HTTP), UST_PROXY_TIMEOUT },
+	{ "TLS through the tunnel stalled", FACTS(CURLE_OPERATION_TIMEDOUT, 200, 0, PROXY_HTTP), UST_PROXY_TIMEOUT },
+	{ "SOCKS stalled", FACTS(CURLE_OPERATION_TIMEDOUT, 0, 0, PROXY_SOCKS5H), UST_PROXY_TIMEOUT },
+	{ "tunnel closed", FACTS(CURLE_RECV_ERROR, 0, 0, PROXY_HTTP),
 	    UST_TUNNEL },
-	{ "direct: no TCP", FACTS(CURLE_COULDNT_CONNECT, 0, 0, 0, 0,
-	    PROXY_NONE), UST_CONNECT },
-	{ "direct: upstream name unknown", FACTS(CURLE_COULDNT_RESOLVE_HOST,
-	    0, 0, 0, 0, PROXY_NONE), UST_DNS },
-	{ "direct: connect timeout", FACTS(CURLE_OPERATION_TIMEDOUT, 0, 0, 0,
-	    0, PROXY_NONE), UST_CONNECT_TIMEOUT },
-	{ "direct: certificate", FACTS(CURLE_PEER_FAILED_VERIFICATION, 0, 0,
-	    0, 0, PROXY_NONE), UST_TLS_VERIFY },
-	{ "direct: handshake", FACTS(CURLE_SSL_CONNECT_ERROR, 0, 0, 0, 0,
-	    PROXY_NONE), UST_TLS },
-	{ "sent, then timed out", FACTS(CURLE_OPERATION_TIMEDOUT, 200, 1, 0,
-	    0, PROXY_HTTP), UST_TIMEOUT },
-	{ "body stopped moving", CLOCK(UPH_SEND, 1, PROXY_HTTP),
+	{ "direct: no TCP", FACTS(CURLE_COULDNT_CONNECT, 0, 0, PROXY_NONE), UST_CONNECT },
+	{ "direct: upstream name unknown", FACTS(CURLE_COULDNT_RESOLVE_HOST, 0, 0, PROXY_NONE), UST_DNS },
+	{ "direct: connect timeout", FACTS(CURLE_OPERATION_TIMEDOUT, 0, 0, PROXY_NONE), UST_CONNECT_TIMEOUT },
+	{ "direct: certificate", FACTS(CURLE_PEER_FAILED_VERIFICATION, 0, 0, PROXY_NONE), UST_TLS_VERIFY },
+	{ "direct: handshake", FACTS(CURLE_SSL_CONNECT_ERROR, 0, 0, PROXY_NONE), UST_TLS },
+	/* Stages named by our TLS (conn.c) and the framer stand as named. */
+	{ "our TLS: a certificate refused", NAMED(UST_TLS_VERIFY,
+	    PROXY_HTTP), UST_TLS_VERIFY },
+	{ "our TLS: a handshake failed", NAMED(UST_TLS, PROXY_NONE),
+	    UST_TLS },
+	{ "a reply the framer refused", NAMED(UST_REPLY, PROXY_HTTP),
+	    UST_REPLY },
+	{ "a spare closed before the request went", NAMED(UST_UNSENT,
+	    PROXY_SOCKS5H), UST_UNSENT },
+	{ "sent, then the connection broke", NAMED(UST_BROKEN, PROXY_NONE),
+	    UST_BROKEN },
+	{ "body stopped moving", NAMED(UST_SEND_TIMEOUT, PROXY_HTTP),
 	    UST_SEND_TIMEOUT },
-	{ "body stopped before pretransfer showed", CLOCK(UPH_SEND, 0,
-	    PROXY_NONE), UST_SEND_TIMEOUT },
-	{ "no answer in time", CLOCK(UPH_WAIT, 1, PROXY_SOCKS5),
+	{ "no answer in time", NAMED(UST_TIMEOUT, PROXY_SOCKS5),
 	    UST_TIMEOUT },
-	{ "answer stopped moving", CLOCK(UPH_RECV, 1, PROXY_NONE),
+	{ "answer stopped moving", NAMED(UST_RECV_TIMEOUT, PROXY_NONE),
 	    UST_RECV_TIMEOUT },
-	{ "sent, then nothing", FACTS(CURLE_GOT_NOTHING, 200, 1, 0, 0,
-	    PROXY_HTTP), UST_BROKEN },
-	{ "sent, then reset", FACTS(CURLE_RECV_ERROR, 0, 1, 0, 0,
-	    PROXY_NONE), UST_BROKEN },
-	{ "sent, reply cut short", FACTS(CURLE_PARTIAL_FILE, 200, 1, 0, 0,
-	    PROXY_SOCKS5), UST_BROKEN },
-	{ "sent, other failure", FACTS(CURLE_WEIRD_SERVER_REPLY, 200, 1, 0,
-	    0, PROXY_HTTP), UST_UPSTREAM },
+	/* libcurl's CONNECT_ONLY ends with its own code: the tunnel's. */
+	{ "a named stage over libcurl's code", { .uf_rc =
+	    CURLE_COULDNT_CONNECT, .uf_stage = UST_LOCAL }, UST_LOCAL },
 };
 
 #define MB	(1024 * 1024)
@@ -127,8 +108,9 @@ struct clock_case {
 };
 
 #define WORDS(phase, limit, lp, up, upt, down, downt) \
-	{ CURLE_OPERATION_TIMEDOUT, 200, 1, 0, 0, PROXY_HTTP, CURLPX_OK, \
-	    (phase), (limit), (lp), (up), (upt), (down), (downt) }
+	{ .uf_scheme = PROXY_HTTP, .uf_phase = (phase), .uf_limit_ms = (limit), \
+	    .uf_longpoll = (lp), .uf_up = (up), .uf_up_total = (upt), \
+	    .uf_down = (down), .uf_down_total = (downt) }
 
 static const struct clock_case clock_cases[] = {
 	{ "the issue's upload", WORDS(UPH_SEND, 60000, 0, 35 * MB, 40 * MB, 0,
