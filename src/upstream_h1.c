@@ -79,7 +79,9 @@ struct upstream_h1 {
 	struct timespec		 h1_t0;		/* the attempt began */
 	struct timespec		 h1_since;	/* phase began, bytes moved */
 	long			 h1_wait_ms;	/* for the answer to begin */
-	uint64_t		 h1_up;		/* body bytes sent */
+	uint64_t		 h1_up;		/* body bytes queued */
+	uint64_t		 h1_wrote;	/* request bytes written */
+	size_t			 h1_headlen;	/* of them, the head */
 	uint64_t		 h1_down;	/* answer body bytes read */
 	int			 h1_stage;	/* a failure: enum upstream_stage */
 	const char		*h1_why;
@@ -113,6 +115,20 @@ upstream_h1_moved(struct upstream_h1 *h1, int phase)
 		upstream_h1_arm(h1, upstream_h1_limit(h1));
 }
 
+/*
+ * Body bytes the next hop took: written, less the head and what our
+ * send queue still holds (chunk framing is counted as body).
+ */
+static uint64_t
+upstream_h1_taken(const struct upstream_h1 *h1)
+{
+	uint64_t	 n = h1->h1_wrote, held;
+
+	held = h1->h1_headlen + (uint64_t)conn_unsent(h1->h1_conn);
+	n = n > held ? n - held : 0;
+	return (n < h1->h1_up ? n : h1->h1_up);
+}
+
 /* The facts of a failure, for upstream_fail.c's words and rules. */
 static void
 upstream_h1_facts(const struct upstream_h1 *h1, struct upstream_facts *uf)
@@ -127,7 +143,7 @@ upstream_h1_facts(const struct upstream_h1 *h1, struct upstream_facts *uf)
 	uf->uf_phase = h1->h1_phase;
 	uf->uf_limit_ms = upstream_h1_limit(h1);
 	uf->uf_longpoll = req->req_route.rt_longpoll;
-	uf->uf_up = h1->h1_up;
+	uf->uf_up = upstream_h1_taken(h1);
 	uf->uf_up_total = req->req_has_body ? req->req_clen : 0;
 	uf->uf_down = h1->h1_down;
 	uf->uf_down_total = h1->h1_final && !req->req_up_chunked ?
@@ -516,6 +532,7 @@ upstream_h1_send(struct upstream_h1 *h1)
 			return (-1);
 		}
 		h1->h1_woff += n;
+		h1->h1_wrote += n;
 		h1->h1_sent = 1;
 		upstream_h1_moved(h1, h1->h1_phase);
 	}
@@ -634,7 +651,7 @@ upstream_h1_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	if (upstream_h1_held(h1))
 		h1->h1_since = now;
 	if (h1->h1_phase == UPH_SEND && h1->h1_body_end &&
-	    h1->h1_wlen == h1->h1_woff) {
+	    h1->h1_wlen == h1->h1_woff && evbuffer_get_length(h1->h1_out) == 0) {
 		/* Written: the send queue drains, or it is stuck. */
 		if ((unsent = conn_unsent(h1->h1_conn)) < h1->h1_unsent)
 			h1->h1_since = now;
@@ -765,6 +782,7 @@ upstream_h1_start(struct req *req, struct conn *cn,
 	    (h1->h1_timer = evtimer_new(req->req_base, upstream_h1_timeout_cb,
 	    h1)) == NULL || upstream_h1_head(h1) == -1)
 		return (-1);
+	h1->h1_headlen = evbuffer_get_length(h1->h1_out);
 	upstream_h1_moved(h1, UPH_SEND);
 	if (event_add(h1->h1_rev, NULL) == -1)
 		return (-1);

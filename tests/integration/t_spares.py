@@ -314,7 +314,8 @@ def part_faults(t, env):
 
 
 def part_upload(t, env):
-    """A body over 64 KiB streams through libcurl, not a spare."""
+    """A body of any size takes a spare: there is one path, and the
+    framer streams it (upstream_h1.c)."""
     si = env["si"]
     tok = token(harness.unique_secret("upl"))
     sc = start(env)
@@ -326,8 +327,10 @@ def part_upload(t, env):
         o = r.json() or {}
         t.ok(r.status == 200 and len(o.get("result", {}).get("text", ""))
              > 1000, "a 100 KiB sendMessage is answered")
-        t.is_(access(sc, "sendMessage"), [0], "it went on a fresh "
-              "connection (spare=0)")
+        t.is_(access(sc, "sendMessage"), [1], "it went on the spare "
+              "(spare=1)")
+        t.is_(si.stats()["per_conn_max"], 1, "no connection carried two "
+              "requests")
     finally:
         sc.stop()
 
