@@ -160,8 +160,10 @@ def part_prefix(t, env):
                  proxy=sq.url, name="sidecar-prefix")
     try:
         sc.start()
-        t.like(sc.log(), "upstream %s/t," % sp.url,
-               "the start line names the upstream with its prefix")
+        # The port listens a moment before the start line is written.
+        t.ok(harness.wait_until(lambda: ("upstream %s/t," % sp.url)
+                                in sc.log(), 10),
+             "the start line names the upstream with its prefix")
         sp.reset()
         for i in range(4):
             good, o = ok_json(get(sc, "/bot%s/getMe?n=%d" % (tok, i)))
