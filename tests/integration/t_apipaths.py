@@ -7,7 +7,8 @@ stand-in.
    unchanged (getMe, a sendMessage with a JSON body, a getUpdates long
    poll held until an update comes, a file under test/); its method is
    the last segment, so a getMe cut by a reset is retried once and a
-   sendMessage is not, and the access log says test/<method>. Near
+   sendMessage is not, metrics count them by that method's class, and
+   the access log says test/<method>. Near
    misses (Test, test//, test/test/) get the sidecar's 404 and never reach
    the upstream.
 2. An upstream under a path prefix (upstream = https://host:port/t/, the
@@ -65,6 +66,15 @@ def seen(si):
 def access_lines(sc, api):
     return [l for l in sc.log().splitlines()
             if l.find("access ") >= 0 and (" %s bot=" % api) in l]
+
+
+def metric(text, cls, status):
+    """tgsidecar_requests_total for a class and status, 0 if absent."""
+    key = 'tgsidecar_requests_total{class="%s",status="%s"} ' % (cls, status)
+    for line in text.splitlines():
+        if line.startswith(key):
+            return int(line[len(key):])
+    return 0
 
 
 def long_poll(t, sc, si, path, desc):
@@ -141,6 +151,13 @@ def part_test_env(t, env):
         t.ok(r.status == 404 and o.get("ok") is False,
              "%s: 404 from the sidecar" % (p % "<token>"))
     t.is_(len(seen(si)), 0, "no near miss reached the upstream")
+
+    # Metrics count them by the method's class, as any other call.
+    m = get(sc, "/metrics").body.decode()
+    want = {("getUpdates", "200"): 1, ("get", "200"): 2, ("send", "200"): 1,
+            ("send", "502"): 1, ("file", "200"): 1, ("other", "404"): 4}
+    got = {k: metric(m, *k) for k in want}
+    t.is_(got, want, "metrics count the test calls by their method's class")
 
     log = sc.log()
     t.ok(len(access_lines(sc, "test/getMe")) == 2 and
