@@ -37,6 +37,7 @@ struct config {
 	int			 cfg_syslog;
 	char			*cfg_upstream;	/* scheme://host[:port], no slash */
 	char			*cfg_upstream_host;
+	char			*cfg_upstream_path;	/* "/t" or "": a prefix */
 	struct proxy		 cfg_proxy[CONFIG_PROXY_MAX];	/* failover order */
 	int			 cfg_nproxy;	/* [0] PROXY_NONE: direct */
 	long			 cfg_proxy_fail_timeout_ms;

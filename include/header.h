@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct curl_slist;
 struct evbuffer;
 struct req;
 
@@ -29,6 +30,7 @@ int	 header_is(const char *, size_t, const char *);
 int	 header_kind(const char *, size_t);
 int	 header_hop(const char *, size_t);
 int	 header_listed(const char *, const char *, size_t);
+int	 header_upgrade_h2c(const struct curl_slist *);
 void	 header_trim(const char **, size_t *);
 int64_t	 header_clen(const char *, size_t);
 int	 header_list_add(char **, const char *, size_t);

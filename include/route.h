@@ -10,6 +10,7 @@
 #define ROUTE_BOT_MAX	20	/* digits of a bot id, before the colon */
 #define ROUTE_FILE_MAX	4096	/* a file path as it goes upstream: PATH_MAX */
 #define ROUTE_PATH_MAX	(256 + ROUTE_FILE_MAX)	/* rt_path, with its NUL */
+#define ROUTE_PREFIX_MAX	256	/* an upstream's path prefix */
 enum route_kind { ROUTE_NONE, ROUTE_METHOD, ROUTE_FILE };
 
 struct route {
@@ -18,9 +19,11 @@ struct route {
 	char	 rt_method[64];		/* Bot API method, or "file" */
 	int	 rt_longpoll;		/* getUpdates */
 	int	 rt_readonly;		/* get*: safe to send twice */
+	int	 rt_test;		/* /bot<token>/test/<method> */
 	/*
-	 * Sent upstream: "/bot<token>/<method>" decoded, or
-	 * "/file/bot<token>/" and the file path as the bot sent it.
+	 * Sent upstream: "/bot<token>/[test/]<method>" decoded, or
+	 * "/file/bot<token>/" and the file path as the bot sent it; the
+	 * upstream's prefix in front once route_prefix() ran.
 	 * Allocated by route_parse(), freed by route_clear().
 	 */
 	char	*rt_path;
@@ -29,6 +32,8 @@ struct route {
 int	 route_parse(struct route *, const char *, size_t, int *,
 	    const char **);
 void	 route_clear(struct route *);
+const char	*route_prefix_ok(const char *, char *, size_t);
+int	 route_prefix(struct route *, const char *);
 long	 route_timeout(const char *, size_t);
 long	 route_timeout_span(const char *, size_t, size_t *, size_t *);
 long	 route_query_timeout(const char *, size_t);

@@ -77,7 +77,7 @@ void
 access_log(const struct req *req, const char *peer, const char *why)
 {
 	struct access_line	 a;
-	char			 line[2048];
+	char			 line[2048], api[80];
 	/* Probes come every few seconds: keep them out of the way. */
 	int			 level = req->req_admin ? LOG_LEVEL_DEBUG :
 				    LOG_LEVEL_INFO;
@@ -95,6 +95,11 @@ access_log(const struct req *req, const char *peer, const char *why)
 	    http_method_str(req->req_method) : "-";
 	a.al_api = req->req_route.rt_method[0] != '\0' ?
 	    req->req_route.rt_method : "-";
+	/* The test environment's calls read as such: "test/getMe". */
+	if (req->req_route.rt_test) {
+		snprintf(api, sizeof(api), "test/%s", req->req_route.rt_method);
+		a.al_api = api;
+	}
 	a.al_bot = req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot :
 	    "-";
 	a.al_error = req->req_errdesc[0] != '\0' ? req->req_errdesc : why;

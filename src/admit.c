@@ -13,6 +13,7 @@
 #include "acl.h"
 #include "admit.h"
 #include "conf.h"
+#include "header.h"
 #include "req.h"
 #include "route.h"
 
@@ -21,6 +22,22 @@ int
 admit_peer(const struct req *req, const struct sockaddr *peer)
 {
 	return (acl_peer_allowed(req->req_cfg, peer));
+}
+
+/*
+ * Whether a request may go on as HTTP/1.1 despite an Upgrade.  An offer
+ * of h2c alone is ignored, as RFC 9113 3.2 lets a server do (the JDK's
+ * HttpClient and curl --http2 make it on every plain-http request), and
+ * so is any Upgrade in HTTP/1.0 (RFC 9110 7.8); header.c drops Upgrade,
+ * HTTP2-Settings and what Connection names as hop-by-hop.  Anything else
+ * (websocket) asks for a switch the sidecar cannot make.
+ */
+static int
+admit_upgrade(const struct req *req, const http_parser *p)
+{
+	if (!p->upgrade || (p->http_major == 1 && p->http_minor == 0))
+		return (1);
+	return (header_upgrade_h2c(req->req_hdrs));
 }
 
 /*
@@ -49,7 +66,7 @@ admit_request(struct req *req, const http_parser *p,
 		*why = "Bad Request: only HTTP/1.0 and HTTP/1.1 are served";
 		return (-1);
 	}
-	if (p->method == HTTP_CONNECT || p->upgrade) {
+	if (p->method == HTTP_CONNECT || !admit_upgrade(req, p)) {
 		*status = 400;
 		*why = "CONNECT and protocol upgrades are not accepted";
 		return (-1);
@@ -57,6 +74,11 @@ admit_request(struct req *req, const http_parser *p,
 	if (route_parse(&req->req_route, target != NULL ? target : "", len,
 	    status, why) == -1)
 		return (-1);
+	if (route_prefix(&req->req_route, cfg->cfg_upstream_path) == -1) {
+		*status = 500;
+		*why = "Internal Server Error: out of memory";
+		return (-1);
+	}
 	if (!acl_bot_allowed(cfg, req->req_route.rt_bot)) {
 		*status = 403;
 		*why = "Forbidden: this bot may not use the sidecar";

@@ -79,6 +79,7 @@ config_free(struct config *cfg)
 	free(cfg->cfg_admin_listen);
 	free(cfg->cfg_upstream);
 	free(cfg->cfg_upstream_host);
+	free(cfg->cfg_upstream_path);
 	for (i = 0; i < CONFIG_PROXY_MAX; i++)
 		proxy_clear(&cfg->cfg_proxy[i]);
 	proxy_clear(&cfg->cfg_pre_proxy);

@@ -23,6 +23,7 @@
 
 #include "configkeys.h"
 #include "log.h"
+#include "route.h"
 
 #define CONFIG_MAX_MS		(24L * 60 * 60 * 1000)	/* sanity bound */
 
@@ -123,10 +124,14 @@ config_set_logfmt(struct config_load *cl, const struct config_key *ck,
 	return (0);
 }
 
-/* Check a parsed upstream URL; return NULL or what is wrong with it. */
+/*
+ * Check a parsed upstream URL; return NULL or what is wrong with it.  Its
+ * path, as written (no dot-segment removed), is a prefix for every route:
+ * route_prefix_ok() says which are taken.
+ */
 static const char *
 config_set_upstream_why(CURLU *u, const char *val, char **scheme, char **host,
-    char **port)
+    char **port, char *prefix, size_t plen)
 {
 	const char	*why = NULL;
 	char		*x = NULL, *path = NULL;
@@ -135,7 +140,8 @@ config_set_upstream_why(CURLU *u, const char *val, char **scheme, char **host,
 
 	if (strstr(val, "://") == NULL)
 		return ("needs a scheme, e.g. " TGS_DEFAULT_UPSTREAM);
-	if ((rc = curl_url_set(u, CURLUPART_URL, val, 0)) != CURLUE_OK)
+	if ((rc = curl_url_set(u, CURLUPART_URL, val, CURLU_PATH_AS_IS)) !=
+	    CURLUE_OK)
 		return (curl_url_strerror(rc));
 	if (curl_url_get(u, CURLUPART_SCHEME, scheme, 0) != CURLUE_OK ||
 	    (strcmp(*scheme, "http") != 0 && strcmp(*scheme, "https") != 0))
@@ -146,10 +152,12 @@ config_set_upstream_why(CURLU *u, const char *val, char **scheme, char **host,
 		return ("no host");
 	if (curl_url_get(u, CURLUPART_ZONEID, &x, 0) != CURLUE_NO_ZONEID ||
 	    curl_url_get(u, CURLUPART_QUERY, &x, 0) != CURLUE_NO_QUERY ||
-	    curl_url_get(u, CURLUPART_FRAGMENT, &x, 0) != CURLUE_NO_FRAGMENT ||
-	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
-	    (strcmp(path, "/") != 0 && *path != '\0'))
-		why = "no path, query or fragment allowed";
+	    curl_url_get(u, CURLUPART_FRAGMENT, &x, 0) != CURLUE_NO_FRAGMENT)
+		why = "no query or fragment allowed";
+	else if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+		why = "bad path";
+	else if ((why = route_prefix_ok(path, prefix, plen)) != NULL)
+		;
 	else if ((rc = curl_url_get(u, CURLUPART_PORT, port, 0)) !=
 	    CURLUE_OK && rc != CURLUE_NO_PORT)
 		why = "bad port";
@@ -161,9 +169,9 @@ config_set_upstream_why(CURLU *u, const char *val, char **scheme, char **host,
 }
 
 /*
- * Upstream: http(s)://host[:port] with nothing after it but "/". Stored
- * without the slash; cfg_upstream_host is the bare host (no IPv6
- * brackets).
+ * Upstream: http(s)://host[:port][/prefix]. Stored without the prefix or
+ * a slash; cfg_upstream_host is the bare host (no IPv6 brackets), and
+ * cfg_upstream_path the prefix ("/t", or "" for none).
  */
 int
 config_set_upstream(struct config_load *cl, const struct config_key *ck,
@@ -172,7 +180,8 @@ config_set_upstream(struct config_load *cl, const struct config_key *ck,
 	struct config	*cfg = cl->cl_cfg;
 	CURLU		*u = NULL;
 	char		*scheme = NULL, *host = NULL, *port = NULL;
-	char		*url = NULL, *bare = NULL, q[80];
+	char		*url = NULL, *bare = NULL, *pfx = NULL, q[80];
+	char		 prefix[ROUTE_PREFIX_MAX + 1];
 	const char	*why;
 	size_t		 hlen;
 	int		 n, ret = -1;
@@ -185,7 +194,8 @@ config_set_upstream(struct config_load *cl, const struct config_key *ck,
 	}
 	if ((u = curl_url()) == NULL)
 		goto nomem;
-	why = config_set_upstream_why(u, val, &scheme, &host, &port);
+	why = config_set_upstream_why(u, val, &scheme, &host, &port, prefix,
+	    sizeof(prefix));
 	if (why != NULL) {
 		snprintf(err, errlen, "bad value for %s: \"%s\" (%s)",
 		    ck->ck_name, config_set_quote(val, q, sizeof(q)), why);
@@ -203,13 +213,15 @@ config_set_upstream(struct config_load *cl, const struct config_key *ck,
 		bare = strndup(host + 1, hlen - 2);
 	else
 		bare = strdup(host);
-	if (bare == NULL)
+	if (bare == NULL || (pfx = strdup(prefix)) == NULL)
 		goto nomem;
 	free(cfg->cfg_upstream);
 	free(cfg->cfg_upstream_host);
+	free(cfg->cfg_upstream_path);
 	cfg->cfg_upstream = url;
 	cfg->cfg_upstream_host = bare;
-	url = bare = NULL;
+	cfg->cfg_upstream_path = pfx;
+	url = bare = pfx = NULL;
 	ret = 0;
 	goto done;
 
@@ -218,6 +230,7 @@ config_set_upstream(struct config_load *cl, const struct config_key *ck,
  done:
 	free(url);
 	free(bare);
+	free(pfx);
 	curl_free(scheme);
 	curl_free(host);
 	curl_free(port);
@@ -246,6 +259,32 @@ config_set_proxy_check(const struct config_key *ck, const struct proxy *px,
 	return (0);
 }
 
+/*
+ * A ',' in a list member's password splits it in two: the part after it
+ * ("ss@host:3128") then has an '@' and no scheme.  Say so rather than
+ * that a URL has no scheme, without quoting either part.
+ */
+static int
+config_set_proxy_comma(const struct config_key *ck, const char *p,
+    const char *e, char *err, size_t errlen)
+{
+	const char	*next, *end, *at;
+
+	if (*e != ',')
+		return (0);
+	next = e + 1;
+	if ((end = strchr(next, ',')) == NULL)
+		end = next + strlen(next);
+	at = memchr(next, '@', end - next);
+	if (at == NULL || memmem(next, at - next, "://", 3) != NULL ||
+	    memmem(p, e - p, "://", 3) == NULL)
+		return (0);
+	snprintf(err, errlen, "bad value for %s: a ',' in a proxy URL's user "
+	    "name or password must be percent-encoded as %%2C (a ',' separates "
+	    "proxies), or give the password in proxy_password", ck->ck_name);
+	return (-1);
+}
+
 /* One proxy URL, or for "proxy" a comma-separated failover list. */
 int
 config_set_proxy(struct config_load *cl, const struct config_key *ck,
@@ -267,6 +306,9 @@ config_set_proxy(struct config_load *cl, const struct config_key *ck,
 			    "proxies", ck->ck_name, CONFIG_PROXY_MAX);
 			goto fail;
 		}
+		if (list && config_set_proxy_comma(ck, p, e, err,
+		    errlen) == -1)
+			goto fail;
 		if ((one = strndup(p, e - p)) == NULL) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;

@@ -39,6 +39,7 @@ static const struct {
 	{ "Trailer",		HEADER_HOP },
 	{ "Trailers",		HEADER_HOP },
 	{ "Upgrade",		HEADER_HOP },
+	{ "HTTP2-Settings",	HEADER_HOP },	/* RFC 9113 3.2.1 */
 	{ NULL,			HEADER_OTHER }
 };
 
@@ -131,6 +132,36 @@ header_listed(const char *connection, const char *name, size_t len)
 		p += n;
 	}
 	return (0);
+}
+
+/*
+ * Does every Upgrade header offer h2c and nothing else?  RFC 9110 7.8's
+ * list ("h2c, websocket" asks for either): each member, compared without
+ * case, must be "h2c"; an empty list offers nothing we may ignore.
+ */
+int
+header_upgrade_h2c(const struct curl_slist *hdrs)
+{
+	const char	*p, *q, *end, *tok;
+	size_t		 nlen, vlen, len;
+	int		 seen = 0;
+
+	for (; hdrs != NULL; hdrs = hdrs->next) {
+		if (header_split(hdrs->data, strlen(hdrs->data), &nlen, &p,
+		    &vlen) == -1 || !header_is(hdrs->data, nlen, "Upgrade"))
+			continue;
+		for (end = p + vlen; p < end; p = q + 1) {
+			for (q = p; q < end && *q != ','; q++)
+				;
+			tok = p;
+			len = q - p;
+			header_trim(&tok, &len);
+			if (len > 0 && !header_is(tok, len, "h2c"))
+				return (0);
+			seen += len > 0;
+		}
+	}
+	return (seen > 0);
 }
 
 /* Strip the optional whitespace around a field-value. */

@@ -70,6 +70,43 @@ proxy_scheme(const char *str, size_t *idx, char *err, size_t errlen)
 	return (-1);
 }
 
+/*
+ * A user name or password pasted raw into the URL: '@', '#', '?' or '/'
+ * in it ends the userinfo early, so libcurl reads another URL than meant
+ * ("Bad hostname", "Bad fragment", a port of letters), and a space or a
+ * control character is refused.  The userinfo is all before the last
+ * '@'.  Say which character to percent-encode, never what is around it.
+ * bad: whether libcurl refused the URL (then spaces count too).
+ */
+static int
+proxy_userinfo(const char *str, int bad, char *err, size_t errlen)
+{
+	const char	*info = strstr(str, "://") + 3, *at, *p;
+	int		 c = 0;
+
+	if ((at = strrchr(info, '@')) == NULL)
+		return (0);
+	for (p = info; p < at; p++) {
+		c = (unsigned char)*p;
+		if (strchr("@#?/", c) != NULL ||
+		    (bad && (c <= 0x20 || c == 0x7f)))
+			break;
+	}
+	if (p == at)
+		return (0);
+	if (c > 0x20 && c != 0x7f)
+		snprintf(err, errlen, "a '%c' in the proxy URL's user name or "
+		    "password must be percent-encoded as %%%02X (e.g. "
+		    "http://user:pa%%%02Xss@host:3128), or give the password "
+		    "in proxy_password", c, c, c);
+	else
+		snprintf(err, errlen, "a space or control character in the "
+		    "proxy URL's user name or password must be percent-encoded "
+		    "(a space as %%20), or give the password in "
+		    "proxy_password");
+	return (-1);
+}
+
 /* Fetch an optional part; absent parts give NULL and 0. */
 static int
 proxy_part(CURLU *u, CURLUPart part, unsigned int flags, char **out,
@@ -114,12 +151,15 @@ proxy_parse(struct proxy *px, const char *str, char *err, size_t errlen)
 		return (-1);
 	}
 
+	if (proxy_userinfo(str, 0, err, errlen) == -1)
+		return (-1);
 	if ((u = curl_url()) == NULL)
 		goto nomem;
 	rc = curl_url_set(u, CURLUPART_URL, str, CURLU_NON_SUPPORT_SCHEME);
 	if (rc != CURLUE_OK) {
-		snprintf(err, errlen, "bad proxy URL: %s",
-		    curl_url_strerror(rc));
+		if (proxy_userinfo(str, 1, err, errlen) == 0)
+			snprintf(err, errlen, "bad proxy URL: %s",
+			    curl_url_strerror(rc));
 		goto fail;
 	}
 	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||

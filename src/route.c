@@ -3,6 +3,7 @@
  * Map a raw request-target onto the two Bot API URL shapes we forward:
  *
  *	/bot<TOKEN>/<METHOD>[?query]
+ *	/bot<TOKEN>/test/<METHOD>[?query]	(the test environment)
  *	/file/bot<TOKEN>/<FILE_PATH>[?query]
  *
  * Anything else is refused before it gets near libcurl.  A method path is
@@ -13,6 +14,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -344,9 +346,16 @@ route_parse_path(struct route *rt, char *path, const char *target,
 		return (route_fail(status, why, 400, "path not allowed"));
 
 	if (plen > 4 && strncmp(target, "/bot", 4) == 0 &&
-	    (n = route_token(target + 4, plen - 4, rt)) != 0 &&
-	    route_method(target + 4 + n, plen - 4 - n, rt) == 0)
-		return (0);
+	    (n = route_token(target + 4, plen - 4, rt)) != 0) {
+		n += 4;
+		/* The test environment: its method is the last segment. */
+		if (plen - n > 5 && strncmp(target + n, "test/", 5) == 0) {
+			rt->rt_test = 1;
+			n += 5;
+		}
+		if (route_method(target + n, plen - n, rt) == 0)
+			return (0);
+	}
 	memset(rt, 0, sizeof(*rt));
 	return (route_fail(status, why, 404, ROUTE_NOT_FOUND));
 }
@@ -380,6 +389,60 @@ route_clear(struct route *rt)
 {
 	free(rt->rt_path);
 	rt->rt_path = NULL;
+}
+
+/*
+ * An upstream URL's path, as written, made a prefix for every route in
+ * out: "" for none ("" or "/"), else "/seg[/seg...]" with one trailing
+ * slash dropped.  The rules a method path has, and stricter: segments of
+ * letters, digits and "-._~" only (no escape, so nothing encoded hides
+ * in it), none empty, "." or "..", and not ending in "/bot", which is
+ * the sidecar's to add.  NULL, or why it is refused.
+ */
+const char *
+route_prefix_ok(const char *path, char *out, size_t outlen)
+{
+	size_t	 len = strlen(path), i;
+
+	out[0] = '\0';
+	if (len > 0 && path[len - 1] == '/')
+		len--;
+	if (len == 0)
+		return (NULL);
+	if (path[0] != '/' || len >= outlen || len > ROUTE_PREFIX_MAX)
+		return ("a path prefix is at most "
+		    ROUTE_XSTR(ROUTE_PREFIX_MAX) " bytes");
+	for (i = 0; i < len; i++)
+		if (path[i] != '/' && !route_is((unsigned char)path[i],
+		    "-._~"))
+			return ("a path prefix holds only letters, digits, "
+			    "\"-._~\" and \"/\"");
+	for (i = 0; i < len; i++)
+		if (path[i] == '/' && (i + 1 == len || path[i + 1] == '/'))
+			return ("a path prefix has no empty segment");
+	if (route_dotsegment(path, len))
+		return ("a path prefix has no \".\" or \"..\" segment");
+	if (len >= 4 && strncasecmp(path + len - 4, "/bot", 4) == 0)
+		return ("a path prefix does not end in /bot: the sidecar adds "
+		    "/bot<token>/<method>");
+	memcpy(out, path, len);
+	out[len] = '\0';
+	return (NULL);
+}
+
+/* Put the upstream's prefix (route_prefix_ok()) in front of rt_path. */
+int
+route_prefix(struct route *rt, const char *prefix)
+{
+	char	*p;
+
+	if (prefix == NULL || *prefix == '\0' || rt->rt_path == NULL)
+		return (0);
+	if (asprintf(&p, "%s%s", prefix, rt->rt_path) == -1)
+		return (-1);
+	free(rt->rt_path);
+	rt->rt_path = p;
+	return (0);
 }
 
 /*

@@ -204,8 +204,9 @@ server_reload(struct server *srv)
 	config_unref(srv->srv_pool.cp_cfg);
 	srv->srv_pool.cp_cfg = cfg;
 	spare_config(cfg);	/* the old config's spares close */
-	log_info("configuration reloaded: upstream %s, proxy %s",
-	    cfg->cfg_upstream, cfg->cfg_proxy[0].px_scheme == PROXY_NONE ?
+	log_info("configuration reloaded: upstream %s%s, proxy %s",
+	    cfg->cfg_upstream, cfg->cfg_upstream_path,
+	    cfg->cfg_proxy[0].px_scheme == PROXY_NONE ?
 	    "direct" : cfg->cfg_proxy[0].px_url);
 }
 
@@ -326,8 +327,8 @@ server_run(struct server *srv)
 		    i > 0 ? ", " : "",
 		    cfg->cfg_proxy[i].px_scheme == PROXY_NONE ? "direct" :
 		    cfg->cfg_proxy[i].px_url);
-	log_info("listening on %s, upstream %s, proxy %s%s%s",
-	    cfg->cfg_listen, cfg->cfg_upstream, via,
+	log_info("listening on %s, upstream %s%s, proxy %s%s%s",
+	    cfg->cfg_listen, cfg->cfg_upstream, cfg->cfg_upstream_path, via,
 	    cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :
 	    " via pre_proxy ",
 	    cfg->cfg_pre_proxy.px_scheme == PROXY_NONE ? "" :

@@ -462,7 +462,7 @@ ref_forwarded(const struct ref_req *rr, const struct ref_hdr *h)
 	static const char *const stay[] = { "Host", "Content-Length",
 	    "Expect", "Connection", "Transfer-Encoding", "Keep-Alive",
 	    "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
-	    "TE", "Trailer", "Trailers", "Upgrade", NULL };
+	    "TE", "Trailer", "Trailers", "Upgrade", "HTTP2-Settings", NULL };
 	int	 i;
 
 	for (i = 0; stay[i] != NULL; i++)

@@ -554,15 +554,17 @@ def big_file_sha256(total=20 * 1024 * 1024):
 class StandIn:
     """Launches tests/lib/standin.py: TLS Bot API stand-in + control port."""
 
-    def __init__(self, workdir, certs, name="standin"):
+    def __init__(self, workdir, certs, name="standin", prefix=""):
         self.workdir = workdir
         self.certs = certs
         self.port = alloc_port()
         self.control_port = alloc_port()
+        self.prefix = prefix
         self.proc = Proc([PYTHON, os.path.join(LIBDIR, "standin.py"),
                           "--port", self.port,
                           "--control-port", self.control_port,
-                          "--cert", certs.cert, "--key", certs.key],
+                          "--cert", certs.cert, "--key", certs.key]
+                         + (["--prefix", prefix] if prefix else []),
                          workdir, name)
 
     @property

@@ -5,8 +5,11 @@ tests. Standard library only.
 
   standin.py --port P --control-port C --cert CERT --key KEY
 
-TLS port P (127.0.0.1) serves /bot<token>/<method> and
-/file/bot<token>/<path> over HTTP/1.1 with keep-alive; ?_status=N on any
+TLS port P (127.0.0.1) serves /bot<token>/<method> (and the test
+environment's /bot<token>/test/<method>, recorded with "test": true) and
+/file/bot<token>/<path> over HTTP/1.1 with keep-alive; with --prefix /t
+all of them under /t only (a request outside it is recorded with
+"outside_prefix": true and gets 404); ?_status=N on any
 method answers status N (a Bot API error body, or ok for 2xx). It counts
 accepted TCP connections and records when each opened and closed
 (time.monotonic, comparable across processes on Linux).
@@ -46,6 +49,7 @@ import time
 import urllib.parse
 
 BOT_ID = 123456
+PREFIX = ""                             # --prefix: the API under a path
 HOLD_CAP = 50.0
 BIG_SIZE = 20 * 1024 * 1024
 MAX_REQUESTS_KEPT = 200
@@ -579,7 +583,20 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
                "user_agent": self.headers.get("User-Agent"),
                "headers": [[k, v] for k, v in self.headers.items()]}
         self.hop = q.get("_hop") == "1"
+        if PREFIX:
+            # Served under a path prefix: nothing outside it is the API.
+            if not path.startswith(PREFIX + "/"):
+                rec["outside_prefix"] = True
+                self.record(rec)
+                return self.send_json(*api_error(
+                    404, "Not Found: outside %s" % PREFIX), chunked)
+            path = path[len(PREFIX):]
         parts = path.split("/")
+        # /bot<token>/test/<method>: the test environment, same methods
+        if (len(parts) == 4 and parts[1].startswith("bot")
+                and parts[2] == "test"):
+            rec["test"] = True
+            parts = parts[:2] + parts[3:]
         # /bot<token>/<method>  or  /file/bot<token>/<file_path...>
         if len(parts) >= 4 and parts[1] == "file" and parts[2].startswith("bot"):
             tok = urllib.parse.unquote(parts[2][3:])
@@ -884,7 +901,11 @@ def main():
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--prefix", default="",
+                    help="serve the API under this path, e.g. /t")
     a = ap.parse_args()
+    global PREFIX
+    PREFIX = a.prefix.rstrip("/")
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)

@@ -21,6 +21,8 @@
 
 #define SECRET	"s3cretpw"
 #define NSLOTS	10
+#define A32	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define LONG257	A32 A32 A32 A32 A32 A32 A32 A32 "b"	/* the prefix "/" + 257 */
 
 struct cfg_case {
 	const char	*cc_name;
@@ -180,6 +182,37 @@ static const struct cfg_case cases[] = {
 	    .cc_err = "--max-body: bad value for max_body: \"-5\"" },
 	{ .cc_name = "short flag error", .cc_argv = { "-l", "nope" },
 	    .cc_err = "--listen: bad value for listen: \"nope\"" },
+	{ .cc_name = "raw '#' in a proxy password, flag",
+	    .cc_argv = { "-x", "http://u:" SECRET "#x@h:3128" },
+	    .cc_err = "--proxy: bad value for proxy: a '#' in the proxy URL's "
+	    "user name or password must be percent-encoded as %23 (e.g. "
+	    "http://user:pa%23ss@host:3128), or give the password in "
+	    "proxy_password" },
+	{ .cc_name = "raw '@' in a proxy password, file",
+	    .cc_file = "proxy = socks5h://u:" SECRET "@x@h:1080\n",
+	    .cc_argv = { "-c", "@FILE@" },
+	    .cc_err = "@FILE@:1: bad value for proxy: a '@' in the proxy "
+	    "URL's user name or password must be percent-encoded as %40" },
+	{ .cc_name = "raw '#' in a proxy password, env",
+	    .cc_env = { "TGSIDECAR_PROXY=http://u:" SECRET "#@h:3128" },
+	    .cc_err = "TGSIDECAR_PROXY: bad value for proxy: a '#' in the "
+	    "proxy URL's" },
+	{ .cc_name = "raw '#' in a pre_proxy password",
+	    .cc_argv = { "--pre-proxy", "socks5://u:" SECRET "#@h:1080" },
+	    .cc_err = "--pre-proxy: bad value for pre_proxy: a '#' in the "
+	    "proxy URL's" },
+	{ .cc_name = "raw ',' in a proxy list password",
+	    .cc_argv = { "-x", "http://a:1,http://u:" SECRET ",x@h:3128" },
+	    .cc_err = "--proxy: bad value for proxy: a ',' in a proxy URL's "
+	    "user name or password must be percent-encoded as %2C (a ',' "
+	    "separates proxies), or give the password in proxy_password" },
+	{ .cc_name = "raw ',' in the first proxy's password",
+	    .cc_argv = { "-x", "socks5://u:" SECRET ",x@h:1080" },
+	    .cc_err = "a ',' in a proxy URL's user name or password" },
+	{ .cc_name = "proxy password percent-encoded",
+	    .cc_argv = { "-x", "http://u:" SECRET "%23%40%2C@h:3128" },
+	    .cc_want = { "proxy=http://h:3128",
+	    "proxy_pass=" SECRET "#@," } },
 	{ .cc_name = "flag proxy error",
 	    .cc_argv = { "-x", "http://u:" SECRET "@h:1/path" },
 	    .cc_err = "--proxy: bad value for proxy: proxy URL must not "
@@ -361,12 +394,82 @@ static const struct cfg_case cases[] = {
 	{ .cc_name = "upstream no scheme",
 	    .cc_argv = { "-u", "api.telegram.org" },
 	    .cc_err = "(needs a scheme, e.g. https://api.telegram.org)" },
-	{ .cc_name = "upstream path", .cc_argv = { "-u", "https://h/bot" },
-	    .cc_err = "bad value for upstream" },
+	{ .cc_name = "upstream path /bot", .cc_argv = { "-u", "https://h/bot" },
+	    .cc_err = "(a path prefix does not end in /bot: the sidecar adds "
+	    "/bot<token>/<method>)" },
 	{ .cc_name = "upstream query", .cc_argv = { "-u", "https://h/?a" },
-	    .cc_err = "bad value for upstream" },
+	    .cc_err = "(no query or fragment allowed)" },
 	{ .cc_name = "upstream fragment", .cc_argv = { "-u", "https://h#a" },
+	    .cc_err = "(no query or fragment allowed)" },
+
+	/* Issue 19: an upstream under a path prefix. */
+	{ .cc_name = "upstream no prefix", .cc_argv = { "-u", "https://h" },
+	    .cc_want = { "upstream=https://h", "upstream_path=" } },
+	{ .cc_name = "upstream prefix",
+	    .cc_argv = { "-u", "http://10.10.0.1:4822/t" },
+	    .cc_want = { "upstream=http://10.10.0.1:4822",
+	    "upstream_host=10.10.0.1", "upstream_path=/t" } },
+	{ .cc_name = "upstream prefix trailing slash",
+	    .cc_argv = { "-u", "https://h/t/" },
+	    .cc_want = { "upstream=https://h", "upstream_path=/t" } },
+	{ .cc_name = "upstream prefix deep",
+	    .cc_argv = { "-u", "https://[::1]:9/api/tg-1.0_x~y/" },
+	    .cc_want = { "upstream=https://[::1]:9", "upstream_host=::1",
+	    "upstream_path=/api/tg-1.0_x~y" } },
+	{ .cc_name = "upstream prefix in file",
+	    .cc_file = "upstream = https://h.example/worker\n",
+	    .cc_argv = { "-c", "@FILE@" },
+	    .cc_want = { "upstream=https://h.example",
+	    "upstream_path=/worker" } },
+	{ .cc_name = "upstream prefix in env",
+	    .cc_env = { "TGSIDECAR_UPSTREAM=http://h:1/t" },
+	    .cc_want = { "upstream=http://h:1", "upstream_path=/t" } },
+	{ .cc_name = "upstream prefix dot-dot",
+	    .cc_argv = { "-u", "https://h/a/../t" },
+	    .cc_err = "(a path prefix has no \".\" or \"..\" segment)" },
+	{ .cc_name = "upstream prefix dot",
+	    .cc_argv = { "-u", "https://h/./t" },
+	    .cc_err = "(a path prefix has no \".\" or \"..\" segment)" },
+	{ .cc_name = "upstream prefix trailing dot-dot",
+	    .cc_argv = { "-u", "https://h/t/.." },
+	    .cc_err = "(a path prefix has no \".\" or \"..\" segment)" },
+	{ .cc_name = "upstream prefix encoded dot-dot",
+	    .cc_argv = { "-u", "https://h/%2e%2e/t" },
+	    .cc_err = "(a path prefix holds only letters, digits, \"-._~\" "
+	    "and \"/\")" },
+	{ .cc_name = "upstream prefix encoded slash",
+	    .cc_argv = { "-u", "https://h/a%2Fb" },
+	    .cc_err = "(a path prefix holds only letters" },
+	{ .cc_name = "upstream prefix backslash",
+	    .cc_argv = { "-u", "https://h/a\\b" },
 	    .cc_err = "bad value for upstream" },
+	{ .cc_name = "upstream prefix semicolon",
+	    .cc_argv = { "-u", "https://h/..;x/t" },
+	    .cc_err = "(a path prefix holds only letters" },
+	{ .cc_name = "upstream prefix empty segment",
+	    .cc_argv = { "-u", "https://h/a//b" },
+	    .cc_err = "(a path prefix has no empty segment)" },
+	{ .cc_name = "upstream prefix two slashes",
+	    .cc_argv = { "-u", "https://h//" },
+	    .cc_err = "(a path prefix has no empty segment)" },
+	{ .cc_name = "upstream prefix with query",
+	    .cc_argv = { "-u", "https://h/t?a=b" },
+	    .cc_err = "(no query or fragment allowed)" },
+	{ .cc_name = "upstream prefix with fragment",
+	    .cc_argv = { "-u", "https://h/t#x" },
+	    .cc_err = "(no query or fragment allowed)" },
+	{ .cc_name = "upstream prefix ending in /BOT",
+	    .cc_argv = { "-u", "https://h/t/BOT/" },
+	    .cc_err = "(a path prefix does not end in /bot" },
+	{ .cc_name = "upstream prefix with a token",
+	    .cc_argv = { "-u", "https://h/bot123:abc" },
+	    .cc_err = "(a path prefix holds only letters" },
+	{ .cc_name = "upstream prefix too long",
+	    .cc_argv = { "-u", "https://h/" LONG257 },
+	    .cc_err = "(a path prefix is at most 256 bytes)" },
+	{ .cc_name = "upstream prefix userinfo",
+	    .cc_argv = { "-u", "https://u:" SECRET "@h/t" },
+	    .cc_err = "--upstream: bad value for upstream: credentials" },
 	{ .cc_name = "upstream port 0", .cc_argv = { "-u", "https://h:0" },
 	    .cc_err = "bad value for upstream" },
 	{ .cc_name = "upstream no host", .cc_argv = { "-u", "https:///x" },
@@ -583,6 +686,7 @@ field(const struct config *cfg, const struct config_cli *cli,
 	STR("listen", cfg->cfg_listen)
 	STR("upstream", cfg->cfg_upstream)
 	STR("upstream_host", cfg->cfg_upstream_host)
+	STR("upstream_path", cfg->cfg_upstream_path)
 	STR("proxy", cfg->cfg_proxy[0].px_scheme == PROXY_NONE ? "direct" :
 	    cfg->cfg_proxy[0].px_url)
 	STR("proxy_user", cfg->cfg_proxy[0].px_user)

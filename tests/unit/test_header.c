@@ -104,6 +104,8 @@ static const struct kind_case kinds[] = {
 	{ "te", HEADER_HOP, 1 },
 	{ "Trailer", HEADER_HOP, 1 },
 	{ "Upgrade", HEADER_HOP, 1 },
+	{ "HTTP2-Settings", HEADER_HOP, 1 },
+	{ "http2-settings", HEADER_HOP, 1 },
 	{ "X-Trace", HEADER_OTHER, 0 },
 	{ "Hosts", HEADER_OTHER, 0 },
 	{ "Content-Length2", HEADER_OTHER, 0 },
@@ -160,10 +162,62 @@ static const struct upstream_case upstreams[] = {
 	    { "X-Secret: 1", "X-Other: 2", "Connection: x-secret", NULL },
 	    "close, X-Secret", { "X-Other: 2", "Expect:", "Content-Type:",
 	    NULL } },
+	{ "an h2c offer (the JDK's HttpClient) stays here, listed or not",
+	    { "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+	    "HTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA",
+	    "Content-Type: application/json", NULL }, "Upgrade, HTTP2-Settings",
+	    { "Content-Type: application/json", "Expect:", NULL } },
+	{ "HTTP2-Settings that Connection does not list stays here too",
+	    { "HTTP2-SETTINGS: AAMAAABkAARAAAAAAAIAAAAA", "X-A: 1", NULL },
+	    NULL, { "X-A: 1", "Expect:", "Content-Type:", NULL } },
 	{ "Content-Type listed in Connection: none invented either",
 	    { "Content-Type: text/plain", NULL }, "Content-Type",
 	    { "Expect:", "Content-Type:", NULL } },
 };
+
+/* header_upgrade_h2c(): an Upgrade the sidecar may ignore (issue 19). */
+struct h2c_case {
+	const char	*hc_in[4];
+	int		 hc_h2c;
+};
+
+static const struct h2c_case h2cs[] = {
+	{ { "Upgrade: h2c", NULL }, 1 },
+	{ { "upgrade: H2C", NULL }, 1 },
+	{ { "UPGRADE:h2c ", NULL }, 1 },
+	{ { "Upgrade: h2c, h2c", NULL }, 1 },
+	{ { "Upgrade: ,h2c,", NULL }, 1 },
+	{ { "Upgrade: h2c", "X-A: websocket", NULL }, 1 },
+	{ { "Upgrade: h2c", "Upgrade: h2c", NULL }, 1 },
+	{ { "Upgrade: websocket", NULL }, 0 },
+	{ { "Upgrade: WebSocket", NULL }, 0 },
+	{ { "Upgrade: h2c, websocket", NULL }, 0 },
+	{ { "Upgrade: websocket, h2c", NULL }, 0 },
+	{ { "Upgrade: h2c", "Upgrade: websocket", NULL }, 0 },
+	{ { "Upgrade: h2", NULL }, 0 },
+	{ { "Upgrade: h2c/1", NULL }, 0 },
+	{ { "Upgrade: h2cx", NULL }, 0 },
+	{ { "Upgrade: TLS/1.2, h2c", NULL }, 0 },
+	{ { "Upgrade: HTTP/2.0", NULL }, 0 },
+	{ { "Upgrade: ", NULL }, 0 },
+	{ { "Upgrade: ,", NULL }, 0 },
+	{ { "X-Upgrade: h2c", NULL }, 0 },
+	{ { NULL }, 0 },
+};
+
+static void
+test_h2c(size_t i, const struct h2c_case *hc)
+{
+	struct curl_slist	*l = NULL;
+	int			 j;
+
+	for (j = 0; j < 4 && hc->hc_in[j] != NULL; j++)
+		l = curl_slist_append(l, hc->hc_in[j]);
+	is_int(header_upgrade_h2c(l), hc->hc_h2c, "h2c #%zu (%s): %s", i,
+	    hc->hc_in[0] ? hc->hc_in[0] : "none",
+	    hc->hc_h2c ? "an h2c offer only" : "not one to ignore");
+	curl_slist_free_all(l);
+}
 
 struct clen_case {
 	const char	*cl_s;
@@ -273,5 +327,7 @@ main(void)
 	ok(!header_listed(NULL, "x-a", 3), "no Connection lists nothing");
 	for (i = 0; i < sizeof(upstreams) / sizeof(upstreams[0]); i++)
 		test_upstream(&upstreams[i]);
+	for (i = 0; i < sizeof(h2cs) / sizeof(h2cs[0]); i++)
+		test_h2c(i, &h2cs[i]);
 	return done_testing();
 }

@@ -82,6 +82,31 @@ static const struct proxy_case cases[] = {
 	PERR("http://u:secret%00pw@h:1", "percent-encoding"),
 	PERR("http://h h:1", "bad proxy URL"),
 	PERR("http://[fe80::1%25eth0]:1", "zone"),
+
+	/* Issue 19: a raw reserved character in the credentials. */
+	PERR("http://user:se#cret@h:3128", "a '#' in the proxy URL's user "
+	    "name or password must be percent-encoded as %23 (e.g. "
+	    "http://user:pa%23ss@host:3128), or give the password in "
+	    "proxy_password"),
+	PERR("http://user:se@cret@h:3128", "a '@' in the proxy URL's user "
+	    "name or password must be percent-encoded as %40"),
+	PERR("socks5h://user:se/cret@h:1080", "a '/' in the proxy URL's "
+	    "user name or password must be percent-encoded as %2F"),
+	PERR("https://user:se?cret@h:443", "a '?' in the proxy URL's "
+	    "user name or password must be percent-encoded as %3F"),
+	PERR("http://us#er:secret@h:3128", "a '#' in the proxy URL's user "
+	    "name or password"),
+	PERR("http://user:se cret@h:3128", "a space or control character "
+	    "in the proxy URL's user name or password must be "
+	    "percent-encoded (a space as %20)"),
+	PERR("http://user:se\tcret@h:3128", "a space or control character"),
+	PERR("http://user:#@secret@h:3128", "a '#' in the proxy URL's"),
+	{ "http://user:se%23cr%40et@h:3128", PROXY_HTTP, "http://h:3128",
+	    3128, "user", "se#cr@et" },
+	{ "http://user:se%2Fc%3Fr%20et@h:3128", PROXY_HTTP, "http://h:3128",
+	    3128, "user", "se/c?r et" },
+	{ "http://user:{se!cr$et}@h:3128", PROXY_HTTP, "http://h:3128",
+	    3128, "user", "{se!cr$et}" },
 };
 
 static void
@@ -150,6 +175,14 @@ static const struct env_case env_cases[] = {
 	    0, "HTTPS_PROXY: unsupported proxy scheme \"ftp\"" },
 	{ "bad all_proxy", { "all_proxy=h:3128", NULL }, -1, 0,
 	    "all_proxy: proxy URL needs a scheme" },
+	{ "raw '#' in https_proxy",
+	    { "https_proxy=http://u:se#cretpw@h:3128", NULL }, -1, 0,
+	    "https_proxy: a '#' in the proxy URL's user name or password "
+	    "must be percent-encoded as %23" },
+	{ "raw '@' in ALL_PROXY",
+	    { "ALL_PROXY=socks5h://u:se@cretpw@h:1080", NULL }, -1, 0,
+	    "ALL_PROXY: a '@' in the proxy URL's user name or password "
+	    "must be percent-encoded as %40" },
 };
 
 static void

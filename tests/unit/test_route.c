@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "route.h"
 #include "tap.h"
@@ -17,12 +18,15 @@ struct route_case {
 	const char	*rc_method;
 	int		 rc_longpoll;
 	const char	*rc_path;	/* rt_path, if not NULL */
+	int		 rc_test;	/* /bot<token>/test/<method> */
 };
 
-#define M(t, bot, m, lp)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), (lp), NULL }
-#define MP(t, bot, m, path)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), 0, (path) }
-#define F(t, bot, path)		{ (t), 0, 0, ROUTE_FILE, (bot), "file", 0, (path) }
-#define E(t, status)		{ (t), -1, (status), ROUTE_NONE, "", "", 0, NULL }
+#define M(t, bot, m, lp)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), (lp), NULL, 0 }
+#define MP(t, bot, m, path)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), 0, (path), 0 }
+#define F(t, bot, path)		{ (t), 0, 0, ROUTE_FILE, (bot), "file", 0, (path), 0 }
+#define E(t, status)		{ (t), -1, (status), ROUTE_NONE, "", "", 0, NULL, 0 }
+#define T(t, bot, m, lp, path)	{ (t), 0, 0, ROUTE_METHOD, (bot), (m), (lp), \
+				    (path), 1 }
 
 static const struct route_case cases[] = {
 	M("/bot123456:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
@@ -186,6 +190,37 @@ static const struct route_case cases[] = {
 	E("/?bot1:a/getMe", 404),
 	E("/file/", 404),
 	E("", 400),
+
+	/*
+	 * The Bot API test environment (issue 19): forwarded as sent; the
+	 * method, for retries, long polls and metrics, is the last segment.
+	 */
+	T("/bot1:a/test/getMe", "1", "getMe", 0, "/bot1:a/test/getMe"),
+	T("/bot42:x/test/getUpdates?timeout=50", "42", "getUpdates", 1,
+	    "/bot42:x/test/getUpdates"),
+	T("/bot42:x/test/getupdates", "42", "getupdates", 1,
+	    "/bot42:x/test/getupdates"),
+	T("/bot1:a/test/sendMessage?chat_id=1", "1", "sendMessage", 0,
+	    "/bot1:a/test/sendMessage"),
+	T("/bot1%3Aa/test/getMe", "1", "getMe", 0, "/bot1:a/test/getMe"),
+	T("/bot1:a/t%65st/getMe", "1", "getMe", 0, "/bot1:a/test/getMe"),
+	T("/bot1:a/test/test", "1", "test", 0, "/bot1:a/test/test"),
+	MP("/bot1:a/test", "1", "test", "/bot1:a/test"),
+	MP("/bot1:a/testMethod", "1", "testMethod", "/bot1:a/testMethod"),
+	F("/file/bot1:a/test/photos/file_0.jpg", "1",
+	    "/file/bot1:a/test/photos/file_0.jpg"),
+	E("/bot1:a/test/", 404),
+	E("/bot1:a/test//getMe", 404),
+	E("/bot1:a/test/test/getMe", 404),
+	E("/bot1:a/Test/getMe", 404),
+	E("/bot1:a/TEST/getMe", 404),
+	E("/bot1:a/test/getMe/", 404),
+	E("/bot1:a/test/get.Me", 404),
+	E("/bot1:a/test/../getMe", 400),
+	E("/bot1:a/test/%2e%2e/getMe", 400),
+	E("/bot1:a/test%2FgetMe", 400),
+	E("/bot1:a/test\\getMe", 400),
+	E("/bot1:a/prod/getMe", 404),
 };
 
 static const struct route_case bad_request = E("", 400);
@@ -221,6 +256,9 @@ check(const char *name, const char *target, size_t len,
 	is_str(rt.rt_bot, c->rc_bot, "%s: bot", name);
 	is_str(rt.rt_method, c->rc_method, "%s: method", name);
 	is_int(rt.rt_longpoll, c->rc_longpoll, "%s: longpoll", name);
+	is_int(rt.rt_test, c->rc_test, "%s: test environment", name);
+	is_int(rt.rt_readonly, c->rc_kind == ROUTE_FILE ||
+	    strncasecmp(c->rc_method, "get", 3) == 0, "%s: readonly", name);
 	if (c->rc_path != NULL)
 		is_str(rt.rt_path, c->rc_path, "%s: path upstream", name);
 	route_clear(&rt);
@@ -236,7 +274,7 @@ check_length(const char *name, const char *fmt, int fill, int n, int status,
     const char *bot, const char *method)
 {
 	struct route_case	 c = { "", status ? -1 : 0, status, ROUTE_NONE,
-				    "", "", 0, NULL };
+				    "", "", 0, NULL, 0 };
 	char			 rep[8192], target[8192 + 64];
 	int			 len;
 
@@ -250,6 +288,118 @@ check_length(const char *name, const char *fmt, int fill, int n, int status,
 		c.rc_method = strcmp(method, "=") == 0 ? rep : method;
 	}
 	check(name, target, len, &c);
+}
+
+/*
+ * route_prefix_ok(): an upstream URL's path (as libcurl hands it over,
+ * not normalised) into a prefix, or why not; then route_prefix() puts it
+ * in front of a method's and a file's path (issue 19).
+ */
+struct prefix_case {
+	const char	*pf_path;
+	const char	*pf_want;	/* the prefix, or NULL: refused */
+	const char	*pf_why;	/* a substring of the refusal */
+};
+
+static const struct prefix_case prefix_cases[] = {
+	{ "", "", NULL },
+	{ "/", "", NULL },
+	{ "/t", "/t", NULL },
+	{ "/t/", "/t", NULL },
+	{ "/api/tg-1.0_x~y", "/api/tg-1.0_x~y", NULL },
+	{ "/a/b/c/", "/a/b/c", NULL },
+	{ "/...", "/...", NULL },
+	{ "/bots", "/bots", NULL },
+	{ "/robot/x", "/robot/x", NULL },
+	{ "//", NULL, "empty segment" },
+	{ "/a//b", NULL, "empty segment" },
+	{ "/a//", NULL, "empty segment" },
+	{ "/..", NULL, "\"..\" segment" },
+	{ "/../t", NULL, "\"..\" segment" },
+	{ "/t/..", NULL, "\"..\" segment" },
+	{ "/t/../", NULL, "\"..\" segment" },
+	{ "/./t", NULL, "\"..\" segment" },
+	{ "/t/.", NULL, "\"..\" segment" },
+	{ "/%2e%2e/t", NULL, "only letters" },
+	{ "/a%2Fb", NULL, "only letters" },
+	{ "/t%00", NULL, "only letters" },
+	{ "/a\\b", NULL, "only letters" },
+	{ "/..;x/t", NULL, "only letters" },
+	{ "/t?x", NULL, "only letters" },
+	{ "/t#x", NULL, "only letters" },
+	{ "/a b", NULL, "only letters" },
+	{ "/a:b", NULL, "only letters" },
+	{ "/a@b", NULL, "only letters" },
+	{ "/t\xc3\xa9", NULL, "only letters" },
+	{ "/bot", NULL, "does not end in /bot" },
+	{ "/x/BoT/", NULL, "does not end in /bot" },
+};
+
+static void
+check_prefixes(void)
+{
+	const struct prefix_case	*c;
+	struct route			 rt;
+	const char			*why;
+	char				 out[ROUTE_PREFIX_MAX + 1], big[600];
+	int				 status;
+	size_t				 i;
+
+	for (i = 0; i < sizeof(prefix_cases) / sizeof(prefix_cases[0]); i++) {
+		c = &prefix_cases[i];
+		why = route_prefix_ok(c->pf_path, out, sizeof(out));
+		if (c->pf_want != NULL) {
+			ok(why == NULL, "prefix \"%s\": taken (%s)", c->pf_path,
+			    why ? why : "");
+			is_str(out, c->pf_want, "prefix \"%s\": as", c->pf_path);
+		} else
+			like(why ? why : "", c->pf_why, "prefix \"%s\": refused",
+			    c->pf_path);
+	}
+	/* At most ROUTE_PREFIX_MAX bytes, a trailing slash not counted. */
+	big[0] = '/';
+	memset(big + 1, 'a', ROUTE_PREFIX_MAX - 1);
+	strcpy(big + ROUTE_PREFIX_MAX, "/");
+	ok(route_prefix_ok(big, out, sizeof(out)) == NULL &&
+	    strlen(out) == ROUTE_PREFIX_MAX, "prefix of 256 bytes taken");
+	big[ROUTE_PREFIX_MAX] = 'a';
+	big[ROUTE_PREFIX_MAX + 1] = '\0';
+	like(route_prefix_ok(big, out, sizeof(out)), "at most 256",
+	    "prefix of 257 bytes refused");
+
+	/* Every route goes under it; no prefix leaves the path alone. */
+	if (route_parse(&rt, "/bot1:a/getMe?x=1", 17, &status, &why) == 0) {
+		is_int(route_prefix(&rt, "/t"), 0, "route_prefix: method");
+		is_str(rt.rt_path, "/t/bot1:a/getMe", "method under /t");
+		is_str(rt.rt_method, "getMe", "method under /t: method");
+		route_clear(&rt);
+	} else
+		ok(0, "route_parse getMe");
+	if (route_parse(&rt, "/bot1%3Aa/test/getUpdates", 25, &status,
+	    &why) == 0) {
+		is_int(route_prefix(&rt, "/a/b"), 0, "route_prefix: test env");
+		is_str(rt.rt_path, "/a/b/bot1:a/test/getUpdates",
+		    "test environment under /a/b");
+		ok(rt.rt_longpoll && rt.rt_test, "under /a/b: a test long poll");
+		route_clear(&rt);
+	} else
+		ok(0, "route_parse test getUpdates");
+	if (route_parse(&rt, "/file/bot1:a/docs/a%20b.pdf", 27, &status,
+	    &why) == 0) {
+		is_int(route_prefix(&rt, "/t"), 0, "route_prefix: file");
+		is_str(rt.rt_path, "/t/file/bot1:a/docs/a%20b.pdf",
+		    "file under /t");
+		route_clear(&rt);
+	} else
+		ok(0, "route_parse file");
+	if (route_parse(&rt, "/bot1:a/getMe", 13, &status, &why) == 0) {
+		is_int(route_prefix(&rt, ""), 0, "route_prefix: none");
+		is_str(rt.rt_path, "/bot1:a/getMe", "no prefix: as it was");
+		is_int(route_prefix(&rt, NULL), 0, "route_prefix: NULL");
+		is_str(rt.rt_path, "/bot1:a/getMe", "NULL prefix: as it was");
+		route_clear(&rt);
+	} else
+		ok(0, "route_parse plain");
 }
 
 /* route_token_valid(): the one token shape, for the daemon and the bot. */
@@ -351,5 +501,6 @@ main(void)
 	check("huge method", buf, sizeof(buf), &not_found);
 
 	check_tokens();
+	check_prefixes();
 	return (done_testing());
 }
