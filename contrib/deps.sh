@@ -12,6 +12,7 @@ TEST="python3 openssl curl squid tinyproxy microsocks dante-server
  python3-yaml systemd procps groff-base mandoc man-db nginx-light gnuplot-nox valgrind
  clang libclang-rt-14-dev"
 TEST="$TEST docker-compose" # Compose v1's check of contrib/docker-compose.yml
+TEST="$TEST prometheus" # t_dashboard.py: the dashboard and alert rules
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"
