@@ -13,6 +13,7 @@ TEST="python3 openssl curl squid tinyproxy microsocks dante-server
  clang libclang-rt-14-dev"
 TEST="$TEST docker-compose" # Compose v1's check of contrib/docker-compose.yml
 TEST="$TEST prometheus" # t_dashboard.py: the dashboard and alert rules
+TEST="$TEST openssh-client openssh-server" # t_quickstart.py's ssh -D
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"
