@@ -33,7 +33,9 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(git -C "$here" rev-parse --show-toplevel)
+# As root in a work tree a user owns, git would call it dubious.
+hgit() { git -c safe.directory='*' "$@"; }
+top=$(hgit -C "$here" rev-parse --show-toplevel)
 ARCHES=${CROSS_ARCHES:-arm64 armhf}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 KEEP=${KEEP:-0}
@@ -143,7 +145,7 @@ for m in proc sys dev dev/pts; do
 done
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 
-head=$(git -C "$top" rev-parse --short HEAD)
+head=$(hgit -C "$top" rev-parse --short HEAD)
 version=$(sed -n '1s/^tgsidecar (\([^-)]*\).*/\1/p' "$top/debian/changelog")
 echo "# sources: $head, version $version; architectures: $ARCHES"
 
@@ -169,7 +171,7 @@ for a in $ARCHES; do
 	esac
 	src=/build/$a/tgsidecar
 	mkdir -p "$root$src"
-	git -C "$top" archive HEAD | tar -x -C "$root$src"
+	hgit -C "$top" archive HEAD | tar -x -C "$root$src"
 
 	step "$src" "$a: apt-get build-dep -a $a (debian/control's Build-Depends, :$a)" \
 	    "apt-get build-dep -y -q --no-install-recommends -a $a ."
