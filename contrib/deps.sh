@@ -12,6 +12,7 @@ TEST="python3 openssl curl squid tinyproxy microsocks dante-server
  python3-yaml systemd procps groff-base mandoc man-db nginx-light gnuplot-nox valgrind
  clang libclang-rt-14-dev"
 TEST="$TEST docker-compose" # Compose v1's check of contrib/docker-compose.yml
+TEST="$TEST debootstrap" # make cross-check's chroot (CI runs it)
 TEST="$TEST prometheus" # t_dashboard.py: the dashboard and alert rules
 TEST="$TEST openssh-client openssh-server" # t_quickstart.py's ssh -D
 
