@@ -13,6 +13,9 @@ TEST="python3 openssl curl squid tinyproxy microsocks dante-server
  clang libclang-rt-14-dev"
 TEST="$TEST docker-compose" # Compose v1's check of contrib/docker-compose.yml
 TEST="$TEST openjdk-17-jdk-headless" # t_h2c.py: the JDK's HttpClient offers h2c
+TEST="$TEST debootstrap" # make cross-check's chroot (CI runs it)
+TEST="$TEST prometheus" # t_dashboard.py: the dashboard and alert rules
+TEST="$TEST openssh-client openssh-server" # t_quickstart.py's ssh -D
 
 pkgs=$BUILD
 [ "${1:-}" = "--test" ] && pkgs="$BUILD $TEST"

@@ -18,6 +18,7 @@
 #include "failover.h"
 #include "health.h"
 #include "metrics.h"
+#include "procstat.h"
 #include "proxy.h"
 #include "reply.h"
 #include "req.h"
@@ -110,6 +111,35 @@ health_cached(void)
 	return (util_ms_between(&health.hp_when, &now) < HEALTH_CACHE_MS);
 }
 
+/*
+ * tgsidecar_ready: what /readyz would answer from what is known, without
+ * probing (a scrape must not cost the proxy a connection): reached in the
+ * window, else the last probe's answer while no verdict changed since,
+ * else 0 only once the last verdict on every proxy was a failure.
+ */
+static void
+health_render_ready(struct evbuffer *out, const struct config *cfg)
+{
+	const struct timespec	*f;
+	int			 i, ready = 0;
+
+	if (failover_ready(cfg, HEALTH_WINDOW_MS) >= 0)
+		ready = 1;
+	else if (health.hp_status != 0 &&
+	    health.hp_gen == failover_generation())
+		ready = health.hp_status == 200;
+	else
+		for (i = 0; i < cfg->cfg_nproxy; i++) {
+			f = &cfg->cfg_proxy[i].px_failed;
+			if (f->tv_sec == 0 && f->tv_nsec == 0)
+				ready = 1;
+		}
+	evbuffer_add_printf(out, "# HELP tgsidecar_ready 1 while /readyz would "
+	    "answer 200 from what is known (a scrape never probes), 0 once "
+	    "it would answer 503.\n# TYPE tgsidecar_ready gauge\n"
+	    "tgsidecar_ready %d\n", ready);
+}
+
 /* Wait for the probe in flight, or start one; -1 if neither can be. */
 static int
 health_wait(struct req *req)
@@ -145,6 +175,8 @@ health_serve(struct req *req, int which, int inflight, int clients)
 			break;
 		}
 		metrics_render(out, inflight, clients);
+		health_render_ready(out, req->req_cfg);
+		procstat_render(out);
 		reply_full(req, 200, "text/plain; version=0.0.4",
 		    (const char *)evbuffer_pullup(out, -1),
 		    evbuffer_get_length(out));

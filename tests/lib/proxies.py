@@ -72,13 +72,17 @@ class _Proxy:
 
 
 class Squid(_Proxy):
-    """squid -N with a minimal config allowing CONNECT to the given ports."""
+    """squid -N with a minimal config allowing CONNECT to the given ports.
+    auth: None, ("basic", user, password) (basic_ncsa_auth, one user) or
+    ("ntlm",) (ntlm_fake_auth: a real NTLM handshake, any credentials;
+    the access log names the user)."""
     name = "squid"
 
-    def __init__(self, workdir, connect_ports):
+    def __init__(self, workdir, connect_ports, auth=None):
         super().__init__(workdir)
         self.dir = _mkdir(workdir, "squid-%d" % self.port)
         ports = " ".join(str(p) for p in connect_ports)
+        auth_conf = self._auth_conf(auth)
         conf = os.path.join(self.dir, "squid.conf")
         d = self.dir
         with open(conf, "w") as f:
@@ -91,7 +95,7 @@ acl Safe_ports port {ports}
 acl CONNECT method CONNECT
 http_access deny !Safe_ports
 http_access deny CONNECT !SSL_ports
-http_access allow localnet
+{auth}http_access allow localnet
 http_access deny all
 cache deny all
 cache_mem 8 MB
@@ -105,13 +109,33 @@ pinger_enable off
 dns_nameservers 127.0.0.1
 digest_generation off
 shutdown_lifetime 0 seconds
-""".format(port=self.port, ports=ports, d=d))
+""".format(port=self.port, ports=ports, d=d, auth=auth_conf))
         try:
             pw = pwd.getpwnam("proxy")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         except (KeyError, PermissionError):
             pass
         self.proc = Proc(["/usr/sbin/squid", "-N", "-f", conf], self.dir, "squid")
+
+    def _auth_conf(self, auth):
+        if auth is None:
+            return ""
+        helpers = "/usr/lib/squid"
+        if auth[0] == "basic":
+            _, user, password = auth
+            crypted = harness.run(["openssl", "passwd", "-apr1", password])
+            pw = os.path.join(self.dir, "passwd")
+            with open(pw, "w") as f:
+                f.write("%s:%s\n" % (user, crypted[1].strip()))
+            os.chmod(pw, 0o644)
+            prog = "basic program %s/basic_ncsa_auth %s" % (helpers, pw)
+        elif auth[0] == "ntlm":
+            prog = "ntlm program %s/ntlm_fake_auth" % helpers
+        else:
+            raise ValueError("squid auth: basic or ntlm")
+        return ("auth_param %s\nauth_param %s children 2\n"
+                "acl authed proxy_auth REQUIRED\n"
+                "http_access deny !authed\n" % (prog, auth[0]))
 
     def extra_log(self):
         return harness.read_text(os.path.join(self.dir, "cache.log"))
