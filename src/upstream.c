@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "multi.h"
 #include "proxy.h"
+#include "proxyauth.h"
 #include "reply.h"
 #include "req.h"
 #include "spare.h"
@@ -294,6 +295,10 @@ upstream_proxy(struct req *req, CURL *e)
 		curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, px->px_user);
 		curl_easy_setopt(e, CURLOPT_PROXYPASSWORD,
 		    px->px_pass != NULL ? px->px_pass : "");
+		curl_easy_setopt(e, CURLOPT_PROXYAUTH, cfg->cfg_proxy_auth);
+	} else if (proxyauth_userpwd(cfg, px) != NULL) {
+		curl_easy_setopt(e, CURLOPT_PROXYUSERPWD,
+		    proxyauth_userpwd(cfg, px));
 		curl_easy_setopt(e, CURLOPT_PROXYAUTH, cfg->cfg_proxy_auth);
 	}
 	if (cfg->cfg_noproxy != NULL)

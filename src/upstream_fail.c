@@ -16,6 +16,7 @@
 #include "failover.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "proxyauth.h"
 #include "req.h"
 #include "upstream.h"
 
@@ -438,6 +439,10 @@ upstream_fail_judge(struct req *req, CURLcode rc, upstream_facts_fn more,
 		    sizeof(req->req_errdesc));
 	else
 		status = upstream_fail_error(req, &uf, *st, req->req_errdesc,
+		    sizeof(req->req_errdesc));
+	if (*st == UST_PROXY_ANSWER)
+		proxyauth_hint(req->req_cfg, req->req_easy,
+		    uf.uf_connect_code, req->req_errdesc,
 		    sizeof(req->req_errdesc));
 	if (upstream_rules[*st].ur_metric >= 0 && !req->req_probe)
 		metrics_error(upstream_rules[*st].ur_metric);
