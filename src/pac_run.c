@@ -182,9 +182,11 @@ pac_run_sync(const struct pac_job *pj, char *answer, size_t alen, char *err,
 			late = 1;
 			break;
 		}
-		if (poll(&pfd, 1, (int)pac_run_ms_left(&end)) == -1 &&
+		if ((n = poll(&pfd, 1, (int)pac_run_ms_left(&end))) == -1 &&
 		    errno != EINTR)
 			break;
+		if (n <= 0)
+			continue;
 		if ((n = read(pfd.fd, out + len, sizeof(out) - 1 - len)) <= 0)
 			break;
 		len += n;
@@ -200,7 +202,7 @@ pac_run_sync(const struct pac_job *pj, char *answer, size_t alen, char *err,
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	if (late) {
-		snprintf(err, errlen, fetched ? "PAC %s: FindProxyForURL did "
+		snprintf(err, errlen, fetched ? "PAC %s: the script did "
 		    "not finish in %ld ms" : "PAC %s: not read in %ld ms",
 		    pj->pj_url, fetched ? eval : (long)PAC_FETCH_MS + 1000);
 		return (-1);
@@ -316,7 +318,7 @@ pac_run_finish(int late)
 	pac_run_reap();
 	pr.pr_out[pr.pr_outlen] = '\0';
 	if (late)
-		rc = -1, msg = pr.pr_fetched ? "FindProxyForURL did not finish "
+		rc = -1, msg = pr.pr_fetched ? "the script did not finish "
 		    "in time" : "not read in time";
 	else
 		rc = pac_run_verdict(pr.pr_out, pr.pr_outlen, status, &msg);
