@@ -252,7 +252,7 @@ def part_client_keytab(t, env):
     wd, realm = env["wd"], env["realm"]
     tok = token(harness.unique_secret("krbk"))
     sc = sidecar(wd, env, realm, {
-        "KRB5CCNAME": "FILE:" + os.path.join(wd, "cc-from-keytab"),
+        "KRB5CCNAME": "MEMORY:tgsidecar",
         "KRB5_CLIENT_KTNAME": realm.alice_keytab}, "sidecar-krb-kt")
     try:
         r = sc.get("/bot%s/getMe" % tok)
