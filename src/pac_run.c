@@ -60,6 +60,25 @@ pac_run_write(int fd, char kind, const char *msg)
 	(void)!write(fd, msg, n < PAC_OUT_MAX - 2 ? n : PAC_OUT_MAX - 2);
 }
 
+/*
+ * The child keeps stdin, stdout, stderr and its pipe (as fd 3) only: a
+ * bot's socket it held would stay open after the sidecar closed it.
+ */
+static int
+pac_run_closefds(int fd)
+{
+	long	 i, max;
+
+	if (fd != 3 && dup2(fd, 3) == -1)
+		_exit(1);
+	if (close_range(4, ~0U, 0) == 0)
+		return (3);
+	max = sysconf(_SC_OPEN_MAX);
+	for (i = 4; i < (max > 0 && max < 65536 ? max : 65536); i++)
+		close((int)i);
+	return (3);
+}
+
 static void
 pac_run_child(const struct pac_job *pj, int fd)
 {
@@ -75,6 +94,7 @@ pac_run_child(const struct pac_job *pj, int fd)
 	sa.sa_handler = SIG_DFL;
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
+	fd = pac_run_closefds(fd);
 	/* A backstop, should the parent be gone. */
 	alarm((PAC_FETCH_MS + (pj->pj_eval_ms ? pj->pj_eval_ms :
 	    PAC_EVAL_MS)) / 1000 + 5);
@@ -100,6 +120,7 @@ pac_run_fork(const struct pac_job *pj, int *fdp)
 
 	if (pipe2(fds, O_CLOEXEC) == -1)
 		return (-1);
+	fflush(NULL);	/* or the child may write the parent's buffers too */
 	if ((pid = fork()) == -1) {
 		close(fds[0]);
 		close(fds[1]);

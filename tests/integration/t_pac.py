@@ -109,8 +109,9 @@ def part_file(t, env):
     write(path, pac("PROXY %s; DIRECT" % sq.addr, host_of(si)))
     sc = start(wd, env, "pac+file://" + path, name="sidecar-pac-file")
     try:
-        t.like(sc.log(), "proxy %s, direct" % sq.url,
-               "the start line lists the PAC's answer: squid, then direct")
+        t.ok(harness.wait_until(lambda: "proxy %s, direct" % sq.url in
+                                sc.log(), 10),
+             "the start line lists the PAC's answer: squid, then direct")
         before = connects(sq)
         r = sc.get("/bot%s/getMe" % tok)
         t.ok(r.status == 200 and connects(sq) == before + 1,
