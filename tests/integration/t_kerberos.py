@@ -26,7 +26,8 @@ from harness import Proc, Sidecar, Tap, token  # noqa: E402
 REALM = "TGS.TEST"
 HELPER = "/usr/lib/squid/negotiate_kerberos_auth"
 TOOLS = ("/usr/sbin/krb5kdc", "/usr/sbin/kdb5_util", "/usr/sbin/kadmin.local",
-         "/usr/bin/kinit", "/usr/bin/kdestroy", "/usr/sbin/squid", HELPER)
+         "/usr/bin/kinit", "/usr/bin/kdestroy", "/usr/bin/klist",
+         "/usr/sbin/squid", HELPER)
 WORDS = ("the proxy asked for Kerberos (Negotiate) and no valid ticket was "
          "found: run kinit")
 
