@@ -6,11 +6,12 @@ set -eu
 
 BUILD="build-essential autoconf automake pkg-config ca-certificates
  libevent-dev libcurl4-openssl-dev libssl-dev libhttp-parser-dev libjansson-dev
- libsystemd-dev"
+ libsystemd-dev duktape-dev"
 TEST="python3 openssl curl squid tinyproxy microsocks dante-server
  python3-python-telegram-bot nodejs golang-go golang-gopkg-telebot.v3-dev
  python3-yaml systemd procps groff-base mandoc man-db nginx-light gnuplot-nox valgrind
- clang libclang-rt-14-dev"
+ clang libclang-rt-14-dev
+ krb5-kdc krb5-admin-server krb5-user"
 TEST="$TEST docker-compose" # Compose v1's check of contrib/docker-compose.yml
 TEST="$TEST openjdk-17-jdk-headless" # t_h2c.py: the JDK's HttpClient offers h2c
 TEST="$TEST debootstrap" # make cross-check's chroot (CI runs it)

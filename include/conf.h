@@ -69,6 +69,8 @@ struct config {
 	int			 cfg_log_level;
 	int			 cfg_core_dumps;	/* stay dumpable, debugging */
 	int			 cfg_refs;	/* server and requests using it */
+	char			*cfg_pac;	/* PAC URL, no "pac+", or NULL */
+	long			 cfg_pac_refresh_ms;
 };
 
 struct config_cli {

@@ -57,6 +57,7 @@ struct upstream_facts {
 	int		 uf_fds;		/* EMFILE or ENFILE */
 	int		 uf_scheme;		/* enum proxy_scheme in use */
 	long		 uf_pxcode;		/* CURLINFO_PROXY_ERROR */
+	long		 uf_pxauth;		/* CURLINFO_PROXYAUTH_AVAIL */
 	int		 uf_stage;		/* enum upstream_stage */
 	const char	*uf_why;		/* words; NULL: libcurl's */
 	int		 uf_tunnel;		/* the tunnel was made */

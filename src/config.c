@@ -20,6 +20,7 @@
 #include "configkeys.h"
 #include "envopt.h"
 #include "log.h"
+#include "pac.h"
 
 /* The defaults, from the key table. */
 void
@@ -86,6 +87,7 @@ config_free(struct config *cfg)
 	free(cfg->cfg_user);
 	free(cfg->cfg_noproxy);
 	free(cfg->cfg_ca_file);
+	free(cfg->cfg_pac);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -300,6 +302,8 @@ config_finish(struct config_load *cl, char **envp, char *err, size_t errlen)
 	    (np = envopt_get(envp, "NO_PROXY")) != NULL))
 		if (config_set_str(&cfg->cfg_noproxy, np, err, errlen) == -1)
 			return (-1);
+	if (pac_config(cfg, err, errlen) == -1)
+		return (-1);
 	if (cl->cl_pwfile != NULL &&
 	    config_set_pwfile_read(cl, err, errlen) == -1)
 		return (-1);

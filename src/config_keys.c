@@ -18,6 +18,8 @@ const struct config_key config_keys[] = {
 	    "URL", "Bot API server" },
 	{ "proxy", 'x', config_set_proxy, CFG(cfg_proxy), "direct", "URLS",
 	    "proxies for upstream connections, in failover order" },
+	{ "pac_refresh", 0, config_set_duration, CFG(cfg_pac_refresh_ms),
+	    "5m", "TIME", "read a pac+ proxy's PAC file again this often" },
 	{ "pre_proxy", 0, config_set_proxy, CFG(cfg_pre_proxy), NULL, "URL",
 	    "SOCKS proxy to reach the proxy through" },
 	{ "proxy_user", 0, config_set_user, 0, NULL, "USER",

@@ -285,6 +285,48 @@ config_set_proxy_comma(const struct config_key *ck, const char *p,
 	return (-1);
 }
 
+/*
+ * "pac+file:///path" or "pac+http(s)://host/proxy.pac": the list is the
+ * PAC's answer, read in config_finish (pac_run.c).  No credentials in
+ * the URL: it is logged.
+ */
+static int
+config_set_pac(struct config_load *cl, const struct config_key *ck,
+    const char *url, char *err, size_t errlen)
+{
+	struct config	*cfg = cl->cl_cfg;
+	const char	*host;
+	size_t		 hl;
+	int		 i;
+
+	if (strncasecmp(url, "file:///", 8) == 0)
+		host = NULL;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else
+		return (config_set_bad(ck, url, "pac+file:///path, "
+		    "pac+http://host/path or pac+https://host/path", err,
+		    errlen));
+	hl = host == NULL ? 0 : strcspn(host, "/?#");
+	if (host != NULL && (hl == 0 || memchr(host, '@', hl) != NULL)) {
+		snprintf(err, errlen, "bad value for %s: a PAC URL needs a "
+		    "host and takes no user or password", ck->ck_name);
+		return (-1);
+	}
+	if (strchr(url, ',') != NULL || strpbrk(url, " \t\r\n") != NULL) {
+		snprintf(err, errlen, "bad value for %s: a PAC URL is the "
+		    "whole list: no commas or spaces", ck->ck_name);
+		return (-1);
+	}
+	for (i = 0; i < CONFIG_PROXY_MAX; i++)
+		proxy_clear(&cfg->cfg_proxy[i]);
+	cfg->cfg_nproxy = 0;
+	cl->cl_proxy_set = 1;
+	return (config_set_str(&cfg->cfg_pac, url, err, errlen));
+}
+
 /* One proxy URL, or for "proxy" a comma-separated failover list. */
 int
 config_set_proxy(struct config_load *cl, const struct config_key *ck,
@@ -297,6 +339,12 @@ config_set_proxy(struct config_load *cl, const struct config_key *ck,
 	int		 n = 0, i, list = ck->ck_off == CFG(cfg_proxy);
 
 	memset(px, 0, sizeof(px));
+	if (list) {
+		free(cfg->cfg_pac);
+		cfg->cfg_pac = NULL;
+	}
+	if (list && strncasecmp(val, "pac+", 4) == 0)
+		return (config_set_pac(cl, ck, val + 4, err, errlen));
 	do {
 		e = list ? strchr(p, ',') : NULL;
 		if (e == NULL)

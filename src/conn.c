@@ -39,6 +39,7 @@
 #include "log.h"
 #include "multi.h"
 #include "proxy.h"
+#include "proxyauth.h"
 #include "tls.h"
 #include "upstream_fail.h"
 #include "util.h"
@@ -70,6 +71,7 @@ struct conn {
 	CURLcode		 cn_rc;
 	long			 cn_connect_code;
 	long			 cn_pxcode;
+	long			 cn_pxauth;
 	int			 cn_fds;
 	int			 cn_stage;	/* enum upstream_stage */
 	char			 cn_why[CURL_ERROR_SIZE];
@@ -135,6 +137,11 @@ conn_setproxy(struct conn *cn, CURL *e)
 		curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, px->px_user);
 		curl_easy_setopt(e, CURLOPT_PROXYPASSWORD,
 		    px->px_pass != NULL ? px->px_pass : "");
+		curl_easy_setopt(e, CURLOPT_PROXYAUTH, cfg->cfg_proxy_auth);
+	} else if (proxyauth_userpwd(cfg, px) != NULL) {
+		/* GSS-API uses the ticket cache only with a user set. */
+		curl_easy_setopt(e, CURLOPT_PROXYUSERPWD,
+		    proxyauth_userpwd(cfg, px));
 		curl_easy_setopt(e, CURLOPT_PROXYAUTH, cfg->cfg_proxy_auth);
 	}
 	if (cfg->cfg_noproxy != NULL)
@@ -430,6 +437,8 @@ conn_tunneled(void *arg, CURLcode rc)
 		    &cn->cn_connect_code);
 		curl_easy_getinfo(cn->cn_easy, CURLINFO_PROXY_ERROR,
 		    &cn->cn_pxcode);
+		curl_easy_getinfo(cn->cn_easy, CURLINFO_PROXYAUTH_AVAIL,
+		    &cn->cn_pxauth);
 		curl_easy_getinfo(cn->cn_easy, CURLINFO_OS_ERRNO, &oserr);
 		/* Our own socket failed: no proxy or upstream to blame. */
 		cn->cn_fds = oserr == EMFILE || oserr == ENFILE;
@@ -692,6 +701,7 @@ conn_facts(const struct conn *cn, struct upstream_facts *uf)
 	uf->uf_fds = cn->cn_fds;
 	uf->uf_scheme = cfg->cfg_proxy[cn->cn_proxy].px_scheme;
 	uf->uf_pxcode = cn->cn_pxcode;
+	uf->uf_pxauth = cn->cn_pxauth;
 	uf->uf_stage = cn->cn_stage;
 	uf->uf_why = cn->cn_why;
 	uf->uf_tunnel = cn->cn_tunneled;

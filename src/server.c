@@ -22,6 +22,7 @@
 #include "failover.h"
 #include "health.h"
 #include "log.h"
+#include "pac.h"
 #include "multi.h"
 #include "server.h"
 #include "spare.h"
@@ -170,7 +171,15 @@ server_reload_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	server_notify("RELOADING=1");
 	server_reload(srv);
+	pac_run_refresh();	/* a pac+ proxy's file, in the background */
 	server_notify("READY=1");
+}
+
+/* pac_run.c's hook: the PAC answers a new list; reload with it. */
+static void
+server_pac_changed(void *arg)
+{
+	server_reload(arg);
 }
 
 static void
@@ -204,6 +213,7 @@ server_reload(struct server *srv)
 	config_unref(srv->srv_pool.cp_cfg);
 	srv->srv_pool.cp_cfg = cfg;
 	spare_config(cfg);	/* the old config's spares close */
+	pac_run_schedule(cfg);
 	log_info("configuration reloaded: upstream %s%s, proxy %s",
 	    cfg->cfg_upstream, cfg->cfg_upstream_path,
 	    cfg->cfg_proxy[0].px_scheme == PROXY_NONE ?
@@ -288,6 +298,9 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	    spare_init(srv->srv_base) == -1)
 		goto fail;
 	spare_config(cfg);
+	if (pac_run_init(srv->srv_base, server_pac_changed, srv) == -1)
+		goto fail;
+	pac_run_schedule(cfg);
 	srv->srv_sigint = evsignal_new(srv->srv_base, SIGINT,
 	    server_signal_cb, srv);
 	srv->srv_sigterm = evsignal_new(srv->srv_base, SIGTERM,
@@ -362,6 +375,7 @@ server_free(struct server *srv)
 	if (srv->srv_drain_timer != NULL)
 		event_free(srv->srv_drain_timer);
 	health_free();
+	pac_run_free();
 	spare_free();
 	multi_free();
 	tls_free();

@@ -16,6 +16,7 @@
 #include "failover.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "proxyauth.h"
 #include "req.h"
 #include "upstream_fail.h"
 
@@ -405,6 +406,9 @@ upstream_fail_judge(struct config *cfg, int proxy,
 		status = upstream_fail_timeout(cfg, proxy, uf, *st, desc, len);
 	else
 		status = upstream_fail_error(cfg, proxy, uf, *st, desc, len);
+	if (*st == UST_PROXY_ANSWER)
+		proxyauth_hint(cfg, uf->uf_pxauth, uf->uf_connect_code, desc,
+		    len);
 	if (upstream_rules[*st].ur_metric >= 0 && count)
 		metrics_error(upstream_rules[*st].ur_metric);
 	if (upstream_rules[*st].ur_proxy && uf->uf_scheme != PROXY_NONE)

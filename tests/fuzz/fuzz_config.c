@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -60,6 +61,11 @@ fuzz_unsafe(const uint8_t *data, size_t size)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (memmem(data, size, bad[i], strlen(bad[i])) != NULL)
+			return 1;
+	/* A PAC URL that passes its checks forks and fetches (pac_run.c). */
+	for (i = 0; i + 8 <= size; i++)
+		if (strncasecmp((const char *)data + i, "pac+file", 8) == 0 ||
+		    strncasecmp((const char *)data + i, "pac+http", 8) == 0)
 			return 1;
 	return 0;
 }

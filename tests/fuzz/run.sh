@@ -41,8 +41,8 @@ if [ ! -f "$cfgdir/config.h" ]; then
 	printf '#define PACKAGE_VERSION "fuzz"\n' > "$build/config.h"
 fi
 
-pc_cflags=$(pkg-config --cflags libevent libcurl openssl) || exit 2
-pc_libs=$(pkg-config --libs libevent libcurl openssl) || exit 2
+pc_cflags=$(pkg-config --cflags libevent libcurl openssl duktape) || exit 2
+pc_libs=$(pkg-config --libs libevent libcurl openssl duktape) || exit 2
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -D_GNU_SOURCE \
@@ -50,7 +50,7 @@ cflags="-g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -D_GNU_SOURCE \
 
 # The daemon sources each harness links: never upstream.c, multi.c,
 # tls.c or server.c; fuzz_http.c stands in for the parts it needs.
-cfg="config config_keys config_set config_cli proxy envopt"
+cfg="config config_keys config_set config_cli proxy envopt pac pac_fetch pac_run"
 srcs_of() {
 	case $1 in
 	route)	echo "route" ;;
