@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <http_parser.h>
+
 struct req;
 
 int	 upstream_head_bytes(struct req *, size_t);
@@ -16,5 +18,6 @@ int	 upstream_head_status(struct req *, unsigned int);
 int	 upstream_head_field(struct req *, const char *, size_t, const char *,
 	    size_t);
 int	 upstream_head_end(struct req *);
+const char *upstream_head_parse_why(enum http_errno);
 
 #endif /* UPSTREAM_HEAD_H */

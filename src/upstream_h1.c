@@ -39,6 +39,7 @@
 #include "upstream_fail.h"
 #include "upstream_h1.h"
 #include "upstream_head.h"
+#include "upstream_req.h"
 #include "util.h"
 
 #define H1_IOSIZE		(16 * 1024)
@@ -365,29 +366,6 @@ upstream_h1_scan(struct upstream_h1 *h1, const char *buf, size_t n)
 	return (i);
 }
 
-/* http-parser's error, in the words of the rule the reply broke. */
-static const char *
-upstream_h1_parse_why(enum http_errno err)
-{
-	switch (err) {
-	case HPE_INVALID_CONTENT_LENGTH:
-	case HPE_UNEXPECTED_CONTENT_LENGTH:
-	case HPE_INVALID_TRANSFER_ENCODING:
-		return ("a Content-Length or Transfer-Encoding that cannot be "
-		    "framed safely");
-	case HPE_INVALID_HEADER_TOKEN:
-	case HPE_LF_EXPECTED:
-		return ("a header that is not a token and a clean value");
-	case HPE_HEADER_OVERFLOW:
-		return ("more header bytes than the sidecar keeps");
-	case HPE_INVALID_CHUNK_SIZE:
-		return ("a chunked body that is not framed as RFC 9112 7.1 "
-		    "says");
-	default:
-		return ("a reply that is not HTTP/1.1");
-	}
-}
-
 /*
  * Feed reply bytes (n == 0: the far side closed): 1 when the reply is
  * whole, 0 for more, -1 refused or failed (h1_stage says which).
@@ -414,7 +392,7 @@ upstream_h1_parse(struct upstream_h1 *h1, const char *buf, size_t n)
 			if (h1->h1_stage != UST_NONE)
 				return (-1);
 			if (req->req_up_bad == NULL)
-				req->req_up_bad = upstream_h1_parse_why(err);
+				req->req_up_bad = upstream_head_parse_why(err);
 			h1->h1_stage = UST_REPLY;
 			return (-1);
 		}
@@ -673,78 +651,6 @@ upstream_h1_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	    h1->h1_phase == UPH_RECV ? UST_RECV_TIMEOUT : UST_TIMEOUT, NULL);
 }
 
-/* Host as the upstream URL has it: the default port left out. */
-static void
-upstream_h1_host(const char *upstream, struct evbuffer *out)
-{
-	const char	*h = strstr(upstream, "://"), *end;
-	int		 https = strncmp(upstream, "https:", 6) == 0;
-	size_t		 len;
-
-	h = h != NULL ? h + 3 : upstream;
-	end = strchr(h, '/');
-	len = end != NULL ? (size_t)(end - h) : strlen(h);
-	if (https && len > 4 && strncmp(h + len - 4, ":443", 4) == 0)
-		len -= 4;
-	else if (!https && len > 3 && strncmp(h + len - 3, ":80", 3) == 0)
-		len -= 3;
-	evbuffer_add_printf(out, "Host: %.*s\r\n", (int)len, h);
-}
-
-/* The request-target: req_url's path (under any prefix) and query. */
-static const char *
-upstream_h1_target(const char *url)
-{
-	const char	*h = strstr(url, "://"), *path;
-
-	h = h != NULL ? h + 3 : url;
-	return ((path = strchr(h, '/')) != NULL ? path : "/");
-}
-
-/*
- * The request head: the route's path and query, the forwarded headers
- * (header_upstream(): "Name: v", "Name;" for an empty one, "Name:" for
- * one to leave out), and our own framing.
- */
-static int
-upstream_h1_head(struct upstream_h1 *h1)
-{
-	struct req		*req = h1->h1_req;
-	struct curl_slist	*h;
-	struct evbuffer		*out = h1->h1_out;
-	const char		*line, *colon;
-	size_t			 len;
-	int			 accept = 0;
-
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n",
-	    http_method_str(req->req_method), upstream_h1_target(req->req_url));
-	upstream_h1_host(req->req_cfg->cfg_upstream, out);
-	for (h = req->req_uphdrs; h != NULL; h = h->next) {
-		line = h->data;
-		len = strlen(line);
-		if (len > 0 && line[len - 1] == ';' && strchr(line, ':') ==
-		    NULL) {
-			evbuffer_add_printf(out, "%.*s:\r\n", (int)len - 1,
-			    line);
-			continue;
-		}
-		if ((colon = strchr(line, ':')) == NULL || colon[1] == '\0')
-			continue;
-		if (colon - line == 6 && strncasecmp(line, "Accept", 6) == 0)
-			accept = 1;
-		evbuffer_add_printf(out, "%s\r\n", line);
-	}
-	if (!accept)
-		evbuffer_add_printf(out, "Accept: */*\r\n");
-	if (req->req_has_body && req->req_clen < 0)
-		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
-	else if (req->req_has_body || req->req_method == HTTP_POST)
-		evbuffer_add_printf(out, "Content-Length: %" PRId64 "\r\n",
-		    req->req_has_body ? req->req_clen : (int64_t)0);
-	return (evbuffer_add_printf(out, "Connection: close\r\n\r\n") < 0 ?
-	    -1 : 0);
-}
-
 /*
  * Send the request on cn (ours from here, closed with the attempt) and
  * read its reply, the answer due within wait_ms of all being sent; t0:
@@ -780,7 +686,7 @@ upstream_h1_start(struct req *req, struct conn *cn,
 	    (h1->h1_wev = event_new(req->req_base, fd, EV_WRITE | EV_PERSIST,
 	    upstream_h1_write_cb, h1)) == NULL ||
 	    (h1->h1_timer = evtimer_new(req->req_base, upstream_h1_timeout_cb,
-	    h1)) == NULL || upstream_h1_head(h1) == -1)
+	    h1)) == NULL || upstream_req_head(h1->h1_req, h1->h1_out) == -1)
 		return (-1);
 	h1->h1_headlen = evbuffer_get_length(h1->h1_out);
 	upstream_h1_moved(h1, UPH_SEND);

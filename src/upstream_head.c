@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <http_parser.h>
 
 #include "header.h"
 #include "longpoll.h"
@@ -144,8 +145,8 @@ upstream_head_unlisted(struct req *req)
 
 /*
  * The final head is complete: hand it to the bot, framed our way (a
- * long poll's maybe-empty answer waits).  204 and 304 carry no body
- * (RFC 9110 6.4.1), whatever their fields say.
+ * long poll's maybe-empty answer waits); reply_head() knows that 204
+ * and 304 carry no body (RFC 9110 6.4.1), whatever their fields say.
  */
 int
 upstream_head_end(struct req *req)
@@ -154,8 +155,6 @@ upstream_head_end(struct req *req)
 
 	if (upstream_head_unlisted(req) == -1)
 		return (-1);
-	if (req->req_up_status == 204 || req->req_up_status == 304)
-		clen = 0;
 	/* The bot still uploads: the stream is out of step after this. */
 	if (!req->req_body_done)
 		req->req_keepalive = 0;
@@ -163,4 +162,27 @@ upstream_head_end(struct req *req)
 		return (0);
 	return (reply_head(req, req->req_up_status, NULL, req->req_up_head,
 	    clen));
+}
+
+/* http-parser's error, in the words of the rule the reply broke. */
+const char *
+upstream_head_parse_why(enum http_errno err)
+{
+	switch (err) {
+	case HPE_INVALID_CONTENT_LENGTH:
+	case HPE_UNEXPECTED_CONTENT_LENGTH:
+	case HPE_INVALID_TRANSFER_ENCODING:
+		return ("a Content-Length or Transfer-Encoding that cannot be "
+		    "framed safely");
+	case HPE_INVALID_HEADER_TOKEN:
+	case HPE_LF_EXPECTED:
+		return ("a header that is not a token and a clean value");
+	case HPE_HEADER_OVERFLOW:
+		return ("more header bytes than the sidecar keeps");
+	case HPE_INVALID_CHUNK_SIZE:
+		return ("a chunked body that is not framed as RFC 9112 7.1 "
+		    "says");
+	default:
+		return ("a reply that is not HTTP/1.1");
+	}
 }
