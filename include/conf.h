@@ -67,6 +67,7 @@ struct config {
 	long			 cfg_shutdown_timeout_ms;
 	int			 cfg_log_level;
 	int			 cfg_core_dumps;	/* stay dumpable, debugging */
+	int			 cfg_flood_guard;	/* honour 429 retry_after */
 	int			 cfg_refs;	/* server and requests using it */
 };
 

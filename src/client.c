@@ -20,6 +20,7 @@
 #include "admit.h"
 #include "client.h"
 #include "conf.h"
+#include "flood.h"
 #include "header.h"
 #include "headsize.h"
 #include "health.h"
@@ -123,6 +124,7 @@ client_req_free(struct req *req, const char *why)
 		upstream_stop(req);
 	health_forget(req);
 	access_log(req, req->req_clt->clt_peer, why);
+	flood_req_free(req);
 	/* Nothing in flight: the owner may hand memory back. */
 	if (req->req_counted && --pool->cp_inflight == 0 &&
 	    pool->cp_idle != NULL)
@@ -179,7 +181,8 @@ client_req_done(struct req *req)
  * begun there is no way left to say so but to close.
  */
 static void
-client_fail(struct client *clt, int status, const char *desc)
+client_fail_retry(struct client *clt, int status, const char *desc,
+    long retry)
 {
 	struct req	*req = clt->clt_req;
 
@@ -202,8 +205,17 @@ client_fail(struct client *clt, int status, const char *desc)
 	}
 	req->req_keepalive = 0;
 	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", desc);
-	reply_error(req, status, desc);
+	if (retry > 0)
+		reply_retry(req, retry);
+	else
+		reply_error(req, status, desc);
 	client_req_free(req, NULL);
+}
+
+static void
+client_fail(struct client *clt, int status, const char *desc)
+{
+	client_fail_retry(clt, status, desc, 0);
 }
 
 static struct client *
@@ -342,6 +354,53 @@ client_refuse(struct client *clt, int status, const char *why)
 }
 
 /*
+ * The flood guard holds the call's chat: the Bot API's 429, made here.
+ * With its body read the connection goes on; with a body still coming
+ * it closes, as any refusal does.
+ */
+static void
+client_flood_hold(struct client *clt)
+{
+	struct req	*req = clt->clt_req;
+	long		 secs = flood_retry_after(req);
+	char		 desc[64];
+
+	snprintf(desc, sizeof(desc), "Too Many Requests: retry after %ld",
+	    secs);
+	if (!flood_body_all(req)) {
+		client_fail_retry(clt, 429, desc, secs);
+		return;
+	}
+	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", desc);
+	reply_retry(req, secs);
+	req->req_refused = 1;
+	if (req->req_body_done)
+		client_req_done(req);
+}
+
+/* Body bytes came, or its end, while the guard looks for the chat. */
+static void
+client_flood_step(struct client *clt)
+{
+	switch (flood_body(clt->clt_req)) {
+	case FLOOD_HOLD:
+		client_flood_hold(clt);
+		break;
+	case FLOOD_GO:
+		client_start(clt);
+		break;
+	}
+}
+
+/* The guard's hook: the chat's bytes were too slow, the call goes on. */
+static void
+client_flood_go(struct req *req)
+{
+	client_start(req->req_clt);
+	client_schedule(req->req_clt);
+}
+
+/*
  * /healthz, /readyz and /metrics: on admin_listen when it is set, on the
  * one listener otherwise.  Returns 1 if the request was taken.
  */
@@ -421,6 +480,16 @@ client_on_headers(http_parser *p)
 			return (0);
 		}
 	}
+	switch (flood_head(req, client_flood_go)) {
+	case FLOOD_HOLD:
+		client_flood_hold(clt);
+		return (0);
+	case FLOOD_WAIT:
+		/* Its chat is in the body: let it come. */
+		if (req->req_expect && req->req_http11)
+			reply_continue(req);
+		return (0);
+	}
 	if (client_start(clt) == -1)
 		return (0);
 	if (req->req_expect && req->req_has_body && req->req_http11)
@@ -440,7 +509,11 @@ client_on_body(http_parser *p, const char *at, size_t len)
 		client_fail(clt, 413, "Request Entity Too Large");
 		return (0);
 	}
-	return (evbuffer_add(req->req_body, at, len));
+	if (evbuffer_add(req->req_body, at, len) == -1)
+		return (-1);
+	if (flood_waiting(req))
+		client_flood_step(clt);
+	return (0);
 }
 
 /*
@@ -473,6 +546,10 @@ client_on_complete(http_parser *p)
 	req->req_body_done = 1;
 	if (req->req_refused) {
 		client_req_done(req);
+		return (0);
+	}
+	if (flood_waiting(req)) {
+		client_flood_step(clt);
 		return (0);
 	}
 	if (req->req_held) {

@@ -95,6 +95,9 @@ const struct config_key config_keys[] = {
 	    "warn, info or debug" },
 	{ "core_dumps", 0, config_set_bool, CFG(cfg_core_dumps), "no",
 	    "yes|no", "allow core files and ptrace, for debugging" },
+	/* Issue 21: a bot's 429 retry_after, kept for all its callers. */
+	{ "flood_guard", 0, config_set_bool, CFG(cfg_flood_guard), "yes",
+	    "yes|no", "answer a chat's calls 429 while Telegram said to wait" },
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
 _Static_assert(CONFIG_NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");

@@ -41,8 +41,8 @@ if [ ! -f "$cfgdir/config.h" ]; then
 	printf '#define PACKAGE_VERSION "fuzz"\n' > "$build/config.h"
 fi
 
-pc_cflags=$(pkg-config --cflags libevent libcurl openssl) || exit 2
-pc_libs=$(pkg-config --libs libevent libcurl openssl) || exit 2
+pc_cflags=$(pkg-config --cflags libevent libcurl openssl jansson) || exit 2
+pc_libs=$(pkg-config --libs libevent libcurl openssl jansson) || exit 2
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -D_GNU_SOURCE \
@@ -58,7 +58,7 @@ srcs_of() {
 	config)	echo "$cfg acl log util route" ;;
 	http)	echo "client access admit reply header headsize route apierror acl $cfg log util"
 		# Newer parts of the request path, where the tree has them.
-		for s in health metrics failover; do
+		for s in health metrics failover flood floodchat; do
 			[ -f "$top/src/$s.c" ] && echo "$s"
 		done ;;
 	esac
