@@ -620,6 +620,15 @@ class StandIn:
     def connections(self):
         return self.stats()["connections"]
 
+    def limits(self, chat_calls=None, window=1.0, retry_after=1):
+        """Telegram's flood limits per bot and chat (standin.py LIMITS):
+        more than chat_calls in window seconds gets 429 with retry_after.
+        limits() turns them off."""
+        o = {} if chat_calls is None else {"chat_calls": chat_calls,
+                                            "window": window,
+                                            "retry_after": retry_after}
+        return self._control("POST", "/_limits", o)
+
 
 # ---------------------------------------------------------------- sidecar
 

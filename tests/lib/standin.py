@@ -7,7 +7,8 @@ tests. Standard library only.
 
 TLS port P (127.0.0.1) serves /bot<token>/<method> and
 /file/bot<token>/<path> over HTTP/1.1 with keep-alive; ?_status=N on any
-method answers status N (a Bot API error body, or ok for 2xx). It counts
+method answers status N (a Bot API error body, or ok for 2xx; with
+&_retry_after=K its parameters.retry_after is K). It counts
 accepted TCP connections and records when each opened and closed
 (time.monotonic, comparable across processes on Linux).
 The stats give each connection's request count: per_conn_max (the most
@@ -27,6 +28,9 @@ Plain-HTTP control port C (127.0.0.1):
   POST /_fault   {"method": M, "mode": MODE, "count": N}: the next N requests
                  for method M ("file" for downloads) are read in full and
                  recorded, then get MODE instead of an answer (see FAULTS)
+  POST /_limits  {"chat_calls": N, "window": W, "retry_after": K}: Telegram's
+                 flood limits, per bot and chat (see LIMITS); {} turns them
+                 off (the default)
 Prints "standin ready" on stdout once both ports listen.
 """
 
@@ -441,6 +445,70 @@ def fault_apply(h, mode):
     raise Faulted("fault " + mode)
 
 
+# ------------------------------------------------------------ flood limits
+# Set by POST /_limits {"chat_calls": N, "window": W, "retry_after": K}.
+# A call that is not get* and names a chat_id counts against its (bot,
+# chat): more than N in W seconds and it is answered 429 with
+# parameters.retry_after K, and the chat is banned for K seconds; each call
+# in a ban is answered 429 with the seconds left (rounded up) and counted
+# as a violation, the storm Telegram punishes.  Every such call is kept in
+# "limits" of /_stats: [chat, time, status, bot].
+LIMITS = {}
+LIMITS_LOCK = threading.Lock()
+LIMIT_CALLS_KEPT = 20000
+
+
+def limits_reset(cfg=None):
+    with LIMITS_LOCK:
+        LIMITS.clear()
+        if cfg:
+            LIMITS.update(cfg=cfg, recent={}, ban={}, calls=[],
+                          violations=0)
+
+
+def limit_check(method, params, tok):
+    """None, or the 429 (status, body) the limits give this call."""
+    chat = params.get("chat_id")
+    if method.lower().startswith("get") or chat in (None, ""):
+        return None
+    with LIMITS_LOCK:
+        if not LIMITS:
+            return None
+        cfg, now = LIMITS["cfg"], time.monotonic()
+        key = (tok.partition(":")[0], str(chat))
+        until = LIMITS["ban"].get(key, 0.0)
+        rv = None
+        if now < until:
+            LIMITS["violations"] += 1
+            left = int(-(-(until - now) // 1))
+            rv = api_error(429, "Too Many Requests: retry after %d" % left,
+                           {"retry_after": left})
+        else:
+            recent = [t for t in LIMITS["recent"].get(key, [])
+                      if t > now - float(cfg.get("window", 1))]
+            if len(recent) >= int(cfg.get("chat_calls", 1)):
+                k = int(cfg.get("retry_after", 1))
+                LIMITS["ban"][key] = now + k
+                rv = api_error(429, "Too Many Requests: retry after %d" % k,
+                               {"retry_after": k})
+            else:
+                recent.append(now)
+            LIMITS["recent"][key] = recent
+        if len(LIMITS["calls"]) < LIMIT_CALLS_KEPT:
+            LIMITS["calls"].append([str(chat), now, rv[0] if rv else 200,
+                                    key[0]])
+        return rv
+
+
+def limits_stats():
+    with LIMITS_LOCK:
+        if not LIMITS:
+            return None
+        return {"calls": list(LIMITS["calls"]),
+                "violations": LIMITS["violations"],
+                "cfg": LIMITS["cfg"]}
+
+
 METHODS = {
     "getme": m_getme,
     "sendmessage": m_sendmessage,
@@ -606,8 +674,10 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             if not check_token(tok):
                 return self.send_json(*api_error(401, "Unauthorized"), chunked)
             if q.get("_status", "").isdigit():
-                return self.send_json(*answer_status(int(q["_status"])),
-                                      chunked)
+                st, o = answer_status(int(q["_status"]))
+                if q.get("_retry_after", "").isdigit():
+                    o["parameters"] = {"retry_after": int(q["_retry_after"])}
+                return self.send_json(st, o, chunked)
             fn = METHODS.get(method.lower())
             if fn is None:
                 return self.send_json(*api_error(
@@ -623,6 +693,9 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             rec["files"] = {k: {"filename": fn, "size": len(d),
                                 "sha256": hashlib.sha256(d).hexdigest()}
                             for k, (fn, d) in files.items()}
+            limited = limit_check(method, params, tok)
+            if limited is not None:
+                return self.send_json(*limited, chunked)
             try:
                 status, obj = fn(self, params, files, tok)
             except Hangup:
@@ -803,6 +876,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "requests": list(S.requests),
                  "per_conn_max": S.per_conn_max,
                  "conns_used": S.conns_used,
+                 "limits": limits_stats(),
                  "now": time.monotonic()}
         self.reply(200, o)
 
@@ -858,7 +932,18 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 S.file_seq += 1
                 S.files["PUT%06d" % S.file_seq] = (fpath, data)
             return self.reply(200, {"ok": True})
+        if self.path == "/_limits":
+            try:
+                o = json.loads(body.decode("utf-8") or "{}")
+                for k in ("chat_calls", "window", "retry_after"):
+                    if k in o:
+                        float(o[k])
+            except (ValueError, TypeError) as e:
+                return self.reply(400, {"error": str(e)})
+            limits_reset(o)
+            return self.reply(200, {"ok": True, "limits": o})
         if self.path == "/_reset":
+            limits_reset()
             with S.lock:
                 S.reset()
             with FAULTS_LOCK:
