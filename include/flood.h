@@ -28,7 +28,8 @@ struct req;
 
 enum flood_verdict {
 	FLOOD_GO,		/* send it upstream */
-	FLOOD_WAIT,		/* the chat is in body bytes still to come */
+	FLOOD_WAIT,		/* the chat is in body bytes still to come, or
+				   flood_pace holds it: the hook starts it */
 	FLOOD_HOLD		/* answer 429 here: flood_retry_after() */
 };
 
@@ -38,6 +39,7 @@ int	 flood_body_all(const struct req *);
 int	 flood_body(struct req *);
 long	 flood_retry_after(const struct req *);
 const char *flood_event(const struct req *);
+void	 flood_access(const struct req *, char *, size_t, char *, size_t);
 void	 flood_req_free(struct req *);
 
 void	 flood_reply_head(struct req *, int);
@@ -46,6 +48,7 @@ void	 flood_reply_end(struct req *);
 
 /* The table, by the monotonic clock in ms (now), for the unit tests too. */
 uint64_t flood_now(void);
+uint64_t flood_now_us(void);
 void	 flood_table_hold(uint64_t, const char *, uint64_t, uint64_t);
 uint64_t flood_table_left(uint64_t, const char *, uint64_t);
 int	 flood_table_count(uint64_t);

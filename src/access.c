@@ -117,16 +117,9 @@ access_log(const struct req *req, const char *peer, const char *why)
 		snprintf(a.al_wait_json, sizeof(a.al_wait_json),
 		    ",\"spare_wait_ms\":%.1f", req->req_t_spwait);
 	}
-	/* Answered 429 here by the flood guard. */
-	a.al_flood[0] = a.al_flood_json[0] = '\0';
-	if (flood_event(req) != NULL) {
-		snprintf(a.al_flood, sizeof(a.al_flood),
-		    " flood=%s retry_after=%ld", flood_event(req),
-		    flood_retry_after(req));
-		snprintf(a.al_flood_json, sizeof(a.al_flood_json),
-		    ",\"flood\":\"%s\",\"retry_after\":%ld", flood_event(req),
-		    flood_retry_after(req));
-	}
+	/* Answered 429 here by the flood guard, or paced. */
+	flood_access(req, a.al_flood, sizeof(a.al_flood), a.al_flood_json,
+	    sizeof(a.al_flood_json));
 	if (log_is_json())
 		access_json(req, peer, &a, line, sizeof(line));
 	else

@@ -23,6 +23,7 @@
 #include "conf.h"
 #include "flood.h"
 #include "floodchat.h"
+#include "floodpace.h"
 #include "header.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,18 +53,29 @@ struct flood_req {
 	size_t		 fr_scanned;	/* body bytes at the last look */
 	int		 fr_sent;	/* went upstream: learn its reply */
 	int		 fr_held;	/* answered here */
+	int		 fr_refused;	/* ... since pacing would wait too long */
+	int		 fr_queued;	/* waits for its paced time */
+	double		 fr_wait_ms;	/* paced: how long it waited */
 	long		 fr_retry;	/* its retry_after, s */
 	struct evbuffer	*fr_reply;	/* a 429's body so far */
 	int		 fr_learned;
 };
 
+static void	 flood_timer_cb(evutil_socket_t, short, void *);
+
 uint64_t
 flood_now(void)
+{
+	return (flood_now_us() / 1000);
+}
+
+uint64_t
+flood_now_us(void)
 {
 	struct timespec	 ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
 }
 
 static struct flood_entry *
@@ -138,6 +150,47 @@ flood_table_clear(void)
 	memset(&flood, 0, sizeof(flood));
 }
 
+/*
+ * flood_pace: the call waits for its time (its timer then calls the
+ * owner's hook), or, if that is beyond flood_max_wait, is answered 429
+ * with the wait as retry_after.
+ */
+static int
+flood_pace(struct req *req)
+{
+	const struct config	*cfg = req->req_cfg;
+	struct flood_req	*fr = req->req_flood;
+	struct floodpace_rates	 r;
+	struct timeval		 tv;
+	uint64_t		 wait;
+
+	r.fp_chat_us = (uint64_t)cfg->cfg_flood_chat_us;
+	r.fp_group_us = (uint64_t)cfg->cfg_flood_group_us;
+	r.fp_bot_us = (uint64_t)cfg->cfg_flood_bot_us;
+	r.fp_burst = cfg->cfg_flood_burst;
+	if (floodpace_reserve(&r, fr->fr_bot, fr->fr_key, flood_now_us(),
+	    (uint64_t)cfg->cfg_flood_max_wait_ms * 1000, &wait) == -1) {
+		fr->fr_held = fr->fr_refused = 1;
+		fr->fr_retry = (long)((wait + 999999) / 1000000);
+		metrics_flood(METRICS_FLOOD_REFUSED);
+		return (FLOOD_HOLD);
+	}
+	fr->fr_sent = 1;
+	if (wait == 0)
+		return (FLOOD_GO);
+	tv.tv_sec = (time_t)(wait / 1000000);
+	tv.tv_usec = (suseconds_t)(wait % 1000000);
+	if ((fr->fr_timer == NULL && (fr->fr_timer = evtimer_new(req->req_base,
+	    flood_timer_cb, req)) == NULL) || evtimer_add(fr->fr_timer,
+	    &tv) == -1)
+		return (FLOOD_GO);	/* best effort: it goes now */
+	fr->fr_queued = 1;
+	fr->fr_wait_ms = (double)wait / 1000.0;
+	metrics_flood(METRICS_FLOOD_PACED);
+	metrics_flood_wait(fr->fr_wait_ms / 1000.0, 1);
+	return (FLOOD_WAIT);
+}
+
 /* The call is sent, or answered here. */
 static int
 flood_decide(struct req *req)
@@ -156,6 +209,8 @@ flood_decide(struct req *req)
 		metrics_flood(METRICS_FLOOD_HELD);
 		return (FLOOD_HOLD);
 	}
+	if (req->req_cfg->cfg_flood_pace && fr->fr_chat == FLOODCHAT_FOUND)
+		return (flood_pace(req));
 	fr->fr_sent = 1;
 	return (FLOOD_GO);
 }
@@ -163,14 +218,21 @@ flood_decide(struct req *req)
 static void
 flood_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct req	*req = arg;
+	struct req		*req = arg;
+	struct flood_req	*fr = req->req_flood;
 
 	(void)fd;
 	(void)what;
-	/* Bytes too slow to tell: the call goes unguarded. */
-	req->req_flood->fr_chat = FLOODCHAT_UNKNOWN;
-	flood_decide(req);
-	req->req_flood->fr_go(req);
+	if (fr->fr_queued) {
+		/* Its paced time came. */
+		fr->fr_queued = 0;
+		metrics_flood_wait(0, -1);
+	} else {
+		/* Bytes too slow to tell: the call goes unguarded. */
+		fr->fr_chat = FLOODCHAT_UNKNOWN;
+		flood_decide(req);
+	}
+	fr->fr_go(req);
 }
 
 /* The request's Content-Type value, or NULL. */
@@ -273,13 +335,44 @@ flood_retry_after(const struct req *req)
 	return (req->req_flood != NULL ? req->req_flood->fr_retry : 0);
 }
 
-/* For the access log: "held", or NULL. */
+/* For the access log: "held", "refused", "paced", or NULL. */
 const char *
 flood_event(const struct req *req)
 {
-	if (req->req_flood != NULL && req->req_flood->fr_held)
+	const struct flood_req	*fr = req->req_flood;
+
+	if (fr == NULL)
+		return (NULL);
+	if (fr->fr_refused)
+		return ("refused");
+	if (fr->fr_held)
 		return ("held");
+	if (fr->fr_wait_ms > 0)
+		return ("paced");
 	return (NULL);
+}
+
+/* The access log's words: " flood=E retry_after=K|wait=MS", and JSON. */
+void
+flood_access(const struct req *req, char *text, size_t tlen, char *json,
+    size_t jlen)
+{
+	const struct flood_req	*fr = req->req_flood;
+	const char		*e = flood_event(req);
+
+	text[0] = json[0] = '\0';
+	if (e == NULL)
+		return;
+	if (fr->fr_held) {
+		snprintf(text, tlen, " flood=%s retry_after=%ld", e,
+		    fr->fr_retry);
+		snprintf(json, jlen, ",\"flood\":\"%s\",\"retry_after\":%ld", e,
+		    fr->fr_retry);
+	} else {
+		snprintf(text, tlen, " flood=%s wait=%.1f", e, fr->fr_wait_ms);
+		snprintf(json, jlen, ",\"flood\":\"%s\",\"wait_ms\":%.1f", e,
+		    fr->fr_wait_ms);
+	}
 }
 
 /* The 429's retry_after, for the chat the call named. */
@@ -363,6 +456,8 @@ flood_req_free(struct req *req)
 	if (fr == NULL)
 		return;
 	flood_reply_end(req);
+	if (fr->fr_queued)
+		metrics_flood_wait(0, -1);	/* its bot left: out of the queue */
 	if (fr->fr_timer != NULL)
 		event_free(fr->fr_timer);
 	if (fr->fr_reply != NULL)

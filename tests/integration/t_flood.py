@@ -119,7 +119,7 @@ def part_guard(t, env):
     t.is_(len(upstream_calls(si, 1001)), 2,
           "the stand-in saw only the two calls to chat 1001")
     m = flood_metrics(sc)
-    t.is_(m, {"upstream_429": 1, "held": 4},
+    t.is_(m, {"upstream_429": 1, "held": 4, "paced": 0, "refused": 0},
           "tgsidecar_flood_total: upstream_429 1, held 4")
     log = sc.log()
     held = [ln for ln in log.splitlines() if " flood=held retry_after=" in ln]
@@ -264,7 +264,8 @@ def part_guard_off(t, env):
               "upstream (200, 429, 429)")
         t.is_(si.stats()["limits"]["violations"], 1,
               "... and the stand-in counts the call during the ban")
-        t.is_(flood_metrics(sc), {"upstream_429": 0, "held": 0},
+        t.is_(flood_metrics(sc), {"upstream_429": 0, "held": 0, "paced": 0,
+                                  "refused": 0},
               "... and nothing is counted as flood")
     finally:
         sc.stop()

@@ -13,6 +13,7 @@
 #include "apierror.h"
 #include "flood.h"
 #include "floodchat.h"
+#include "floodpace.h"
 #include "tap.h"
 
 #define F	FLOODCHAT_FOUND
@@ -244,6 +245,66 @@ test_table(void)
 	flood_table_clear();
 }
 
+/* flood_pace's schedule: Telegram's figures, burst 3, at most 4 s. */
+static void
+test_pace(void)
+{
+	const struct floodpace_rates	 r = { 1000000, 3000000, 33334, 3 };
+	const uint64_t			 t0 = 5000000, max = 4000000;
+	uint64_t			 w, ws[8];
+	char				 chat[16];
+	int				 i, rv, ok_all;
+
+	floodpace_clear();
+	for (i = 0; i < 8; i++)
+		rv = floodpace_reserve(&r, 1, "5", t0, max, &ws[i]);
+	ok(ws[0] == 0 && ws[1] == 0 && ws[2] == 0,
+	    "a chat: a burst of 3 goes at once");
+	ok(ws[3] == 1000000 && ws[4] == 2000000 && ws[5] == 3000000,
+	    "then 1 a second (%llu, %llu, %llu us)", (unsigned long long)ws[3],
+	    (unsigned long long)ws[4], (unsigned long long)ws[5]);
+	ok(rv == -1 && ws[7] > max, "a call that would wait over "
+	    "flood_max_wait is refused (%llu us)", (unsigned long long)ws[7]);
+	rv = floodpace_reserve(&r, 1, "5", t0, max, &w);
+	ok(rv == -1 && w == ws[7], "... and books nothing: the next is told "
+	    "the same wait");
+	rv = floodpace_reserve(&r, 2, "5", t0, max, &w);
+	ok(rv == 0 && w == 0, "another bot, same chat: its own schedule");
+
+	floodpace_clear();
+	for (i = 0; i < 5; i++)
+		rv = floodpace_reserve(&r, 1, "-100123", t0, max, &ws[i]);
+	ok(ws[2] == 0 && ws[3] == 3000000 && rv == -1,
+	    "a group: 3 at once, then 20 a minute (%llu us), the next over "
+	    "4 s refused", (unsigned long long)ws[3]);
+	ok(floodpace_group("@chan") && floodpace_group("-1") &&
+	    !floodpace_group("42"), "groups: negative ids and @usernames");
+
+	floodpace_clear();
+	for (i = 0, ok_all = 1; i < 40; i++) {
+		snprintf(chat, sizeof(chat), "%d", 100 + i);
+		if (floodpace_reserve(&r, 1, chat, t0, max, &w) == -1)
+			ok_all = 0;
+		if (i < 3 && w != 0)
+			ok_all = 0;
+		if (i >= 3 && (w < (uint64_t)(i - 2) * 33334 - 1 ||
+		    w > (uint64_t)(i - 2) * 33334))
+			ok_all = 0;
+	}
+	ok(ok_all, "a bot to 40 chats: 3 at once, then 30 a second (the last "
+	    "waits %llu us)", (unsigned long long)w);
+	/* Order per chat: the bot's rate delays a chat's first call; its
+	 * second, which the chat's burst would let go, still comes after. */
+	rv = floodpace_reserve(&r, 1, "777", t0, max, &ws[0]);
+	rv |= floodpace_reserve(&r, 1, "777", t0, max, &ws[1]);
+	ok(rv == 0 && ws[0] > 0 && ws[1] > ws[0],
+	    "calls to one chat keep their order (%llu < %llu us)",
+	    (unsigned long long)ws[0], (unsigned long long)ws[1]);
+	floodpace_reserve(&r, 1, "42", t0 + 10000000, max, &w);
+	ok(w == 0, "10 s later the bot is free again");
+	floodpace_clear();
+}
+
 int
 main(void)
 {
@@ -252,5 +313,6 @@ main(void)
 	test_huge();
 	test_apierror();
 	test_table();
+	test_pace();
 	return (done_testing());
 }
