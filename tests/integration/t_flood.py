@@ -33,6 +33,11 @@ CLIENTS = os.path.join(os.environ.get("TESTS_SRCDIR") or
                            os.path.abspath(__file__))), "clients")
 RETRY = 3       # the stand-in's retry_after in the guard part, s
 BC_RETRY = 5    # ... in the broadcast
+# flood_pace: Telegram's 1 message a second per chat, a bot rate, a burst.
+PACE_CHAT, PACE_BOT, PACE_BURST = 1, 60, 3
+PACE_ARGS = ["--flood-pace", "yes", "--flood-chat-rate", "%d/s" % PACE_CHAT,
+             "--flood-bot-rate", "%d/s" % PACE_BOT, "--flood-burst",
+             str(PACE_BURST)]
 SECRET = harness.unique_secret("flood")
 
 
@@ -67,6 +72,12 @@ def flood_metrics(sc):
     r = sc.get("/metrics")
     return {m.group(1).decode(): int(m.group(2)) for m in re.finditer(
         rb'^tgsidecar_flood_total\{event="(\w+)"\} (\d+)', r.body, re.M)}
+
+
+def flood_queue(sc):
+    m = re.search(rb'^tgsidecar_flood_queue (\d+)', sc.get("/metrics").body,
+                  re.M)
+    return int(m.group(1)) if m else None
 
 
 def upstream_calls(si, chat):
@@ -322,7 +333,7 @@ def part_broadcast(t, env):
     t.is_(lim["violations"], 0, "the stand-in saw no call to a chat during "
           "its retry_after, of %d calls" % len(lim["calls"]))
     first = {}
-    for chat, when, status, _ in lim["calls"]:
+    for chat, when, status in (c[:3] for c in lim["calls"]):
         if status == 429:
             first.setdefault(chat, when)
     t.is_(len(first), 20, "each of the 20 chats got its 429 from the stand-in")
@@ -337,6 +348,118 @@ def part_broadcast(t, env):
          m["held"] + len(lim["calls"]) == 200,
          "the sidecar answered %d calls itself; with the %d the stand-in "
          "saw, 200" % (m.get("held", 0), len(lim["calls"])))
+
+
+def part_pace_edges(t, env):
+    """flood_pace on one chat: a burst goes, the rest wait their turn,
+    one that would wait over flood_max_wait (4 s) is refused at once, and
+    a bot that hangs up leaves the queue."""
+    si, sc, tok = env["si"], env["sc_pace"], env["tok"]
+    si.reset()
+    si.rates(chat_rate=PACE_CHAT, bot_rate=PACE_BOT, burst=PACE_BURST,
+             slack=0.25)
+    body = json.dumps({"chat_id": 9001, "text": "queued"}).encode()
+    head = post_head(tok, "", "application/json", len(body))
+    socks = []
+    for i in range(PACE_BURST + 4):     # 3 go, 4 wait 1 to 4 s
+        s = socket.create_connection(("127.0.0.1", sc.port),
+                                     timeout=harness.CLIENT_TIMEOUT)
+        s.sendall(head + body)
+        socks.append(s)
+    t.ok(harness.wait_until(lambda: len(upstream_calls(si, 9001)) ==
+                            PACE_BURST and flood_queue(sc) == 4, 10),
+         "7 calls to one chat at once: a burst of 3 goes upstream, 4 wait "
+         "(queue %r)" % flood_queue(sc))
+    raw = raw_call(sc, head, [body])
+    k = local_429(t, harness.Reply(harness.status_of(raw), {
+        "Retry-After": re.search(rb"Retry-After: (\d+)", raw).group(
+            1).decode() if b"Retry-After" in raw else None},
+        harness.body_of(raw)), "the 8th, which would wait 5 s", 6)
+    t.ok(k >= 4, "... told to retry after %r s, its wait" % k)
+    t0 = time.monotonic()
+    for s in socks[PACE_BURST:]:
+        s.close()
+    t.ok(harness.wait_until(lambda: flood_queue(sc) == 0, 5),
+         "their bots hang up: the 4 waiting calls leave the queue")
+    harness.wait_until(lambda: time.monotonic() > t0 + 4.5, 10, scale=False)
+    t.is_(len(upstream_calls(si, 9001)), PACE_BURST,
+          "... and never go upstream")
+    for s in socks[:PACE_BURST]:
+        s.close()
+    m = flood_metrics(sc)
+    t.ok(m["paced"] == 4 and m["refused"] == 1,
+         "tgsidecar_flood_total: paced 4, refused 1 (%r)" % m)
+    t.like(sc.log(), " flood=refused retry_after=",
+           "the access log says flood=refused")
+
+
+def part_pace_broadcast(t, env):
+    """Two python-telegram-bot processes, one token, one thread per chat,
+    10 messages to each of 20 chats: the stand-in (1 a second per chat,
+    60 a second per bot, bursts of 3) answers no 429."""
+    si, sc, tok, wd = env["si"], env["sc_pace"], env["tok"], env["wd"]
+    si.reset()
+    si.rates(chat_rate=PACE_CHAT, bot_rate=PACE_BOT, burst=PACE_BURST,
+             slack=0.25)
+    chats = list(range(6001, 6021))
+    per = 5
+    m0 = flood_metrics(sc)
+    procs = []
+    for tag in ("A", "B"):
+        targs = {"api_root": "http://127.0.0.1:%d" % sc.port, "token": tok,
+                 "chats": chats, "per_chat": per, "tag": tag, "threads": True,
+                 "read_timeout_s": harness.patient(10)}
+        env_ = harness.scrubbed_env({"TG_ARGS": json.dumps(targs),
+                                     "LC_ALL": "C.UTF-8"})
+        procs.append(harness.Proc([harness.PYTHON, os.path.join(
+            CLIENTS, "ptb13_broadcast.py")], wd, "pace-" + tag,
+            env=env_, cwd=CLIENTS))
+    for p in procs:
+        p.start()
+    res = []
+    for p in procs:
+        if p.wait(harness.patient(60)) is None:
+            p.stop(timeout=3)
+        line = [ln for ln in p.stdout().splitlines()
+                if ln.startswith("RESULT ")]
+        res.append(json.loads(line[0][7:]) if line else None)
+        if not line:
+            t.diag(harness.shorten(p.stderr(), 2000))
+    t.ok(all(r is not None and not r["errors"] and not r["retry_after"]
+             for r in res), "both paced broadcasts ran to their end: no "
+         "error, no RetryAfter")
+    if not all(res):
+        return
+    for r in res:
+        if r["errors"]:
+            t.diag(harness.shorten(r["errors"][0], 1500))
+    lim = si.stats()["limits"]
+    t.is_(lim["rejected"], 0, "the stand-in answered no 429 (%d calls)"
+          % len(lim["calls"]))
+    texts = [c[4] for c in lim["calls"]]
+    want = ["%s %d to %d" % (tag, i, c) for tag in ("A", "B")
+            for c in chats for i in range(per)]
+    t.is_(sorted(texts), sorted(want), "every message arrived, once")
+    order_ok = True
+    for tag in ("A", "B"):
+        for c in chats:
+            seen = [x for x in texts if x.startswith(tag + " ") and
+                    x.endswith(" to %d" % c)]
+            order_ok &= seen == ["%s %d to %d" % (tag, i, c)
+                                 for i in range(per)]
+    t.ok(order_ok, "in order per chat")
+    times = [c[1] for c in lim["calls"]]
+    span = max(times) - min(times)
+    # What the limits allow: a chat's 2 x 5 messages, the first 3 at once,
+    # then 1 a second; the bot's 60 a second staggers the chats' starts.
+    least = (2 * per - PACE_BURST) / PACE_CHAT + \
+        (len(chats) - PACE_BURST) / PACE_BOT
+    t.ok(span <= 1.1 * least, "the broadcast took %.2f s, within 10%% of "
+         "the %.2f s the limits allow" % (span, least))
+    m = {k: v - m0.get(k, 0) for k, v in flood_metrics(sc).items()}
+    t.ok(m["paced"] > 0 and m["refused"] == 0 and m["held"] == 0,
+         "the sidecar paced %d calls, refused none" % m["paced"])
+    t.is_(flood_queue(sc), 0, "the queue is empty at the end")
 
 
 def main():
@@ -363,6 +486,12 @@ def main():
         sc = env["sc"] = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
                                  proxy="direct", name="sidecar-bc").start()
         t.run_parts((part_broadcast,), env)
+        sc.stop()
+        sc = env["sc_pace"] = Sidecar(wd, upstream=si.url,
+                                      ca_file=certs.ca_cert, proxy="direct",
+                                      extra_args=PACE_ARGS,
+                                      name="sidecar-pace").start()
+        t.run_parts((part_pace_edges, part_pace_broadcast), env)
     finally:
         sc.stop()
         si.stop()

@@ -629,6 +629,18 @@ class StandIn:
                                             "retry_after": retry_after}
         return self._control("POST", "/_limits", o)
 
+    def rates(self, chat_rate, bot_rate=None, group_rate=None, burst=1,
+              slack=0.0):
+        """Telegram's limits as rates (calls a second) per chat, group
+        and bot, each a bucket of burst (standin.py LIMITS): a call that
+        comes over slack seconds early gets 429."""
+        o = {"chat_rate": chat_rate, "burst": burst, "slack": slack}
+        if bot_rate:
+            o["bot_rate"] = bot_rate
+        if group_rate:
+            o["group_rate"] = group_rate
+        return self._control("POST", "/_limits", o)
+
 
 # ---------------------------------------------------------------- sidecar
 

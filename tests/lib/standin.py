@@ -452,7 +452,13 @@ def fault_apply(h, mode):
 # parameters.retry_after K, and the chat is banned for K seconds; each call
 # in a ban is answered 429 with the seconds left (rounded up) and counted
 # as a violation, the storm Telegram punishes.  Every such call is kept in
-# "limits" of /_stats: [chat, time, status, bot].
+# "limits" of /_stats: [chat, time, status, bot, text].
+# With "chat_rate" (calls a second) the limits are rates instead, as
+# Telegram's Bot FAQ gives them: each (bot, chat), each group or channel
+# (negative id or @name, "group_rate") and each bot ("bot_rate") is a token
+# bucket of "burst" calls; a call that comes more than "slack" seconds
+# before its bucket allows is answered 429 with the wait (no ban), and
+# counted in "rejected".
 LIMITS = {}
 LIMITS_LOCK = threading.Lock()
 LIMIT_CALLS_KEPT = 20000
@@ -463,7 +469,28 @@ def limits_reset(cfg=None):
         LIMITS.clear()
         if cfg:
             LIMITS.update(cfg=cfg, recent={}, ban={}, calls=[],
-                          violations=0)
+                          violations=0, tat={}, rejected=0)
+
+
+def limit_rates(cfg, bot, chat, now):
+    """Rates mode: None, or the seconds this call came too early."""
+    burst = int(cfg.get("burst", 1))
+    slack = float(cfg.get("slack", 0))
+    keys = [(("chat", bot, chat), 1.0 / float(cfg["chat_rate"]))]
+    if cfg.get("group_rate") and chat[:1] in ("-", "@"):
+        keys.append((("group", bot, chat), 1.0 / float(cfg["group_rate"])))
+    if cfg.get("bot_rate"):
+        keys.append((("bot", bot), 1.0 / float(cfg["bot_rate"])))
+    tats = LIMITS["tat"]
+    early = 0.0
+    for k, iv in keys:
+        allowed = max(tats.get(k, now), now) - (burst - 1) * iv - slack
+        early = max(early, allowed - now)
+    if early > 0:
+        return early
+    for k, iv in keys:
+        tats[k] = max(tats.get(k, now), now) + iv
+    return None
 
 
 def limit_check(method, params, tok):
@@ -478,7 +505,15 @@ def limit_check(method, params, tok):
         key = (tok.partition(":")[0], str(chat))
         until = LIMITS["ban"].get(key, 0.0)
         rv = None
-        if now < until:
+        early = limit_rates(cfg, key[0], key[1], now) \
+            if cfg.get("chat_rate") else None
+        if cfg.get("chat_rate"):
+            if early is not None:
+                LIMITS["rejected"] += 1
+                left = max(1, int(-(-early // 1)))
+                rv = api_error(429, "Too Many Requests: retry after %d"
+                               % left, {"retry_after": left})
+        elif now < until:
             LIMITS["violations"] += 1
             left = int(-(-(until - now) // 1))
             rv = api_error(429, "Too Many Requests: retry after %d" % left,
@@ -496,7 +531,7 @@ def limit_check(method, params, tok):
             LIMITS["recent"][key] = recent
         if len(LIMITS["calls"]) < LIMIT_CALLS_KEPT:
             LIMITS["calls"].append([str(chat), now, rv[0] if rv else 200,
-                                    key[0]])
+                                    key[0], str(params.get("text", ""))])
         return rv
 
 
@@ -506,6 +541,7 @@ def limits_stats():
             return None
         return {"calls": list(LIMITS["calls"]),
                 "violations": LIMITS["violations"],
+                "rejected": LIMITS["rejected"],
                 "cfg": LIMITS["cfg"]}
 
 
@@ -935,7 +971,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
         if self.path == "/_limits":
             try:
                 o = json.loads(body.decode("utf-8") or "{}")
-                for k in ("chat_calls", "window", "retry_after"):
+                for k in ("chat_calls", "window", "retry_after", "chat_rate",
+                          "group_rate", "bot_rate", "burst", "slack"):
                     if k in o:
                         float(o[k])
             except (ValueError, TypeError) as e:
