@@ -462,6 +462,30 @@ def part_pace_broadcast(t, env):
     t.is_(flood_queue(sc), 0, "the queue is empty at the end")
 
 
+RATE_CASES = [
+    # flag value, accepted
+    ("1/s", True), ("20/min", True), ("100000/s", True), ("0/s", False),
+    ("5/h", False), ("30", False), ("100001/s", False), ("x/s", False),
+    ("-1/s", False),
+]
+
+
+def part_config(t, env):
+    """The flood keys on the command line: rates, burst, max wait."""
+    for val, good in RATE_CASES:
+        st, out, err = harness.run([harness.sidecar_bin(), "-t",
+                                    "--flood-chat-rate", val])
+        if good:
+            t.is_((st, out.strip()), (0, "configuration OK"),
+                  "flood_chat_rate %s: accepted" % val)
+        else:
+            t.ok(st == 2 and "a rate like 30/s or 20/min" in err,
+                 "flood_chat_rate %s: refused, saying what a rate is" % val)
+    st, _, _ = harness.run([harness.sidecar_bin(), "-t", "--flood-max-wait",
+                            "0", "--flood-burst", "1"])
+    t.is_(st, 2, "flood_max_wait 0: refused")
+
+
 def main():
     t = harness.Tap()
     si = sc = None
@@ -480,7 +504,8 @@ def main():
                 p.stop()
         return t.done()
     try:
-        t.run_parts((part_guard, part_edges, part_guard_off), env)
+        t.run_parts((part_config, part_guard, part_edges, part_guard_off),
+                    env)
         sc.stop()
         # A fresh sidecar for the broadcast: its counts start at 0.
         sc = env["sc"] = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert,
