@@ -56,7 +56,7 @@ srcs_of() {
 	route)	echo "route" ;;
 	proxy)	echo "proxy envopt log util route" ;;
 	config)	echo "$cfg acl log util route" ;;
-	http)	echo "client access admit reply header headsize route apierror acl $cfg log util"
+	http)	echo "client client_local access admit reply header headsize route apierror acl $cfg log util"
 		# Newer parts of the request path, where the tree has them.
 		for s in health metrics failover flood floodchat floodpace; do
 			[ -f "$top/src/$s.c" ] && echo "$s"

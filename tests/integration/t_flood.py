@@ -351,46 +351,58 @@ def part_broadcast(t, env):
 
 
 def part_pace_edges(t, env):
-    """flood_pace on one chat: a burst goes, the rest wait their turn,
-    one that would wait over flood_max_wait (4 s) is refused at once, and
-    a bot that hangs up leaves the queue."""
-    si, sc, tok = env["si"], env["sc_pace"], env["tok"]
-    si.reset()
-    si.rates(chat_rate=PACE_CHAT, bot_rate=PACE_BOT, burst=PACE_BURST,
-             slack=0.25)
-    body = json.dumps({"chat_id": 9001, "text": "queued"}).encode()
-    head = post_head(tok, "", "application/json", len(body))
+    """flood_pace on one chat, on a sidecar of its own (1 call in 10 s,
+    bursts of 3, at most 35 s of waiting): 7 calls at once, a burst of 3
+    goes, 3 wait their turn (10, 20, 30 s), the 7th, which would wait 40 s,
+    is refused at once with that wait; bots that hang up leave the queue."""
+    si, tok = env["si"], env["tok"]
+    sc = Sidecar(env["wd"], upstream=si.url, ca_file=env["certs"].ca_cert,
+                 proxy="direct", name="sidecar-pace-edges",
+                 extra_args=["--flood-pace", "yes", "--flood-chat-rate",
+                             "6/min", "--flood-burst", "3",
+                             "--flood-max-wait", "35s"]).start()
     socks = []
-    for i in range(PACE_BURST + 4):     # 3 go, 4 wait 1 to 4 s
-        s = socket.create_connection(("127.0.0.1", sc.port),
-                                     timeout=harness.CLIENT_TIMEOUT)
-        s.sendall(head + body)
-        socks.append(s)
-    t.ok(harness.wait_until(lambda: len(upstream_calls(si, 9001)) ==
-                            PACE_BURST and flood_queue(sc) == 4, 10),
-         "7 calls to one chat at once: a burst of 3 goes upstream, 4 wait "
-         "(queue %r)" % flood_queue(sc))
-    raw = raw_call(sc, head, [body])
-    k = local_429(t, harness.Reply(harness.status_of(raw), {
-        "Retry-After": re.search(rb"Retry-After: (\d+)", raw).group(
-            1).decode() if b"Retry-After" in raw else None},
-        harness.body_of(raw)), "the 8th, which would wait 5 s", 6)
-    t.ok(k >= 4, "... told to retry after %r s, its wait" % k)
-    t0 = time.monotonic()
-    for s in socks[PACE_BURST:]:
-        s.close()
-    t.ok(harness.wait_until(lambda: flood_queue(sc) == 0, 5),
-         "their bots hang up: the 4 waiting calls leave the queue")
-    harness.wait_until(lambda: time.monotonic() > t0 + 4.5, 10, scale=False)
-    t.is_(len(upstream_calls(si, 9001)), PACE_BURST,
-          "... and never go upstream")
-    for s in socks[:PACE_BURST]:
-        s.close()
-    m = flood_metrics(sc)
-    t.ok(m["paced"] == 4 and m["refused"] == 1,
-         "tgsidecar_flood_total: paced 4, refused 1 (%r)" % m)
-    t.like(sc.log(), " flood=refused retry_after=",
-           "the access log says flood=refused")
+    try:
+        si.reset()
+        si.rates(chat_rate=0.1, burst=3, slack=0.25)
+        body = json.dumps({"chat_id": 9001, "text": "queued"}).encode()
+        head = post_head(tok, "", "application/json", len(body))
+        for i in range(6):
+            s = socket.create_connection(("127.0.0.1", sc.port),
+                                         timeout=harness.CLIENT_TIMEOUT)
+            s.sendall(head + body)
+            socks.append(s)
+        t.ok(harness.wait_until(lambda: len(upstream_calls(si, 9001)) == 3
+                                and flood_queue(sc) == 3, 10),
+             "6 calls to one chat at once: a burst of 3 goes upstream, 3 "
+             "wait (queue %r)" % flood_queue(sc))
+        raw = raw_call(sc, head, [body])
+        m = re.search(rb"\r\nRetry-After: (\d+)\r\n", raw)
+        k = local_429(t, harness.Reply(
+            harness.status_of(raw) or 0,
+            {"Retry-After": m.group(1).decode() if m else None},
+            harness.body_of(raw)), "the 7th, which would wait 40 s", 41)
+        t.ok(k is not None and k >= 36, "... told to retry after %r s, its "
+             "wait" % k)
+        for s in socks[3:]:
+            s.close()
+        t.ok(harness.wait_until(lambda: flood_queue(sc) == 0, 5),
+             "their bots hang up: the 3 waiting calls leave the queue")
+        gone = [ln for ln in sc.log().splitlines() if " status=499 " in ln
+                and " flood=paced wait=" in ln and " retries=0 " in ln]
+        t.is_(len(gone), 3, "... logged as paced, status 499, never sent "
+              "upstream")
+        mt = flood_metrics(sc)
+        t.ok(mt["paced"] == 3 and mt["refused"] == 1,
+             "tgsidecar_flood_total: paced 3, refused 1 (%r)" % mt)
+        t.like(sc.log(), " flood=refused retry_after=",
+               "the access log says flood=refused")
+        t.is_(len(upstream_calls(si, 9001)), 3, "the stand-in saw the "
+              "burst of 3 only")
+    finally:
+        for s in socks:
+            s.close()
+        sc.stop()
 
 
 def part_pace_broadcast(t, env):
