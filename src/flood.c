@@ -200,7 +200,8 @@ flood_decide(struct req *req)
 
 	if (fr->fr_timer != NULL)
 		evtimer_del(fr->fr_timer);
-	if (fr->fr_chat == FLOODCHAT_FOUND || fr->fr_chat == FLOODCHAT_NONE)
+	if (req->req_cfg->cfg_flood_guard && (fr->fr_chat == FLOODCHAT_FOUND ||
+	    fr->fr_chat == FLOODCHAT_NONE))
 		left = flood_table_left(fr->fr_bot, fr->fr_chat ==
 		    FLOODCHAT_FOUND ? fr->fr_key : "", flood_now());
 	if (left > 0) {
@@ -263,7 +264,7 @@ flood_head(struct req *req, void (*go)(struct req *))
 				    (FLOOD_WAIT_MS % 1000) * 1000 };
 	const char		*t;
 
-	if (!req->req_cfg->cfg_flood_guard ||
+	if ((!req->req_cfg->cfg_flood_guard && !req->req_cfg->cfg_flood_pace) ||
 	    req->req_route.rt_kind != ROUTE_METHOD ||
 	    req->req_route.rt_readonly)
 		return (FLOOD_GO);
@@ -413,7 +414,8 @@ flood_reply_head(struct req *req, int status)
 	struct flood_req	*fr = req->req_flood;
 
 	if (fr == NULL || !fr->fr_sent || status != 429 ||
-	    fr->fr_reply != NULL || fr->fr_learned)
+	    fr->fr_reply != NULL || fr->fr_learned ||
+	    !req->req_cfg->cfg_flood_guard)
 		return;
 	metrics_flood(METRICS_FLOOD_UPSTREAM_429);
 	if ((fr->fr_reply = evbuffer_new()) == NULL)
