@@ -10,5 +10,6 @@
 int	 apierror_body(char *, size_t, int, const char *);
 const char *apierror_reason(int);
 int	 apierror_string(char *, size_t, const char *);
+int	 apierror_retry(char *, size_t, long);
 
 #endif /* APIERROR_H */

@@ -42,6 +42,17 @@ enum metrics_longpoll {
 	METRICS_LP_MAX
 };
 
+/* The flood guard (flood.c). */
+enum metrics_flood {
+	METRICS_FLOOD_UPSTREAM_429,	/* the Bot API said to wait */
+	METRICS_FLOOD_HELD,		/* answered 429 here */
+	METRICS_FLOOD_PACED,		/* flood_pace made it wait */
+	METRICS_FLOOD_REFUSED,		/* ... too long: answered 429 here */
+	METRICS_FLOOD_MAX
+};
+
+void	 metrics_flood(enum metrics_flood);
+void	 metrics_flood_wait(double, int);
 void	 metrics_request(const struct req *, int, int);
 void	 metrics_error(enum metrics_stage);
 void	 metrics_failover(void);

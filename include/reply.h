@@ -23,6 +23,7 @@ void	 reply_error(struct req *, int, const char *);
 void	 reply_reject(struct evbuffer *, int, const char *);
 void	 reply_full(struct req *, int, const char *, const char *, size_t);
 void	 reply_continue(struct req *);
+void	 reply_retry(struct req *, long);
 size_t	 reply_pending(const struct req *);
 
 #endif /* REPLY_H */

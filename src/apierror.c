@@ -51,6 +51,26 @@ apierror_body(char *buf, size_t size, int code, const char *desc)
 	return (apierror_json(buf, size, pfx, desc, "\"}"));
 }
 
+/*
+ * The Bot API's own 429, word for word, so that a bot library's flood
+ * handling (RetryAfter, GrammyError's parameters) works on ours too.
+ */
+int
+apierror_retry(char *buf, size_t size, long secs)
+{
+	int	 rv;
+
+	rv = snprintf(buf, size, "{\"ok\":false,\"error_code\":429,"
+	    "\"description\":\"Too Many Requests: retry after %ld\","
+	    "\"parameters\":{\"retry_after\":%ld}}", secs, secs);
+	if (rv < 0 || (size_t)rv >= size) {
+		if (size > 0)
+			buf[0] = '\0';
+		return (-1);
+	}
+	return (rv);
+}
+
 /* A JSON string literal, quotes included, for other JSON we write. */
 int
 apierror_string(char *buf, size_t size, const char *s)

@@ -685,6 +685,31 @@ config_set_count(struct config_load *cl, const struct config_key *ck,
 	return (0);
 }
 
+/* "N/s" or "N/min": stored as the interval between calls, in us. */
+int
+config_set_rate(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	const char	*p;
+	uint64_t	 v, per;
+
+	if ((p = config_set_number(val, &v)) == NULL || v == 0 ||
+	    v > 100000)
+		goto bad;
+	if (strcmp(p, "/s") == 0)
+		per = 1000000;
+	else if (strcmp(p, "/min") == 0)
+		per = 60000000;
+	else
+		goto bad;
+	/* Rounded up: never faster than the rate. */
+	*(long *)((char *)cl->cl_cfg + ck->ck_off) = (long)((per + v - 1) / v);
+	return (0);
+ bad:
+	return (config_set_bad(ck, val, "a rate like 30/s or 20/min, "
+	    "1 to 100000", err, errlen));
+}
+
 /* allow and allow_bots, lists acl.c parses; a bad one leaves none. */
 int
 config_set_acl(struct config_load *cl, const struct config_key *ck,

@@ -312,6 +312,54 @@ metrics_render_spares(struct evbuffer *out)
 	    (unsigned long long)mt.mt_longpoll[METRICS_LP_SLICED]);
 }
 
+/* The flood guard: its own counters, kept apart from mt's. */
+static const char *metrics_floods[METRICS_FLOOD_MAX] = {
+	[METRICS_FLOOD_UPSTREAM_429] = "upstream_429",
+	[METRICS_FLOOD_HELD] = "held",
+	[METRICS_FLOOD_PACED] = "paced",
+	[METRICS_FLOOD_REFUSED] = "refused",
+};
+static uint64_t	 metrics_flood_n[METRICS_FLOOD_MAX];
+static int	 metrics_flood_queue;		/* paced calls waiting now */
+static double	 metrics_flood_wait_s;		/* their waits, summed */
+
+/* A paced call's wait (s) begins (+1), or it leaves the queue (-1). */
+void
+metrics_flood_wait(double s, int delta)
+{
+	metrics_flood_wait_s += s;
+	metrics_flood_queue += delta;
+}
+
+void
+metrics_flood(enum metrics_flood what)
+{
+	if ((unsigned)what < METRICS_FLOOD_MAX)
+		metrics_flood_n[what]++;
+}
+
+static void
+metrics_render_flood(struct evbuffer *out)
+{
+	size_t	 i;
+
+	evbuffer_add_printf(out, "# HELP tgsidecar_flood_total Bot API 429s "
+	    "with retry_after, and calls answered 429 here while one "
+	    "holds (flood_guard).\n# TYPE tgsidecar_flood_total counter\n");
+	for (i = 0; i < METRICS_FLOOD_MAX; i++)
+		evbuffer_add_printf(out, "tgsidecar_flood_total{event=\"%s\"} "
+		    "%llu\n", metrics_floods[i],
+		    (unsigned long long)metrics_flood_n[i]);
+	evbuffer_add_printf(out, "# HELP tgsidecar_flood_queue Calls waiting "
+	    "for their paced time now (flood_pace).\n"
+	    "# TYPE tgsidecar_flood_queue gauge\ntgsidecar_flood_queue %d\n"
+	    "# HELP tgsidecar_flood_wait_seconds_total Time paced calls were "
+	    "held, summed (flood_pace).\n"
+	    "# TYPE tgsidecar_flood_wait_seconds_total counter\n"
+	    "tgsidecar_flood_wait_seconds_total %.3f\n", metrics_flood_queue,
+	    metrics_flood_wait_s);
+}
+
 int
 metrics_render(struct evbuffer *out, int inflight, int clients)
 {
@@ -361,5 +409,6 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_bytes_in,
 	    (unsigned long long)mt.mt_bytes_out);
 	metrics_render_spares(out);
+	metrics_render_flood(out);
 	return (0);
 }

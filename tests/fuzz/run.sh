@@ -41,8 +41,8 @@ if [ ! -f "$cfgdir/config.h" ]; then
 	printf '#define PACKAGE_VERSION "fuzz"\n' > "$build/config.h"
 fi
 
-pc_cflags=$(pkg-config --cflags libevent libcurl openssl duktape) || exit 2
-pc_libs=$(pkg-config --libs libevent libcurl openssl duktape) || exit 2
+pc_cflags=$(pkg-config --cflags libevent libcurl openssl duktape jansson) || exit 2
+pc_libs=$(pkg-config --libs libevent libcurl openssl duktape jansson) || exit 2
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -D_GNU_SOURCE \
@@ -56,9 +56,9 @@ srcs_of() {
 	route)	echo "route" ;;
 	proxy)	echo "proxy envopt log util route" ;;
 	config)	echo "$cfg acl log util route" ;;
-	http)	echo "client access admit reply header headsize route apierror acl $cfg log util"
+	http)	echo "client client_local access admit reply header headsize route apierror acl $cfg log util"
 		# Newer parts of the request path, where the tree has them.
-		for s in health metrics failover procstat; do
+		for s in health metrics failover procstat flood floodchat floodpace; do
 			[ -f "$top/src/$s.c" ] && echo "$s"
 		done ;;
 	esac

@@ -61,10 +61,10 @@ def main():
     t.ok(st.get("failed") == 0 and st.get("median_ms", -1) > 0,
          "start-up time measured: %r ms" % st.get("median_ms"))
     tg = res.get("targets", [])
-    t.ok(len(tg) == 10 and all(x["met"] is not None for x in tg
+    t.ok(len(tg) == 11 and all(x["met"] is not None for x in tg
                                if x["key"] in ("thr16", "p50add1", "cpu16",
                                                "idle_rss", "startup",
-                                               "wan_churn")),
+                                               "wan_churn", "flood_p50")),
          "the targets were evaluated")
     t.ok(ex.get("main_exit") == 0, "the sidecar exited 0 on SIGTERM")
     wan = res.get("wan") or {}

@@ -622,6 +622,27 @@ class StandIn:
     def connections(self):
         return self.stats()["connections"]
 
+    def limits(self, chat_calls=None, window=1.0, retry_after=1):
+        """Telegram's flood limits per bot and chat (standin.py LIMITS):
+        more than chat_calls in window seconds gets 429 with retry_after.
+        limits() turns them off."""
+        o = {} if chat_calls is None else {"chat_calls": chat_calls,
+                                            "window": window,
+                                            "retry_after": retry_after}
+        return self._control("POST", "/_limits", o)
+
+    def rates(self, chat_rate, bot_rate=None, group_rate=None, burst=1,
+              slack=0.0):
+        """Telegram's limits as rates (calls a second) per chat, group
+        and bot, each a bucket of burst (standin.py LIMITS): a call that
+        comes over slack seconds early gets 429."""
+        o = {"chat_rate": chat_rate, "burst": burst, "slack": slack}
+        if bot_rate:
+            o["bot_rate"] = bot_rate
+        if group_rate:
+            o["group_rate"] = group_rate
+        return self._control("POST", "/_limits", o)
+
 
 # ---------------------------------------------------------------- sidecar
 

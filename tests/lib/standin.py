@@ -10,7 +10,8 @@ environment's /bot<token>/test/<method>, recorded with "test": true) and
 /file/bot<token>/<path> over HTTP/1.1 with keep-alive; with --prefix /t
 all of them under /t only (a request outside it is recorded with
 "outside_prefix": true and gets 404); ?_status=N on any
-method answers status N (a Bot API error body, or ok for 2xx). It counts
+method answers status N (a Bot API error body, or ok for 2xx; with
+&_retry_after=K its parameters.retry_after is K). It counts
 accepted TCP connections and records when each opened and closed
 (time.monotonic, comparable across processes on Linux).
 The stats give each connection's request count: per_conn_max (the most
@@ -30,6 +31,9 @@ Plain-HTTP control port C (127.0.0.1):
   POST /_fault   {"method": M, "mode": MODE, "count": N}: the next N requests
                  for method M ("file" for downloads) are read in full and
                  recorded, then get MODE instead of an answer (see FAULTS)
+  POST /_limits  {"chat_calls": N, "window": W, "retry_after": K}: Telegram's
+                 flood limits, per bot and chat (see LIMITS); {} turns them
+                 off (the default)
 Prints "standin ready" on stdout once both ports listen.
 """
 
@@ -445,6 +449,106 @@ def fault_apply(h, mode):
     raise Faulted("fault " + mode)
 
 
+# ------------------------------------------------------------ flood limits
+# Set by POST /_limits {"chat_calls": N, "window": W, "retry_after": K}.
+# A call that is not get* and names a chat_id counts against its (bot,
+# chat): more than N in W seconds and it is answered 429 with
+# parameters.retry_after K, and the chat is banned for K seconds; each call
+# in a ban is answered 429 with the seconds left (rounded up) and counted
+# as a violation, the storm Telegram punishes.  Every such call is kept in
+# "limits" of /_stats: [chat, time, status, bot, text].
+# With "chat_rate" (calls a second) the limits are rates instead, as
+# Telegram's Bot FAQ gives them: each (bot, chat), each group or channel
+# (negative id or @name, "group_rate") and each bot ("bot_rate") is a token
+# bucket of "burst" calls; a call that comes more than "slack" seconds
+# before its bucket allows is answered 429 with the wait (no ban), and
+# counted in "rejected".
+LIMITS = {}
+LIMITS_LOCK = threading.Lock()
+LIMIT_CALLS_KEPT = 20000
+
+
+def limits_reset(cfg=None):
+    with LIMITS_LOCK:
+        LIMITS.clear()
+        if cfg:
+            LIMITS.update(cfg=cfg, recent={}, ban={}, calls=[],
+                          violations=0, tat={}, rejected=0)
+
+
+def limit_rates(cfg, bot, chat, now):
+    """Rates mode: None, or the seconds this call came too early."""
+    burst = int(cfg.get("burst", 1))
+    slack = float(cfg.get("slack", 0))
+    keys = [(("chat", bot, chat), 1.0 / float(cfg["chat_rate"]))]
+    if cfg.get("group_rate") and chat[:1] in ("-", "@"):
+        keys.append((("group", bot, chat), 1.0 / float(cfg["group_rate"])))
+    if cfg.get("bot_rate"):
+        keys.append((("bot", bot), 1.0 / float(cfg["bot_rate"])))
+    tats = LIMITS["tat"]
+    early = 0.0
+    for k, iv in keys:
+        allowed = max(tats.get(k, now), now) - (burst - 1) * iv - slack
+        early = max(early, allowed - now)
+    if early > 0:
+        return early
+    for k, iv in keys:
+        tats[k] = max(tats.get(k, now), now) + iv
+    return None
+
+
+def limit_check(method, params, tok):
+    """None, or the 429 (status, body) the limits give this call."""
+    chat = params.get("chat_id")
+    if method.lower().startswith("get") or chat in (None, ""):
+        return None
+    with LIMITS_LOCK:
+        if not LIMITS:
+            return None
+        cfg, now = LIMITS["cfg"], time.monotonic()
+        key = (tok.partition(":")[0], str(chat))
+        until = LIMITS["ban"].get(key, 0.0)
+        rv = None
+        early = limit_rates(cfg, key[0], key[1], now) \
+            if cfg.get("chat_rate") else None
+        if cfg.get("chat_rate"):
+            if early is not None:
+                LIMITS["rejected"] += 1
+                left = max(1, int(-(-early // 1)))
+                rv = api_error(429, "Too Many Requests: retry after %d"
+                               % left, {"retry_after": left})
+        elif now < until:
+            LIMITS["violations"] += 1
+            left = int(-(-(until - now) // 1))
+            rv = api_error(429, "Too Many Requests: retry after %d" % left,
+                           {"retry_after": left})
+        else:
+            recent = [t for t in LIMITS["recent"].get(key, [])
+                      if t > now - float(cfg.get("window", 1))]
+            if len(recent) >= int(cfg.get("chat_calls", 1)):
+                k = int(cfg.get("retry_after", 1))
+                LIMITS["ban"][key] = now + k
+                rv = api_error(429, "Too Many Requests: retry after %d" % k,
+                               {"retry_after": k})
+            else:
+                recent.append(now)
+            LIMITS["recent"][key] = recent
+        if len(LIMITS["calls"]) < LIMIT_CALLS_KEPT:
+            LIMITS["calls"].append([str(chat), now, rv[0] if rv else 200,
+                                    key[0], str(params.get("text", ""))])
+        return rv
+
+
+def limits_stats():
+    with LIMITS_LOCK:
+        if not LIMITS:
+            return None
+        return {"calls": list(LIMITS["calls"]),
+                "violations": LIMITS["violations"],
+                "rejected": LIMITS["rejected"],
+                "cfg": LIMITS["cfg"]}
+
+
 METHODS = {
     "getme": m_getme,
     "sendmessage": m_sendmessage,
@@ -623,8 +727,10 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             if not check_token(tok):
                 return self.send_json(*api_error(401, "Unauthorized"), chunked)
             if q.get("_status", "").isdigit():
-                return self.send_json(*answer_status(int(q["_status"])),
-                                      chunked)
+                st, o = answer_status(int(q["_status"]))
+                if q.get("_retry_after", "").isdigit():
+                    o["parameters"] = {"retry_after": int(q["_retry_after"])}
+                return self.send_json(st, o, chunked)
             fn = METHODS.get(method.lower())
             if fn is None:
                 return self.send_json(*api_error(
@@ -640,6 +746,9 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             rec["files"] = {k: {"filename": fn, "size": len(d),
                                 "sha256": hashlib.sha256(d).hexdigest()}
                             for k, (fn, d) in files.items()}
+            limited = limit_check(method, params, tok)
+            if limited is not None:
+                return self.send_json(*limited, chunked)
             try:
                 status, obj = fn(self, params, files, tok)
             except Hangup:
@@ -820,6 +929,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "requests": list(S.requests),
                  "per_conn_max": S.per_conn_max,
                  "conns_used": S.conns_used,
+                 "limits": limits_stats(),
                  "now": time.monotonic()}
         self.reply(200, o)
 
@@ -875,7 +985,19 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 S.file_seq += 1
                 S.files["PUT%06d" % S.file_seq] = (fpath, data)
             return self.reply(200, {"ok": True})
+        if self.path == "/_limits":
+            try:
+                o = json.loads(body.decode("utf-8") or "{}")
+                for k in ("chat_calls", "window", "retry_after", "chat_rate",
+                          "group_rate", "bot_rate", "burst", "slack"):
+                    if k in o:
+                        float(o[k])
+            except (ValueError, TypeError) as e:
+                return self.reply(400, {"error": str(e)})
+            limits_reset(o)
+            return self.reply(200, {"ok": True, "limits": o})
         if self.path == "/_reset":
+            limits_reset()
             with S.lock:
                 S.reset()
             with FAULTS_LOCK:
