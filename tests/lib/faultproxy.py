@@ -253,6 +253,10 @@ def pump(src, dst, n, label, opts, stall_after, ended, end):
             c = src.recv(want)
             if not c:
                 break
+            if opts.rate:
+                # A tunnel that sat idle (a spare) earns no burst: at
+                # most a tenth of a second's worth of credit.
+                t0 = max(t0, time.monotonic() - 0.1 - total / opts.rate)
             dst.sendall(c)
             total += len(c)
             if opts.rate:
