@@ -29,9 +29,6 @@ struct route {
 int	 route_parse(struct route *, const char *, size_t, int *,
 	    const char **);
 void	 route_clear(struct route *);
-long	 route_timeout(const char *, size_t);
-long	 route_timeout_span(const char *, size_t, size_t *, size_t *);
-long	 route_query_timeout(const char *, size_t);
 int	 route_tokenchar(int);
 size_t	 route_token_len(const char *, size_t);
 int	 route_token_valid(const char *);

@@ -24,6 +24,7 @@
 #include "headsize.h"
 #include "health.h"
 #include "log.h"
+#include "longpoll.h"
 #include "metrics.h"
 #include "reply.h"
 #include "req.h"
@@ -409,9 +410,7 @@ client_on_headers(http_parser *p)
 	}
 	req->req_poll_secs = -1;
 	if (req->req_route.rt_longpoll) {
-		req->req_poll_secs = route_query_timeout((const char *)
-		    evbuffer_pullup(req->req_target, -1),
-		    evbuffer_get_length(req->req_target));
+		longpoll_read(req, 0);
 		/* Its timeout may be in the (small) body: wait for it. */
 		if (req->req_has_body && req->req_clen >= 0 &&
 		    req->req_clen <= CLIENT_POLL_BODY_MAX) {
@@ -477,12 +476,8 @@ client_on_complete(http_parser *p)
 	}
 	if (req->req_held) {
 		/* A long poll held back for its body's timeout. */
-		long t = route_timeout((const char *)evbuffer_pullup(
-		    req->req_body, -1), evbuffer_get_length(req->req_body));
-
 		req->req_held = 0;
-		if (t >= 0)
-			req->req_poll_secs = t;
+		longpoll_read(req, 1);
 		if (clt->clt_pool->cp_draining)
 			client_poll_empty(req);
 		else
