@@ -51,6 +51,24 @@ apierror_body(char *buf, size_t size, int code, const char *desc)
 	return (apierror_json(buf, size, pfx, desc, "\"}"));
 }
 
+/*
+ * The same with parameters.retry_after, as the Bot API's own 429 has it,
+ * so a bot library waits as told.
+ */
+int
+apierror_retry(char *buf, size_t size, int code, const char *desc, int secs)
+{
+	char	 pfx[64], sfx[64];
+
+	if (desc == NULL)
+		desc = apierror_reason(code);
+	snprintf(pfx, sizeof(pfx), "{\"ok\":false,\"error_code\":%d,"
+	    "\"description\":\"", code);
+	snprintf(sfx, sizeof(sfx), "\",\"parameters\":{\"retry_after\":%d}}",
+	    secs);
+	return (apierror_json(buf, size, pfx, desc, sfx));
+}
+
 /* A JSON string literal, quotes included, for other JSON we write. */
 int
 apierror_string(char *buf, size_t size, const char *s)

@@ -29,6 +29,7 @@
 #include "reply.h"
 #include "req.h"
 #include "route.h"
+#include "share.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -125,6 +126,8 @@ client_req_free(struct req *req, const char *why)
 	health_forget(req);
 	access_log(req, req->req_clt->clt_peer, why);
 	/* Nothing in flight: the owner may hand memory back. */
+	if (req->req_counted)
+		share_drop(&pool->cp_share, req->req_route.rt_bot);
 	if (req->req_counted && --pool->cp_inflight == 0 &&
 	    pool->cp_idle != NULL)
 		pool->cp_idle(pool->cp_arg);
@@ -312,6 +315,11 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 static int
 client_start(struct client *clt)
 {
+	if (share_take(&clt->clt_pool->cp_share,
+	    clt->clt_req->req_route.rt_bot) == -1) {
+		client_fail(clt, 500, "Internal Server Error: out of memory");
+		return (-1);
+	}
 	clt->clt_req->req_counted = 1;
 	clt->clt_pool->cp_inflight++;
 	if (upstream_start(clt->clt_req) == -1) {
@@ -405,7 +413,16 @@ client_on_headers(http_parser *p)
 		return (0);
 	if (admit_request(req, p, (struct sockaddr *)&clt->clt_ss,
 	    clt->clt_pool->cp_inflight, &status, &why) == -1) {
+		if (status == 503)
+			metrics_refused(METRICS_REFUSED_INFLIGHT);
 		client_refuse(clt, status, why);
+		return (0);
+	}
+	if (share_count(&clt->clt_pool->cp_share, req->req_route.rt_bot) >=
+	    share_limit(req->req_cfg)) {
+		metrics_refused(METRICS_REFUSED_BOT_SHARE);
+		client_refuse(clt, 503, "Service Unavailable: this bot has "
+		    "max_inflight_per_bot requests in flight, retry after 1");
 		return (0);
 	}
 	req->req_poll_secs = -1;
