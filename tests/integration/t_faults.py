@@ -713,6 +713,8 @@ def part_limits(t, env):
     # max_header_size 32K: heads just over it still fit the socket buffers.
     sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy="direct",
                  extra_args=["--max-inflight", "2",
+                             # one bot id, two polls: the whole share
+                             "--max-inflight-per-bot", "2",
                              "--max-header-size", "32K"]).start()
     polls = []
     try:
