@@ -352,9 +352,10 @@ longpoll_read(struct req *req, int done)
 
 	t = (const char *)evbuffer_pullup(req->req_target, -1);
 	len = evbuffer_get_length(req->req_target);
-	if (t == NULL || (q = memchr(t, '?', len)) == NULL)
+	if (t == NULL || (q = memchr(t, '?', len)) == NULL) {
 		q = t = "";
-	else
+		len = 0;
+	} else
 		q++;
 	ct = longpoll_ctype(req, ctype, sizeof(ctype));
 	if (req->req_has_body)

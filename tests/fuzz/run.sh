@@ -57,7 +57,7 @@ srcs_of() {
 	pollarg)	echo "pollarg" ;;
 	proxy)	echo "proxy envopt log util route" ;;
 	config)	echo "$cfg acl log util route" ;;
-	http)	echo "client access admit reply header headsize route apierror acl longpoll pollarg $cfg log util"
+	http)	echo "client access admit share reply header headsize route apierror acl longpoll pollarg $cfg log util"
 		# Newer parts of the request path, where the tree has them.
 		for s in health metrics failover; do
 			[ -f "$top/src/$s.c" ] && echo "$s"
