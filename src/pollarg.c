@@ -52,7 +52,8 @@ pollarg_value(const char *s, size_t len, long *secs)
 		i++;
 	}
 	for (d = i; i < len && isdigit((unsigned char)s[i]); i++)
-		v = v * 10 + (s[i] - '0');
+		if (i - d < POLLARG_DIGITS)	/* more: in doubt anyway */
+			v = v * 10 + (s[i] - '0');
 	if ((i == d && len > 0) || i - d > POLLARG_DIGITS)
 		return (-1);
 	if (i < len && s[i] == '.')
@@ -102,10 +103,12 @@ pollarg_decode(const char *p, size_t len, char *out, size_t osize,
 
 /*
  * The "timeout" pairs of a query or an urlencoded body: their number,
- * the first one's value at *at, *vlen bytes long (raw).
+ * the first one's value at *at, *vlen bytes long (raw); *has 0 if it has
+ * no '=' (a key alone: an empty value).
  */
 static int
-pollarg_form_find(const char *p, size_t len, size_t *at, size_t *vlen)
+pollarg_form_find(const char *p, size_t len, size_t *at, size_t *vlen,
+    int *has)
 {
 	char		 key[sizeof(pollarg_key)];
 	const char	*amp, *eq;
@@ -124,6 +127,7 @@ pollarg_form_find(const char *p, size_t len, size_t *at, size_t *vlen)
 		if (count++ == 0) {
 			*at = eq != NULL ? (size_t)(eq - p) + 1 : end;
 			*vlen = end - *at;
+			*has = eq != NULL;
 		}
 	}
 	return (count);
@@ -135,7 +139,7 @@ pollarg_form(struct pollarg *pa, const char *p, size_t len)
 {
 	char	 v[POLLARG_VALMAX];
 	size_t	 at, vlen, n;
-	int	 count = pollarg_form_find(p, len, &at, &vlen);
+	int	 has, count = pollarg_form_find(p, len, &at, &vlen, &has);
 
 	if (count == 0)
 		return (0);
@@ -411,12 +415,12 @@ pollarg_rewrite(int src, const char *ctype, const char *p, size_t len,
 {
 	char	 num[24], *o;
 	size_t	 at, vlen, nlen;
-	int	 count;
+	int	 count, has = 1;
 
 	if (src == POLLARG_JSON)
 		return (pollarg_json_set(p, len, secs, out, outlen));
 	if (src == POLLARG_QUERY || src == POLLARG_FORM)
-		count = pollarg_form_find(p, len, &at, &vlen);
+		count = pollarg_form_find(p, len, &at, &vlen, &has);
 	else if (src == POLLARG_MULTIPART && ctype != NULL)
 		count = pollarg_multipart_find(ctype, p, len, &at, &vlen);
 	else
@@ -425,7 +429,8 @@ pollarg_rewrite(int src, const char *ctype, const char *p, size_t len,
 		return (-1);
 	if (out == NULL)
 		return (0);
-	nlen = snprintf(num, sizeof(num), "%ld", secs);
+	/* A key alone gets its '=' with the value. */
+	nlen = snprintf(num, sizeof(num), "%s%ld", has ? "" : "=", secs);
 	if ((o = malloc(len - vlen + nlen + 1)) == NULL)
 		return (-1);
 	memcpy(o, p, at);
