@@ -24,6 +24,8 @@ struct share {
 };
 
 int	 share_limit(const struct config *);
+int	 share_full(struct share *, const struct config *, const char *, int *,
+	    const char **);
 int	 share_count(struct share *, const char *);
 int	 share_take(struct share *, const char *);
 void	 share_drop(struct share *, const char *);

@@ -13,6 +13,7 @@
 #include "acl.h"
 #include "admit.h"
 #include "conf.h"
+#include "metrics.h"
 #include "req.h"
 #include "route.h"
 
@@ -80,6 +81,7 @@ admit_request(struct req *req, const http_parser *p,
 		return (-1);
 	}
 	if (inflight >= cfg->cfg_max_inflight) {
+		metrics_refused(METRICS_REFUSED_INFLIGHT);
 		*status = 503;
 		*why = "Service Unavailable: too many requests in flight, "
 		    "retry after 1";

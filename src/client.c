@@ -412,17 +412,10 @@ client_on_headers(http_parser *p)
 	if (client_admin(clt))
 		return (0);
 	if (admit_request(req, p, (struct sockaddr *)&clt->clt_ss,
-	    clt->clt_pool->cp_inflight, &status, &why) == -1) {
-		if (status == 503)
-			metrics_refused(METRICS_REFUSED_INFLIGHT);
+	    clt->clt_pool->cp_inflight, &status, &why) == -1 ||
+	    share_full(&clt->clt_pool->cp_share, req->req_cfg,
+	    req->req_route.rt_bot, &status, &why)) {
 		client_refuse(clt, status, why);
-		return (0);
-	}
-	if (share_count(&clt->clt_pool->cp_share, req->req_route.rt_bot) >=
-	    share_limit(req->req_cfg)) {
-		metrics_refused(METRICS_REFUSED_BOT_SHARE);
-		client_refuse(clt, 503, "Service Unavailable: this bot has "
-		    "max_inflight_per_bot requests in flight, retry after 1");
 		return (0);
 	}
 	req->req_poll_secs = -1;

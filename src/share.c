@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "metrics.h"
 #include "share.h"
 
 /*
@@ -32,6 +33,20 @@ share_limit(const struct config *cfg)
 	if (n > cfg->cfg_max_inflight)
 		n = cfg->cfg_max_inflight;
 	return (n < 1 ? 1 : n);
+}
+
+/* Is bot at its share?  Then the 503 to refuse it with, counted. */
+int
+share_full(struct share *sh, const struct config *cfg, const char *bot,
+    int *status, const char **why)
+{
+	if (share_count(sh, bot) < share_limit(cfg))
+		return (0);
+	metrics_refused(METRICS_REFUSED_BOT_SHARE);
+	*status = 503;
+	*why = "Service Unavailable: this bot has max_inflight_per_bot "
+	    "requests in flight, retry after 1";
+	return (1);
 }
 
 static struct share_bot *
