@@ -43,6 +43,7 @@ struct config {
 	long			 cfg_proxy_fail_timeout_ms;
 	int			 cfg_retries;
 	int			 cfg_max_inflight;
+	int			 cfg_max_inflight_per_bot;	/* 0: half; share.c */
 	int			 cfg_prewarm;	/* spares; 0: none */
 	int			 cfg_prewarm_max;
 	long			 cfg_prewarm_max_idle_ms;

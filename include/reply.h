@@ -14,6 +14,7 @@ struct req;
 
 #define REPLY_OUT_HIGH		(256 * 1024)	/* unsent: pause the upstream */
 #define REPLY_OUT_LOW		(64 * 1024)	/* resume the upstream */
+#define REPLY_RETRY_AFTER	1	/* s, in every 503 of ours */
 
 int	 reply_head(struct req *, int, const char *, struct evbuffer *,
 	    int64_t);

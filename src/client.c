@@ -26,10 +26,12 @@
 #include "headsize.h"
 #include "health.h"
 #include "log.h"
+#include "longpoll.h"
 #include "metrics.h"
 #include "reply.h"
 #include "req.h"
 #include "route.h"
+#include "share.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -125,6 +127,8 @@ client_req_free(struct req *req, const char *why)
 	access_log(req, req->req_clt->clt_peer, why);
 	flood_req_free(req);
 	/* Nothing in flight: the owner may hand memory back. */
+	if (req->req_counted)
+		share_drop(&pool->cp_share, req->req_route.rt_bot);
 	if (req->req_counted && --pool->cp_inflight == 0 &&
 	    pool->cp_idle != NULL)
 		pool->cp_idle(pool->cp_arg);
@@ -315,6 +319,11 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 int
 client_start(struct client *clt)
 {
+	if (share_take(&clt->clt_pool->cp_share,
+	    clt->clt_req->req_route.rt_bot) == -1) {
+		client_fail(clt, 500, "Internal Server Error: out of memory");
+		return (-1);
+	}
 	clt->clt_req->req_counted = 1;
 	clt->clt_pool->cp_inflight++;
 	if (upstream_start(clt->clt_req) == -1) {
@@ -375,15 +384,15 @@ client_on_headers(http_parser *p)
 	if (client_admin(clt))
 		return (0);
 	if (admit_request(req, p, (struct sockaddr *)&clt->clt_ss,
-	    clt->clt_pool->cp_inflight, &status, &why) == -1) {
+	    clt->clt_pool->cp_inflight, &status, &why) == -1 ||
+	    share_full(&clt->clt_pool->cp_share, req->req_cfg,
+	    req->req_route.rt_bot, &status, &why)) {
 		client_refuse(clt, status, why);
 		return (0);
 	}
 	req->req_poll_secs = -1;
 	if (req->req_route.rt_longpoll) {
-		req->req_poll_secs = route_query_timeout((const char *)
-		    evbuffer_pullup(req->req_target, -1),
-		    evbuffer_get_length(req->req_target));
+		longpoll_read(req, 0);
 		/* Its timeout may be in the (small) body: wait for it. */
 		if (req->req_has_body && req->req_clen >= 0 &&
 		    req->req_clen <= CLIENT_POLL_BODY_MAX) {
@@ -459,12 +468,8 @@ client_on_complete(http_parser *p)
 	}
 	if (req->req_held) {
 		/* A long poll held back for its body's timeout. */
-		long t = route_timeout((const char *)evbuffer_pullup(
-		    req->req_body, -1), evbuffer_get_length(req->req_body));
-
 		req->req_held = 0;
-		if (t >= 0)
-			req->req_poll_secs = t;
+		longpoll_read(req, 1);
 		if (clt->clt_pool->cp_draining)
 			client_poll_empty(req);
 		else

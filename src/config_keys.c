@@ -69,6 +69,9 @@ const struct config_key config_keys[] = {
 	    "retries of a failed upstream attempt" },
 	{ "max_inflight", 0, config_set_count, CFG(cfg_max_inflight), "1024",
 	    "N", "upstream requests at once; 503 beyond" },
+	{ "max_inflight_per_bot", 0, config_set_count,
+	    CFG(cfg_max_inflight_per_bot), "0", "N",
+	    "one bot's share of max_inflight; 0: half of it" },
 	/* Spares: a request on one pays 1 round trip, not 3 (issue 13). */
 	{ "prewarm", 0, config_set_count, CFG(cfg_prewarm), "1", "N",
 	    "spare connections kept ready while bots are active; 0: none" },

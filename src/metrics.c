@@ -108,6 +108,8 @@ static struct {
 	int		 mt_spares_building;
 	int		 mt_spares_ready;
 	uint64_t	 mt_longpoll[METRICS_LP_MAX];
+	uint64_t	 mt_reload[METRICS_RELOAD_MAX];
+	uint64_t	 mt_refused[METRICS_REFUSED_MAX];
 	uint64_t	 mt_bytes_in;
 	uint64_t	 mt_bytes_out;
 } mt;
@@ -230,6 +232,49 @@ metrics_longpoll(enum metrics_longpoll what)
 {
 	if ((unsigned)what < METRICS_LP_MAX)
 		mt.mt_longpoll[what]++;
+}
+
+void
+metrics_reload(enum metrics_reload what)
+{
+	if ((unsigned)what < METRICS_RELOAD_MAX)
+		mt.mt_reload[what]++;
+}
+
+void
+metrics_refused(enum metrics_refusal why)
+{
+	if ((unsigned)why < METRICS_REFUSED_MAX)
+		mt.mt_refused[why]++;
+}
+
+/* Reloads and refusals for room: fixed labels, nothing from requests. */
+static void
+metrics_render_limits(struct evbuffer *out)
+{
+	evbuffer_add_printf(out, "# HELP tgsidecar_reload_signals_total "
+	    "SIGHUPs delivered (reloads coalesce: see reloads_total).\n"
+	    "# TYPE tgsidecar_reload_signals_total counter\n"
+	    "tgsidecar_reload_signals_total %llu\n"
+	    "# HELP tgsidecar_reloads_total Reloads run, by result.\n"
+	    "# TYPE tgsidecar_reloads_total counter\n"
+	    "tgsidecar_reloads_total{result=\"applied\"} %llu\n"
+	    "tgsidecar_reloads_total{result=\"failed\"} %llu\n"
+	    "# HELP tgsidecar_trust_reads_total Reloads that read the trust "
+	    "store anew (its files changed).\n"
+	    "# TYPE tgsidecar_trust_reads_total counter\n"
+	    "tgsidecar_trust_reads_total %llu\n"
+	    "# HELP tgsidecar_refused_total Requests refused with 503 for "
+	    "room, by the limit reached.\n"
+	    "# TYPE tgsidecar_refused_total counter\n"
+	    "tgsidecar_refused_total{reason=\"max_inflight\"} %llu\n"
+	    "tgsidecar_refused_total{reason=\"max_inflight_per_bot\"} %llu\n",
+	    (unsigned long long)mt.mt_reload[METRICS_RELOAD_SIGNAL],
+	    (unsigned long long)mt.mt_reload[METRICS_RELOAD_APPLIED],
+	    (unsigned long long)mt.mt_reload[METRICS_RELOAD_FAILED],
+	    (unsigned long long)mt.mt_reload[METRICS_RELOAD_TRUST],
+	    (unsigned long long)mt.mt_refused[METRICS_REFUSED_INFLIGHT],
+	    (unsigned long long)mt.mt_refused[METRICS_REFUSED_BOT_SHARE]);
 }
 
 static void
@@ -410,5 +455,6 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_bytes_out);
 	metrics_render_spares(out);
 	metrics_render_flood(out);
+	metrics_render_limits(out);
 	return (0);
 }

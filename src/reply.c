@@ -123,7 +123,13 @@ reply_apierror(char *body, size_t size, int status, const char *desc)
 {
 	int	 len;
 
-	if ((len = apierror_body(body, size, status, desc)) == -1)
+	/* Every 503 of ours says Retry-After: 1, in the body too. */
+	if (status == 503) {
+		if ((len = apierror_retry(body, size, status, desc,
+		    REPLY_RETRY_AFTER)) == -1)
+			len = apierror_retry(body, size, status,
+			    apierror_reason(status), REPLY_RETRY_AFTER);
+	} else if ((len = apierror_body(body, size, status, desc)) == -1)
 		len = apierror_body(body, size, status,
 		    apierror_reason(status));
 	return (len == -1 ? 0 : len);	/* the reason always fits */
@@ -171,7 +177,8 @@ reply_full(struct req *req, int status, const char *ctype, const char *data,
 	    evbuffer_add_printf(hdrs, "Allow: %s\r\n",
 	    req->req_allow) == -1) ||
 	    (status == 503 &&
-	    evbuffer_add_printf(hdrs, "Retry-After: 1\r\n") == -1))
+	    evbuffer_add_printf(hdrs, "Retry-After: %d\r\n",
+	    REPLY_RETRY_AFTER) == -1))
 		goto fail;
 	rc = reply_head(req, status, NULL, hdrs, (int64_t)len);
 	evbuffer_free(hdrs);
@@ -198,7 +205,7 @@ reply_retry(struct req *req, long secs)
 	char		 body[256];
 	int		 len, rc;
 
-	if ((len = apierror_retry(body, sizeof(body), secs)) == -1 ||
+	if ((len = apierror_429(body, sizeof(body), secs)) == -1 ||
 	    (hdrs = evbuffer_new()) == NULL)
 		goto fail;
 	rc = evbuffer_add_printf(hdrs, "Content-Type: application/json\r\n"

@@ -5,7 +5,7 @@
 # usage: tests/fuzz/run.sh [SECONDS [HARNESS ...]]
 #
 #   SECONDS   per harness (default 30); 0 only builds
-#   HARNESS   route, http, config, proxy (default: all four)
+#   HARNESS   route, http, config, proxy, pollarg (default: all five)
 #
 # Environment: FUZZ_CC (clang), FUZZ_BUILDDIR (tests/fuzz/build),
 # FUZZ_CONFIG_H_DIR (where config.h is; the top of the tree by default,
@@ -25,7 +25,7 @@ secs=${1:-30}
 case $secs in
 ''|*[!0-9]*) echo "run.sh: SECONDS must be a number" >&2; exit 2 ;;
 esac
-names=${*:-route http config proxy}
+names=${*:-route http config proxy pollarg}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -54,9 +54,10 @@ cfg="config config_keys config_set config_cli proxy envopt pac pac_fetch pac_run
 srcs_of() {
 	case $1 in
 	route)	echo "route" ;;
+	pollarg)	echo "pollarg" ;;
 	proxy)	echo "proxy envopt log util route" ;;
 	config)	echo "$cfg acl log util route" ;;
-	http)	echo "client client_local access admit reply header headsize route apierror acl $cfg log util"
+	http)	echo "client client_local access admit share reply header headsize route apierror acl longpoll pollarg $cfg log util"
 		# Newer parts of the request path, where the tree has them.
 		for s in health metrics failover procstat flood floodchat floodpace; do
 			[ -f "$top/src/$s.c" ] && echo "$s"
@@ -110,7 +111,7 @@ run_one() {
 fail=0
 for n in $names; do
 	case $n in
-	route|http|config|proxy) ;;
+	route|http|config|proxy|pollarg) ;;
 	*) echo "run.sh: unknown harness $n" >&2; exit 2 ;;
 	esac
 	echo "== building fuzz_$n"

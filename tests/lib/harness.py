@@ -27,6 +27,7 @@ PYTHON = "/usr/bin/python3"
 # The stand-in knows this bot id; any secret is accepted unless it
 # starts with "BAD".
 BOT_ID = "123456"
+SECOND_BOT_ID = "246810"    # the stand-in knows this bot too
 
 # Environment variables that must not leak into spawned daemons.
 SCRUB_ENV = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
@@ -35,9 +36,10 @@ SCRUB_ENV = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
              "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
-def token(secret):
-    """A bot token for the stand-in's bot with the given secret part."""
-    return BOT_ID + ":" + secret
+def token(secret, bot=BOT_ID):
+    """A bot token for the stand-in's bot (or bot SECOND_BOT_ID) with the
+    given secret part."""
+    return bot + ":" + secret
 
 
 def unique_secret(tag):

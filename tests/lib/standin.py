@@ -43,6 +43,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import select
 import socket
 import socketserver
@@ -54,6 +55,7 @@ import urllib.parse
 
 BOT_ID = 123456
 PREFIX = ""                             # --prefix: the API under a path
+SECOND_BOT_ID = 246810      # another bot on the same sidecar (t_onebot.py)
 HOLD_CAP = 50.0
 BIG_SIZE = 20 * 1024 * 1024
 MAX_REQUESTS_KEPT = 200
@@ -191,14 +193,21 @@ def parse_multipart(body, ctype):
 
 
 def parse_params(query, body, ctype):
+    """As telegram-bot-api reads them: the query's first, then the body's;
+    a key's first value wins (so the query over the body), and of a JSON
+    body only the top-level keys count."""
     params = {}
+
+    def put(k, v):
+        params.setdefault(k, v)
     for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True):
-        params[k] = v
+        put(k, v)
     files = {}
     mt = ctype.split(";")[0].strip().lower()
     if body:
         if mt == "application/json":
-            o = json.loads(bytes(body).decode("utf-8"))
+            o = json.loads(bytes(body).decode("utf-8"),
+                           object_pairs_hook=lambda kv: dict(reversed(kv)))
             # telebot.v3 sends "null" for a method without parameters
             # (getMe), and the Bot API takes it as none.
             if o is None:
@@ -206,14 +215,15 @@ def parse_params(query, body, ctype):
             if not isinstance(o, dict):
                 raise ValueError("JSON body is not an object")
             for k, v in o.items():
-                params[k] = v
+                put(k, v)
         elif mt == "application/x-www-form-urlencoded":
             for k, v in urllib.parse.parse_qsl(bytes(body).decode("utf-8"),
                                                keep_blank_values=True):
-                params[k] = v
+                put(k, v)
         elif mt == "multipart/form-data":
             f, files = parse_multipart(body, ctype)
-            params.update(f)
+            for k, v in f.items():
+                put(k, v)
     return params, files
 
 
@@ -225,7 +235,8 @@ class Hangup(Exception):
 
 def check_token(tok):
     bot, sep, secret = tok.partition(":")
-    if not sep or bot != str(BOT_ID) or not secret or secret.startswith("BAD"):
+    if not sep or bot not in (str(BOT_ID), str(SECOND_BOT_ID)) or \
+            not secret or secret.startswith("BAD"):
         return False
     return True
 
@@ -334,10 +345,24 @@ def client_gone(sock):
             pass
 
 
+def to_integer(v):
+    """An integer argument as tdlib's to_integer reads it: an optional
+    minus and the digits at the start; anything else is 0. A JSON number
+    comes as its value (a float's fraction cut), an object or a list is
+    0, as its text would be."""
+    if isinstance(v, bool) or v is None or isinstance(v, (dict, list)):
+        return 0
+    if isinstance(v, (int, float)):
+        return int(v)
+    m = re.match(r"-?[0-9]*", str(v))
+    digits = m.group(0) if m else ""
+    return int(digits) if digits not in ("", "-") else 0
+
+
 def m_getupdates(h, p, f, tok):
     try:
         offset = int(p.get("offset", 0) or 0)
-        timeout = float(p.get("timeout", 0) or 0)
+        timeout = float(to_integer(p.get("timeout", 0)))
     except (TypeError, ValueError):
         return api_error(400, "Bad Request: wrong parameter")
     timeout = max(0.0, min(timeout, HOLD_CAP))

@@ -185,12 +185,12 @@ test_apierror(void)
 	char	 buf[256];
 	int	 len;
 
-	len = apierror_retry(buf, sizeof(buf), 7);
+	len = apierror_429(buf, sizeof(buf), 7);
 	is_str(buf, "{\"ok\":false,\"error_code\":429,\"description\":"
 	    "\"Too Many Requests: retry after 7\",\"parameters\":"
 	    "{\"retry_after\":7}}", "the local 429 is the Bot API's, word for word");
 	is_int(len, (int)strlen(buf), "its length");
-	is_int(apierror_retry(buf, 20, 7), -1, "too small a buffer: -1");
+	is_int(apierror_429(buf, 20, 7), -1, "too small a buffer: -1");
 	is_str(buf, "", "... and nothing half written");
 }
 
