@@ -903,6 +903,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--prefix", default="",
                     help="serve the API under this path, e.g. /t")
+    ap.add_argument("--tls-max", choices=("1.1",),
+                    help="serve TLS 1.1 at most (a server too old to use)")
     a = ap.parse_args()
     global PREFIX
     PREFIX = a.prefix.rstrip("/")
@@ -910,6 +912,14 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
     ctx.set_alpn_protocols(["http/1.1"])
+    if a.tls_max == "1.1":
+        # Debian's OpenSSL 3 serves TLS 1.1 only at security level 0.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        import warnings
+        with warnings.catch_warnings():     # deprecated: the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
 
     tls_srv = TLSServer((a.host, a.port), ctx)
     ctl_srv = ControlServer(("127.0.0.1", a.control_port), ControlHandler)
