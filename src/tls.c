@@ -153,10 +153,10 @@ tls_session_take(const char *key)
 	while (ts->ts_n > 0) {
 		s = ts->ts_sess[0];	/* the oldest: it expires first */
 		/*
-		 * A connection that resumed with a ticket and got a new one
-		 * marks the old one not resumable (SSL_CTX_remove_session()):
-		 * a shared ticket is spent once its first user has its own,
-		 * and OpenSSL would silently make a full handshake of it.
+		 * OpenSSL marks a TLS 1.3 session not resumable once a
+		 * handshake has resumed it (measured, 3.0): a shared ticket
+		 * serves only the handshakes begun before its first one
+		 * ended, and offered later it silently makes a full one.
 		 */
 		live = SSL_SESSION_is_resumable(s) &&
 		    SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) >= now;

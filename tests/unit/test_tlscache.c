@@ -4,7 +4,7 @@
  * pairs) and a self-signed certificate given as ca_file: a session is
  * offered under its own "host:port" key only, and a ticket shared by two
  * connections is not offered again once OpenSSL has marked it spent
- * (a connection that resumed with it got a new one).
+ * (once a handshake has resumed it, OpenSSL 3.0 takes it as used).
  */
 #include "config.h"
 
@@ -166,7 +166,7 @@ main(void)
 	c3 = test_connect(HOST, KEY, &r3);
 	ok(c3 != NULL && r3 == 1, "a connection resumes the last ticket, "
 	    "shared");
-	/* c3 read a ticket of its own: OpenSSL marked the shared one spent. */
+	/* c3 resumed with it: OpenSSL marked the shared one spent. */
 	c4 = test_connect(HOST, KEY, &r4);
 	ok(c4 != NULL && r4 == 1, "the next one resumes too: the spent "
 	    "ticket is not offered");
