@@ -84,6 +84,12 @@ def check_case(t, wd, certs, case):
         r = sc.get("/bot%s/getMe" % token("tlsverify"))
         got, desc = describe(r)
         seen = si.stats()
+        # RFC 6066: a name, never an address; one per handshake.
+        want_sni = None if re.match(r"^[\d.]+$", host) else host
+        # A TLS 1.1 server fails the version before it reads the name.
+        t.ok((seen["sni"] or tls_max) and set(seen["sni"]) <= {want_sni},
+             "%s: the ClientHello names %r (the server read: %r)"
+             % (label, want_sni, sorted(set(seen["sni"]), key=str)))
         if want is OK:
             t.is_((r.status, len(seen["requests"])), (200, 1),
                   "%s: accepted, getMe answered 200 by the upstream" % label)

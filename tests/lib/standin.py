@@ -19,7 +19,8 @@ busy_conns are open ones a request head came on, idle_conns open ones
 with none (a spare the sidecar opened ahead).
 
 Plain-HTTP control port C (127.0.0.1):
-  GET  /_stats   counters and the last requests, as JSON
+  GET  /_stats   counters and the last requests, as JSON (with "sni": the
+                 server name of each handshake, null when none was sent)
   POST /_inject  queue an update for getUpdates: a full update object, or
                  {"text": "...", "from_id": N}
   POST /_drop_idle  close every open connection that carried no request
@@ -84,6 +85,7 @@ class State:
         self.tls_failures = 0
         self.tls_resumed = 0
         self.tls_errors = collections.deque(maxlen=20)
+        self.sni = collections.deque(maxlen=200)  # per handshake, or None
         self.files = {}                 # file_id -> (path, bytes)
         self.file_seq = 0
         self.message_seq = 0
@@ -807,6 +809,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "tls_failures": S.tls_failures,
                  "tls_resumed": S.tls_resumed,
                  "tls_errors": list(S.tls_errors),
+                 "sni": list(S.sni),
                  "queued_updates": len(S.updates),
                  "open_conns": [k for k, v in S.conns.items()
                                 if v["close"] is None],
@@ -912,6 +915,11 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
     ctx.set_alpn_protocols(["http/1.1"])
+
+    def sni(sock, name, c):
+        with S.lock:
+            S.sni.append(name)
+    ctx.sni_callback = sni
     if a.tls_max == "1.1":
         # Debian's OpenSSL 3 serves TLS 1.1 only at security level 0.
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
