@@ -139,10 +139,13 @@ def spares_ready(sc):
 def calls_resumed(sc, si, tok, n):
     """One getMe to warm up (its tickets cached), a spare ready, then n
     getMe back to back: (statuses, connections that carried one, how many
-    of those resumed, the full handshakes after the first). Only the spare
-    made during the warm-up, before any ticket came, may be full: the
-    cache never runs dry (its last ticket is shared) and never offers a
-    spent one."""
+    of those resumed, the full handshakes after the first). The spare made
+    during the warm-up, before any ticket came, may be full. So, rarely,
+    may one more: OpenSSL spends a TLS 1.3 ticket in the handshake that
+    resumes it, and a server sends one new ticket per resumption, so a
+    connection begun between the end of a handshake and the reading of
+    its new ticket finds none (seen once in 14 runs of this file). A spent
+    ticket offered again (fixed in 26c6277) is pinned by test_tlscache."""
     sc.get("/bot%s/getMe" % tok)
     harness.wait_until(lambda: spares_ready(sc) >= 1, 5)
     before = si.stats()
@@ -195,7 +198,7 @@ def session_trap(t, wd, certs, a_host, b_host):
                  name="sidecar-trap-" + a_host).start()
     try:
         st, used, resumed, late = calls_resumed(sc, si, tok, 4)
-        t.ok(st == [200] * 4 and used == 4 and resumed >= 3 and not late,
+        t.ok(st == [200] * 4 and used == 4 and resumed >= 3,
              "%s: 4 getMe to %s answered 200, %d of %d resumed: sessions for "
              "%s are cached and the server takes them"
              % (tag, a_host, resumed, used, a_host))
@@ -251,8 +254,8 @@ def proxy_resumes(t, wd, certs, si, px, n=8):
     try:
         st, used, resumed, late = calls_resumed(sc, si, token("tlsproxy"),
                                                 n)
-        t.ok(st == [200] * n and used == n and resumed >= n - 1 and
-             not late, "through %s (%s): %d getMe back to back answered 200 "
+        t.ok(st == [200] * n and used == n and resumed >= n - 1,
+             "through %s (%s): %d getMe back to back answered 200 "
              "on %d connections, %d resumed, full after the first: %r"
              % (tag, px.url.split(":")[0], st.count(200), used, resumed,
                 late))
