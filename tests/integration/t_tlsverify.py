@@ -9,6 +9,7 @@ and sessions are still resumed through squid and socks5h. Certificates
 are made at test time; names under .localhost resolve to loopback in
 libcurl. TAP output."""
 
+import ipaddress
 import os
 import re
 import signal
@@ -59,9 +60,22 @@ CASES = [
     ("IP upstream 127.0.0.1, DNS names only",
      ("ipdns", "DNS:localhost,DNS:127.0.0.1", {}),
      "127.0.0.1", None, r"IP address mismatch"),
+    ("IP upstream ::1, the IP in the SANs", ("ip6san", "IP:::1", {}),
+     "::1", None, OK),
+    ("IP upstream ::1, only 127.0.0.1 in the SANs",
+     ("ip6v4", "IP:127.0.0.1,DNS:localhost", {}),
+     "::1", None, r"IP address mismatch"),
     ("a server of TLS 1.1 at most", None,
      "127.0.0.1", "1.1", r"protocol|version"),
 ]
+
+
+def is_ip(host):
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def describe(r):
@@ -75,8 +89,11 @@ def check_case(t, wd, certs, case):
     cert = certs if leaf is None else certs.leaf(leaf[0], leaf[1],
                                                  **leaf[2])
     slug = re.sub(r"\W+", "-", label)[:48]
-    si = StandIn(wd, cert, name="standin-v-" + slug, tls_max=tls_max).start()
-    sc = Sidecar(wd, upstream="https://%s:%d" % (host, si.port),
+    ip6 = ":" in host
+    si = StandIn(wd, cert, name="standin-v-" + slug, tls_max=tls_max,
+                 host=host if ip6 else "127.0.0.1").start()
+    sc = Sidecar(wd, upstream=("https://[%s]:%d" if ip6 else
+                               "https://%s:%d") % (host, si.port),
                  ca_file=certs.ca_cert, proxy="direct",
                  name="sidecar-v-" + slug)
     sc.start()
@@ -85,7 +102,7 @@ def check_case(t, wd, certs, case):
         got, desc = describe(r)
         seen = si.stats()
         # RFC 6066: a name, never an address; one per handshake.
-        want_sni = None if re.match(r"^[\d.]+$", host) else host
+        want_sni = None if is_ip(host) else host
         # A TLS 1.1 server fails the version before it reads the name.
         t.ok((seen["sni"] or tls_max) and set(seen["sni"]) <= {want_sni},
              "%s: the ClientHello names %r (the server read: %r)"

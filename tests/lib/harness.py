@@ -595,10 +595,11 @@ class StandIn:
     """Launches tests/lib/standin.py: TLS Bot API stand-in + control port."""
 
     def __init__(self, workdir, certs, name="standin", prefix="",
-                 tls_max=None):
+                 tls_max=None, host="127.0.0.1"):
         self.workdir = workdir
         self.certs = certs
-        self.port = alloc_port()
+        self.host = host
+        self.port = alloc_port(host)
         self.control_port = alloc_port()
         self.prefix = prefix
         self.proc = Proc([PYTHON, os.path.join(LIBDIR, "standin.py"),
@@ -606,19 +607,21 @@ class StandIn:
                           "--control-port", self.control_port,
                           "--cert", certs.cert, "--key", certs.key]
                          + (["--prefix", prefix] if prefix else [])
-                         + (["--tls-max", tls_max] if tls_max else []),
+                         + (["--tls-max", tls_max] if tls_max else [])
+                         + (["--host", host] if host != "127.0.0.1" else []),
                          workdir, name)
 
     @property
     def url(self):
-        return "https://127.0.0.1:%d" % self.port
+        return ("https://[%s]:%d" if ":" in self.host else
+                "https://%s:%d") % (self.host, self.port)
 
     def start(self):
         self.proc.start()
         ok = wait_until(lambda: self.proc.poll() is not None
                         or "standin ready" in self.proc.stdout(), 10, 0.02)
         if not (ok and self.proc.alive() and
-                port_accepts("127.0.0.1", self.port) and
+                port_accepts(self.host, self.port) and
                 port_accepts("127.0.0.1", self.control_port)):
             raise RuntimeError("stand-in did not start:\n" + self.proc.stderr())
         return self

@@ -5,8 +5,8 @@ tests. Standard library only.
 
   standin.py --port P --control-port C --cert CERT --key KEY
 
-TLS port P (127.0.0.1) serves /bot<token>/<method> (and the test
-environment's /bot<token>/test/<method>, recorded with "test": true) and
+TLS port P (127.0.0.1, or --host H, e.g. ::1) serves /bot<token>/<method>
+(and the test environment's /bot<token>/test/<method>, recorded with "test": true) and
 /file/bot<token>/<path> over HTTP/1.1 with keep-alive; with --prefix /t
 all of them under /t only (a request outside it is recorded with
 "outside_prefix": true and gets 404); ?_status=N on any
@@ -929,6 +929,8 @@ def main():
             ctx.minimum_version = ssl.TLSVersion.TLSv1
             ctx.maximum_version = ssl.TLSVersion.TLSv1_1
 
+    if ":" in a.host:
+        TLSServer.address_family = socket.AF_INET6
     tls_srv = TLSServer((a.host, a.port), ctx)
     ctl_srv = ControlServer(("127.0.0.1", a.control_port), ControlHandler)
     threading.Thread(target=ctl_srv.serve_forever, daemon=True).start()
