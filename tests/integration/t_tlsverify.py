@@ -259,6 +259,56 @@ def session_trap(t, wd, certs, a_host, b_host):
         si.stop()
 
 
+def trust_reload(t, wd, certs):
+    """A reload that drops the CA of the upstream's certificate: the
+    sessions made under the old trust must go (a resumed TLS 1.3
+    handshake shows no certificate to check), so the next calls are
+    refused, not resumed."""
+    si = StandIn(wd, certs, name="standin-trust-reload").start()
+    conf = os.path.join(wd, "trust-reload.conf")
+
+    # No spares: every connection is a call's, so the ones after the
+    # reload are the new trust's alone.
+    def write(ca):
+        harness.write_config(conf + ".tmp", [
+            ("upstream", si.url), ("ca_file", ca), ("proxy", "direct"),
+            ("prewarm", "0")])
+        os.replace(conf + ".tmp", conf)
+
+    write(certs.ca_cert)
+    sc = Sidecar(wd, extra_args=["-c", conf],
+                 name="sidecar-trust-reload").start()
+    tok = token("tlstrust")
+    try:
+        st = [sc.get("/bot%s/getMe" % tok).status for _ in range(3)]
+        before = si.stats()
+        used = [c for c in before["conn_list"] if c[1]]
+        t.ok(st == [200] * 3 and len([c for c in used if c[2]]) == 2,
+             "trust reload: 3 getMe answered 200 under the test CA, the "
+             "2 after the first resumed (%r)" % ([c[2] for c in used],))
+        write(certs.other_ca_cert)
+        sc.proc.send_signal(signal.SIGHUP)
+        t.ok(harness.wait_until(
+            lambda: "configuration reloaded" in sc.log(), 10),
+            "trust reload: SIGHUP to a ca_file of another CA")
+        descs = [describe(sc.get("/bot%s/getMe" % tok)) for _ in range(3)]
+        after = si.stats()
+        t.ok(all(d[0] == (502, False, 502) and "unable to get local issuer"
+                 in d[1] for d in descs), "trust reload: 3 getMe refused, "
+             "502 naming the unknown issuer: %r" % (descs[0][1],))
+        old = set(c[0] for c in before["conn_list"])
+        new = [c for c in after["conn_list"] if c[0] not in old]
+        t.is_((len(after["requests"]) - len(before["requests"]),
+               [c[0] for c in new if c[2]]), (0, []),
+              "trust reload: no request reached the upstream, none of %d "
+              "connections resumed a session made under the old trust"
+              % len(new))
+    finally:
+        st, killed = sc.stop()
+        t.ok(st == 0 and not killed, "trust reload: exits 0 on SIGTERM")
+        si.stop()
+
+
 # ------------------------------------------------------------ proxies
 
 def proxy_resumes(t, wd, certs, si, px, n=8):
@@ -294,6 +344,7 @@ def main():
         check_case(t, wd, certs, case)
     session_trap(t, wd, certs, "localhost", "127.0.0.1")
     session_trap(t, wd, certs, "a.t.localhost", "b.t.localhost")
+    trust_reload(t, wd, certs)
 
     si = StandIn(wd, certs, name="standin-proxies").start()
     sq = proxies.Squid(wd, [si.port]).start()
