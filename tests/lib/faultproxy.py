@@ -194,7 +194,8 @@ def tunnel(s, n, what, head, opts, end):
     """CONNECT to a loopback port, then relay until either side ends."""
     target = what.split(" ", 1)[-1]
     host, _, port = target.rpartition(":")
-    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1") and \
+            not host.endswith(".localhost"):
         s.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
         say("conn %d %s -> 403 (not loopback)" % (n, what))
         return
@@ -279,7 +280,8 @@ def throttle(s, n, what, opts, end):
     """CONNECT to a loopback port, then a slow, maybe stalling, relay."""
     target = what.split(" ", 1)[-1]
     host, _, port = target.rpartition(":")
-    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1") and \
+            not host.endswith(".localhost"):
         s.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
         say("conn %d %s -> 403 (not loopback)" % (n, what))
         return

@@ -5,8 +5,8 @@ tests. Standard library only.
 
   standin.py --port P --control-port C --cert CERT --key KEY
 
-TLS port P (127.0.0.1) serves /bot<token>/<method> (and the test
-environment's /bot<token>/test/<method>, recorded with "test": true) and
+TLS port P (127.0.0.1, or --host H, e.g. ::1) serves /bot<token>/<method>
+(and the test environment's /bot<token>/test/<method>, recorded with "test": true) and
 /file/bot<token>/<path> over HTTP/1.1 with keep-alive; with --prefix /t
 all of them under /t only (a request outside it is recorded with
 "outside_prefix": true and gets 404); ?_status=N on any
@@ -20,7 +20,8 @@ busy_conns are open ones a request head came on, idle_conns open ones
 with none (a spare the sidecar opened ahead).
 
 Plain-HTTP control port C (127.0.0.1):
-  GET  /_stats   counters and the last requests, as JSON
+  GET  /_stats   counters and the last requests, as JSON (with "sni": the
+                 server name of each handshake, null when none was sent)
   POST /_inject  queue an update for getUpdates: a full update object, or
                  {"text": "...", "from_id": N}
   POST /_drop_idle  close every open connection that carried no request
@@ -90,6 +91,7 @@ class State:
         self.tls_failures = 0
         self.tls_resumed = 0
         self.tls_errors = collections.deque(maxlen=20)
+        self.sni = collections.deque(maxlen=200)  # per handshake, or None
         self.files = {}                 # file_id -> (path, bytes)
         self.file_seq = 0
         self.message_seq = 0
@@ -941,6 +943,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "tls_failures": S.tls_failures,
                  "tls_resumed": S.tls_resumed,
                  "tls_errors": list(S.tls_errors),
+                 "sni": list(S.sni),
                  "queued_updates": len(S.updates),
                  "open_conns": [k for k, v in S.conns.items()
                                 if v["close"] is None],
@@ -1050,6 +1053,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--prefix", default="",
                     help="serve the API under this path, e.g. /t")
+    ap.add_argument("--tls-max", choices=("1.1",),
+                    help="serve TLS 1.1 at most (a server too old to use)")
     a = ap.parse_args()
     global PREFIX
     PREFIX = a.prefix.rstrip("/")
@@ -1058,6 +1063,21 @@ def main():
     ctx.load_cert_chain(a.cert, a.key)
     ctx.set_alpn_protocols(["http/1.1"])
 
+    def sni(sock, name, c):
+        with S.lock:
+            S.sni.append(name)
+    ctx.sni_callback = sni
+    if a.tls_max == "1.1":
+        # Debian's OpenSSL 3 serves TLS 1.1 only at security level 0.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        import warnings
+        with warnings.catch_warnings():     # deprecated: the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+
+    if ":" in a.host:
+        TLSServer.address_family = socket.AF_INET6
     tls_srv = TLSServer((a.host, a.port), ctx)
     ctl_srv = ControlServer(("127.0.0.1", a.control_port), ControlHandler)
     threading.Thread(target=ctl_srv.serve_forever, daemon=True).start()
