@@ -154,6 +154,12 @@ def rows():
     row("a body cut short (chunked)",
         [OK + b"Transfer-Encoding: chunked\r\n\r\n" + CHUNKED[:20], 0.1,
          CLOSE], status=200, body="cut", log=W_MID)
+    row("a head cut short by a close",
+        [OK + b"X-A: 1\r\nContent-Le", 0.1, CLOSE], status=502,
+        words=W_MID, log=W_MID)
+    row("a header line without a colon",
+        [OK + b"not a header\r\n" + CL + b"\r\n" + BODY], words=W_TOKEN,
+        **refuse)
     row("no answer in upstream_timeout", [30.0], status=504, words=W_WAIT,
         log=W_WAIT)
     row("a head trickling a line a second past upstream_timeout",
