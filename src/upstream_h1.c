@@ -267,8 +267,12 @@ upstream_h1_on_headers(http_parser *p)
 	upstream_h1_moved(h1, UPH_RECV);
 	if (upstream_head_end(req) == -1)
 		return (upstream_h1_refused(h1));
-	/* 1: no body, whatever the fields say. */
-	return (req->req_method == HTTP_HEAD ? 1 : 0);
+	/*
+	 * 1: no body, whatever the fields say: a HEAD's, and a 204's or
+	 * 304's (RFC 9110 6.4.1); bytes after them are not the bot's.
+	 */
+	return (req->req_method == HTTP_HEAD || p->status_code == 204 ||
+	    p->status_code == 304 ? 1 : 0);
 }
 
 static int
@@ -410,6 +414,10 @@ upstream_h1_parse(struct upstream_h1 *h1, const char *buf, size_t n)
 		if (h1->h1_complete)
 			return (1);
 		err = HTTP_PARSER_ERRNO(&h1->h1_parser);
+		/* Closed before the framing said the end: the caller's words. */
+		if (n == 0 && err == HPE_INVALID_EOF_STATE &&
+		    h1->h1_stage == UST_NONE)
+			return (0);
 		if (err != HPE_OK) {
 			if (h1->h1_stage != UST_NONE)
 				return (-1);
