@@ -104,6 +104,9 @@ def rows():
     row("100 Continue, then the answer",
         [b"HTTP/1.1 100 Continue\r\n\r\n", 0.1, GOOD], status=200, body=BODY,
         again=True)
+    row("100 Continue with a Content-Length, then the answer",
+        [b"HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n" + GOOD],
+        status=200, body=BODY, again=True)
     row("several 102 Processing, then the answer",
         [b"HTTP/1.1 102 Processing\r\n\r\n"] * 5 + [0.1, GOOD], status=200,
         body=BODY, again=True)

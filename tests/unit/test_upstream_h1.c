@@ -55,6 +55,9 @@ static const struct row rows[] = {
 	    { BODY }, { "a=b" }, 200 },
 	{ "100 Continue, then the answer", { "HTTP/1.1 100 Continue\r\n\r\n",
 	    GOOD }, SPLIT, 0, UST_NONE, NULL, { "\n\n" BODY }, { "100" }, 200 },
+	{ "100 with a Content-Length, then the answer", { "HTTP/1.1 100 "
+	    "Continue\r\nContent-Length: 5\r\n\r\n" GOOD }, SPLIT, 0,
+	    UST_NONE, NULL, { "\n\n" BODY }, { "100" }, 200 },
 	{ "three 102s, then the answer", { P102 P102, P102 GOOD }, 0, 0,
 	    UST_NONE, NULL, { "\n\n" BODY }, { "102" }, 200 },
 	{ "HTTP/1.0 ended by a close", { "HTTP/1.0 200 OK\r\n\r\n" BODY }, 0,
