@@ -261,8 +261,9 @@ upstream_h1_on_headers(http_parser *p)
 		return (0);	/* the end of the trailers */
 	if (upstream_h1_status(h1) == -1 || upstream_h1_flush(h1) == -1)
 		return (-1);
+	/* Interim: no body whatever its fields say; the real head follows. */
 	if (p->status_code < 200)
-		return (0);	/* interim: the real head follows */
+		return (1);
 	h1->h1_final = 1;
 	upstream_h1_moved(h1, UPH_RECV);
 	if (upstream_head_end(req) == -1)
