@@ -37,6 +37,7 @@ struct replyrun_far {
 	struct event	*rf_ev;
 	struct event	*rf_wev;
 	struct event	*rf_gap;
+	struct event	*rf_limit;
 	size_t		 rf_reqlen;
 	int		 rf_headin;	/* the request head is in */
 	int		 rf_piece;
@@ -136,6 +137,16 @@ replyrun_gap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	rf->rf_gapdone = 1;
 	replyrun_far_write(rf);
+}
+
+static void
+replyrun_limit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct replyrun_far	*rf = arg;
+
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(rf->rf_req->req_base);
 }
 
 static void
@@ -239,9 +250,11 @@ replyrun(struct event_base *base, struct config *cfg, struct replyrun *rr)
 	rf.rf_wev = event_new(base, sv[1], EV_WRITE | EV_PERSIST,
 	    replyrun_far_wcb, &rf);
 	rf.rf_gap = evtimer_new(base, replyrun_gap_cb, &rf);
+	rf.rf_limit = evtimer_new(base, replyrun_limit_cb, &rf);
 	cn = fakeconn_new(sv[0], rr->rr_rmax);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (rf.rf_ev == NULL || rf.rf_wev == NULL || rf.rf_gap == NULL || cn == NULL ||
+	if (rf.rf_ev == NULL || rf.rf_wev == NULL || rf.rf_gap == NULL ||
+	    rf.rf_limit == NULL || cn == NULL ||
 	    event_add(rf.rf_ev, NULL) == -1)
 		goto fail;
 	if (upstream_h1_start(&req, cn, &t0, rr->rr_wait_ms,
@@ -250,7 +263,8 @@ replyrun(struct event_base *base, struct config *cfg, struct replyrun *rr)
 		goto fail;
 	}
 	cn = NULL;
-	event_base_loopexit(base, &limit);
+	/* Not event_base_loopexit(): its timer would outlive this run. */
+	evtimer_add(rf.rf_limit, &limit);
 	event_base_dispatch(base);
 	rr->rr_head_sent = req.req_head_sent;
 	rr->rr_outlen = evbuffer_get_length(req.req_out);
@@ -269,6 +283,8 @@ replyrun(struct event_base *base, struct config *cfg, struct replyrun *rr)
 		event_free(rf.rf_wev);
 	if (rf.rf_gap != NULL)
 		event_free(rf.rf_gap);
+	if (rf.rf_limit != NULL)
+		event_free(rf.rf_limit);
 	close(sv[1]);
 	replyrun_req_free(&req);
 	return (rc);
