@@ -71,6 +71,9 @@ static const struct row rows[] = {
 	{ "a HEAD's answer with a Content-Length", { OK CL "\r\n" }, HEAD |
 	    NOCLOSE, 0, UST_NONE, NULL, { "Content-Length: 48\n" }, { BODY },
 	    200 },
+	{ "a HEAD's answer with no length", { OK "\r\n" }, HEAD, 0,
+	    UST_NONE, NULL, { "Content-Type: application/json\n" }, { NULL },
+	    200 },
 	{ "empty header values", { OK "X-Empty:\r\nX-Sp: \r\n" CL "\r\n"
 	    BODY }, 0, 0, UST_NONE, NULL, { "X-Empty: \n", "X-Sp: \n",
 	    BODY }, { NULL }, 200 },
