@@ -83,6 +83,9 @@ def rows():
     row("two different Content-Lengths",
         [OK + CL + b"Content-Length: 5\r\n\r\n" + BODY],
         words=W_FRAMING, **refuse)
+    row("a 204 with a field named Transfer-Encodingx",
+        [b"HTTP/1.1 204 No Content\r\nTransfer-Encodingx: chunked\r\n\r\n"],
+        words=W_FRAMING, **refuse)
     row("a bare CR in a header value",
         [OK + b"X-A: 1\rX-B: 2\r\n" + CL + b"\r\n" + BODY],
         words=W_TOKEN, **refuse)

@@ -90,6 +90,12 @@ static const struct row rows[] = {
 	    W_FRAME, { NULL }, { NULL }, 0 },
 	{ "Transfer-Encoding: gzip", { OK "Transfer-Encoding: gzip\r\n\r\n"
 	    BODY }, 0, 0, UST_REPLY, W_FRAME, { NULL }, { NULL }, 0 },
+	{ "a 204 with a field named Transfer-Encodingx", { "HTTP/1.1 204 No "
+	    "Content\r\nTransfer-Encodingx: chunked\r\n\r\n" }, NOCLOSE, 0,
+	    UST_REPLY, W_FRAME, { NULL }, { NULL }, 0 },
+	{ "a field named Transfer-Encoding-X", { OK "Transfer-Encoding-X: x"
+	    "\r\n\r\n" BODY }, 0, 0, UST_REPLY, W_FRAME, { NULL }, { NULL },
+	    0 },
 	{ "a bare CR in a value", { OK "X-A: 1\rX-B: 2\r\n" CL "\r\n" BODY },
 	    SPLIT, 0, UST_REPLY, W_TOKEN, { NULL }, { NULL }, 0 },
 	{ "a value with 0x01", { OK "X-A: 1\x01" "2\r\n" CL "\r\n" BODY }, 0,
