@@ -59,7 +59,7 @@ srcs_of() {
 	config)	echo "$cfg acl log util route" ;;
 	http)	echo "client access admit reply header headsize route apierror acl $cfg log util"
 		# Newer parts of the request path, where the tree has them.
-		for s in health metrics failover; do
+		for s in health metrics failover procstat; do
 			[ -f "$top/src/$s.c" ] && echo "$s"
 		done ;;
 	reply)	echo "upstream_h1 upstream_head reply longpoll trim header headsize apierror metrics acl $cfg log util route" ;;
