@@ -177,7 +177,7 @@ def rows():
     row("an early answer while the bot still uploads",
         [b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: "
          b"application/json\r\n" + CL + b"\r\n" + BODY], status=413,
-        body=BODY, upload=True)
+        body=BODY, upload=True, headers={"Connection": "close"})
     return r
 
 
@@ -325,7 +325,9 @@ def upload(sc, tok, name):
         got = harness.parse_responses(data, 1)
         if not got:
             return (0, repr(data[:200]), b"", {}, None)
-        return (got[0].status, desc_of(got[0].body), got[0].body, {}, None)
+        # The rest of the upload is not read: the bot's connection ends.
+        return (got[0].status, desc_of(got[0].body), got[0].body,
+                {"Connection": got[0].headers.get("connection")}, None)
     finally:
         s.close()
 
