@@ -41,6 +41,8 @@ reply_head(struct req *req, int status, const char *reason,
 
 	if (reply_no_body(status))
 		clen = -2;
+	else if (clen < 0 && req->req_method == HTTP_HEAD)
+		;	/* no body follows: no framing to end it */
 	else if (clen < 0 && req->req_http11)
 		req->req_chunked = 1;
 	else if (clen < 0)

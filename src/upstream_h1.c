@@ -263,14 +263,19 @@ upstream_h1_on_headers(http_parser *p)
 		return (0);	/* the end of the trailers */
 	if (upstream_h1_status(h1) == -1 || upstream_h1_flush(h1) == -1)
 		return (-1);
+	/* Interim: no body whatever its fields say; the real head follows. */
 	if (p->status_code < 200)
-		return (0);	/* interim: the real head follows */
+		return (1);
 	h1->h1_final = 1;
 	upstream_h1_moved(h1, UPH_RECV);
 	if (upstream_head_end(req) == -1)
 		return (upstream_h1_refused(h1));
-	/* 1: no body, whatever the fields say. */
-	return (req->req_method == HTTP_HEAD ? 1 : 0);
+	/*
+	 * 1: no body, whatever the fields say: a HEAD's, and a 204's or
+	 * 304's (RFC 9110 6.4.1); bytes after them are not the bot's.
+	 */
+	return (req->req_method == HTTP_HEAD || p->status_code == 204 ||
+	    p->status_code == 304 ? 1 : 0);
 }
 
 static int
@@ -389,6 +394,10 @@ upstream_h1_parse(struct upstream_h1 *h1, const char *buf, size_t n)
 		if (h1->h1_complete)
 			return (1);
 		err = HTTP_PARSER_ERRNO(&h1->h1_parser);
+		/* Closed before the framing said the end: the caller's words. */
+		if (n == 0 && err == HPE_INVALID_EOF_STATE &&
+		    h1->h1_stage == UST_NONE)
+			return (0);
 		if (err != HPE_OK) {
 			if (h1->h1_stage != UST_NONE)
 				return (-1);
