@@ -63,7 +63,7 @@ srcs_of() {
 		for s in health metrics failover procstat flood floodchat floodpace; do
 			[ -f "$top/src/$s.c" ] && echo "$s"
 		done ;;
-	reply)	echo "upstream_h1 upstream_head reply longpoll trim header headsize apierror metrics acl $cfg log util route" ;;
+	reply)	echo "upstream_h1 upstream_head upstream_req reply longpoll pollarg flood floodchat floodpace trim header headsize apierror metrics acl $cfg log util route" ;;
 	esac
 }
 
