@@ -629,10 +629,13 @@ upstream_h1_held(const struct upstream_h1 *h1)
 {
 	const struct req	*req = h1->h1_req;
 
+	/*
+	 * Nothing of ours left to write: bytes the bot just sent that the
+	 * framer has not taken yet end its wait, they are not a stall.
+	 */
 	if (h1->h1_phase == UPH_SEND)
 		return (!h1->h1_body_end && h1->h1_wlen == h1->h1_woff &&
-		    evbuffer_get_length(h1->h1_out) == 0 &&
-		    evbuffer_get_length(req->req_body) == 0);
+		    evbuffer_get_length(h1->h1_out) == 0);
 	return (h1->h1_phase == UPH_RECV && req->req_recv_paused);
 }
 

@@ -164,7 +164,8 @@ def part_http(t, env):
         t.ok(ps.gets >= 1, "the PAC was fetched over HTTP at start")
         before = connects(sq)
         r = sc.get("/bot%s/getMe" % tok)
-        t.ok(r.status == 200 and connects(sq) == before + 1 and
+        # A spare may follow the answer through squid: at least one.
+        t.ok(r.status == 200 and connects(sq) >= before + 1 and
              failovers(sc) == 1,
              "PROXY dead; PROXY squid: getMe 200 by failover to squid "
              "(status %d, %s failovers)" % (r.status, failovers(sc)))
