@@ -46,17 +46,8 @@ upstream_cfg(struct req *req)
 static void
 upstream_reset(struct req *req)
 {
-	req->req_up_status = 0;
-	req->req_up_clen = -1;
-	req->req_up_chunked = 0;
-	req->req_up_bad = NULL;
-	req->req_up_headlen = 0;
-	req->req_recv_paused = 0;
 	req->req_spare = 0;
 	req->req_errdesc[0] = '\0';
-	free(req->req_up_connection);
-	req->req_up_connection = NULL;
-	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
 	if (req->req_replay != NULL)
 		evbuffer_prepend_buffer(req->req_body, req->req_replay);
 }
@@ -332,8 +323,6 @@ upstream_start(struct req *req)
 	const char		*t, *q;
 	size_t			 len;
 
-	if ((req->req_up_head = evbuffer_new()) == NULL)
-		return (-1);
 	if (req->req_route.rt_readonly &&
 	    (req->req_replay = evbuffer_new()) == NULL)
 		return (-1);
