@@ -340,18 +340,51 @@ conn_bio(struct conn *cn)
 
 static void	conn_handshake(struct conn *);
 
+/*
+ * The handshake's clock from now: what is left of connect_timeout, or
+ * the proxy's learned clock if shorter (failover_tls_clock()).
+ */
+static int
+conn_arm(struct conn *cn)
+{
+	const struct config	*cfg = cn->cn_cfg;
+	struct timeval		 tv;
+	long			 left, learned;
+
+	left = cfg->cfg_connect_timeout_ms - (long)util_ms_since(&cn->cn_t0);
+	if (left < 1)
+		left = 1;
+	learned = cfg->cfg_proxy[cn->cn_proxy].px_tls_ms;
+	cn->cn_tls_clock = failover_tls_clock(learned, left);
+	/* The learned clock, if it is the shorter one, names itself. */
+	cn->cn_tls_learned = cn->cn_tls_clock < left ? learned : 0;
+	util_ms_timeval(cn->cn_tls_clock, &tv);
+	return (evtimer_add(cn->cn_timer, &tv));
+}
+
+/*
+ * Bytes from the far side are progress: the learned clock starts again
+ * (a slow link's full handshake is not a swallowed one); a swallowed
+ * handshake never gets here for reading.
+ */
 static void
 conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn	*cn = arg;
+
 	(void)fd;
-	(void)what;
-	conn_handshake(arg);
+	if ((what & EV_READ) && cn->cn_tls_learned > 0 && conn_arm(cn) == -1) {
+		conn_fail(cn, UST_LOCAL, "cannot arm the handshake's clock");
+		return;
+	}
+	conn_handshake(cn);
 }
 
 /*
  * connect_timeout covers the whole connection, the handshake too; a
  * handshake through a proxy we know has a clock of its own, cut far
- * shorter (failover_tls_clock()): either way a timeout of the proxy's.
+ * shorter when nothing comes back (failover_tls_clock(), conn_arm()):
+ * either way a timeout of the proxy's.
  */
 static void
 conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -409,9 +442,7 @@ static void
 conn_tls(struct conn *cn)
 {
 	const struct config	*cfg = cn->cn_cfg;
-	struct timeval		 tv;
 	BIO			*bio;
-	long			 left, learned;
 
 	cn->cn_state = CONN_HANDSHAKE;
 	if ((cn->cn_ssl = tls_client(cfg->cfg_upstream_host, cn->cn_key,
@@ -421,15 +452,8 @@ conn_tls(struct conn *cn)
 		return;
 	}
 	SSL_set_bio(cn->cn_ssl, bio, bio);
-	if ((left = cfg->cfg_connect_timeout_ms - (long)cn->cn_t_tunnel) < 1)
-		left = 1;
-	learned = cfg->cfg_proxy[cn->cn_proxy].px_tls_ms;
-	cn->cn_tls_clock = failover_tls_clock(learned, left);
-	/* The learned clock, if it is the shorter one, names itself. */
-	cn->cn_tls_learned = cn->cn_tls_clock < left ? learned : 0;
-	util_ms_timeval(cn->cn_tls_clock, &tv);
 	if ((cn->cn_timer = evtimer_new(cn->cn_base, conn_timeout_cb,
-	    cn)) == NULL || evtimer_add(cn->cn_timer, &tv) == -1) {
+	    cn)) == NULL || conn_arm(cn) == -1) {
 		conn_fail(cn, UST_LOCAL, "cannot arm the handshake's clock");
 		return;
 	}
