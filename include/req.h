@@ -125,6 +125,8 @@ struct req {
 	char			 req_errdesc[CURL_ERROR_SIZE + 256];	/* for the access log */
 
 	struct flood_req	*req_flood;	/* flood.c, or NULL */
+	char			 req_left_on[320];	/* upstream.c: what a bot
+							   that left waited on */
 };
 
 #endif /* REQ_H */

@@ -296,7 +296,7 @@ static int
 upstream_attempt(struct req *req)
 {
 	upstream_reset(req);
-	req->req_proxy = failover_pick(upstream_cfg(req));
+	req->req_proxy = failover_pick_for(upstream_cfg(req), FAILOVER_REQUEST);
 	req->req_t_connect = req->req_t_tls = req->req_t_ttfb = 0;
 	clock_gettime(CLOCK_MONOTONIC, &req->req_attempt_t0);
 	if (longpoll_prepare(req) == -1)
@@ -351,10 +351,23 @@ upstream_running(const struct req *req)
 	    req->req_spwait != NULL);
 }
 
-/* The bot went away: drop the attempt now, closing its connection. */
+/*
+ * The bot went away: drop the attempt now.  A connection still being
+ * made runs on to its verdict in the spare pool (spare_adopt()), so a
+ * proxy is judged whatever the bot's patience; the access line says
+ * what the bot was left waiting on.
+ */
 void
 upstream_stop(struct req *req)
 {
+	if (req->req_conn != NULL) {
+		conn_waiting(req->req_conn, req->req_left_on,
+		    sizeof(req->req_left_on));
+		if (spare_adopt(req->req_conn) == 0)
+			req->req_conn = NULL;
+	} else if (req->req_spwait != NULL)
+		spare_waiting(req->req_spwait, req->req_left_on,
+		    sizeof(req->req_left_on));
 	upstream_release(req);
 }
 
