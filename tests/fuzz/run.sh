@@ -55,7 +55,7 @@ cfg="config config_keys config_set config_cli proxy envopt pac pac_fetch pac_run
 srcs_of() {
 	case $1 in
 	route)	echo "route" ;;
-	pollarg)	echo "pollarg" ;;
+	pollarg)	echo "pollarg util" ;;
 	proxy)	echo "proxy envopt log util route" ;;
 	config)	echo "$cfg acl log util route" ;;
 	http)	echo "client client_local access admit share reply header headsize route apierror acl longpoll pollarg $cfg log util"

@@ -239,12 +239,13 @@ check(const struct row *r, const struct replyrun *rr, const char *how)
 	for (i = 0; i < 3 && r->r_has[i] != NULL; i++)
 		good &= ok(rb.rb_text != NULL && contains(rb.rb_text,
 		    rb.rb_len, r->r_has[i]), "%s, %s: the bot reads \"%s\"",
-		    r->r_what, how, vis(r->r_has[i], 24, v, sizeof(v)));
+		    r->r_what, how, vis(r->r_has[i],
+		    strnlen(r->r_has[i], 24), v, sizeof(v)));
 	for (i = 0; i < 2 && r->r_lacks[i] != NULL; i++)
 		good &= ok(rb.rb_text == NULL || !contains(rb.rb_text,
 		    rb.rb_len, r->r_lacks[i]), "%s, %s: the bot never reads "
-		    "\"%s\"", r->r_what, how, vis(r->r_lacks[i], 24, v,
-		    sizeof(v)));
+		    "\"%s\"", r->r_what, how, vis(r->r_lacks[i],
+		    strnlen(r->r_lacks[i], 24), v, sizeof(v)));
 	if (!good && rr->rr_out != NULL)
 		diag("out: %s", vis(rr->rr_out, rr->rr_outlen > 190 ? 190 :
 		    rr->rr_outlen, v, sizeof(v)));
