@@ -600,8 +600,18 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		n = conn_read(h1->h1_conn, buf, sizeof(buf));
-		if (n == CONN_AGAIN)
+		if (n == CONN_AGAIN) {
+			/*
+			 * Waiting for the answer, what came was TLS's own (the
+			 * session tickets after the request): the record
+			 * buffers it took go back, as upstream_h1_written()
+			 * gave them back before.
+			 */
+			if (h1->h1_phase == UPH_WAIT && !h1->h1_got &&
+			    conn_release(h1->h1_conn))
+				trim_soon(req->req_base);
 			return;
+		}
 		if (n < 0) {
 			upstream_h1_end(h1, h1->h1_sent ? UST_BROKEN :
 			    UST_UNSENT, conn_error(h1->h1_conn));
