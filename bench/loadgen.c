@@ -6,6 +6,7 @@
  *   loadgen -u URL [-n N] [-c C] [-w WARMUP] [--fresh] [-x PROXY]
  *           [--cainfo FILE] [--keep-capath] [--resume yes|no]
  *           [--timeout-ms MS] [--label TEXT] [--expect TEXT]
+ *           [--post JSON]
  *           [--think-ms MIN-MAX [--seed S] [--first-ms MS]]
  *   loadgen --startup HOST:PORT -r RUNS -- COMMAND [ARGS...]
  *
@@ -20,7 +21,9 @@
  * NOTES.md: the "default CA bundle" setup); --resume no
  * turns off TLS session resumption (default: one session cache shared by
  * all slots, as the sidecar's tls_session_resume = yes does).
- * WARMUP requests run first and are not counted.
+ * WARMUP requests run first and are not counted. --post JSON sends each
+ * request as a POST with that body (Content-Type: application/json), as a
+ * bot's sendMessage goes.
  *
  * With --think-ms every slot, after each answer, waits a think time drawn
  * uniformly from MIN..MAX milliseconds (a fixed xorshift sequence from
@@ -73,7 +76,7 @@ struct slot {
 };
 
 static struct {
-	const char	*url, *proxy, *cainfo, *label, *expect;
+	const char	*url, *proxy, *cainfo, *label, *expect, *post;
 	long		 n, c, warmup, timeout_ms;
 	int		 fresh, keep_capath, resume;
 	double		 think_min, think_max, first_ms;	/* ms */
@@ -84,6 +87,7 @@ static struct {
 	.expect = "\"ok\":true", .label = "", .resume = 1, .seed = 1,
 };
 
+static struct curl_slist	*post_hdrs;
 static int	 epfd;
 static long	 timer_ms = -1;
 static CURLM	*multi;
@@ -206,6 +210,14 @@ slot_setup(struct slot *s)
 		curl_easy_setopt(e, CURLOPT_SHARE, share);
 	else
 		curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+	if (opt.post != NULL) {
+		if (post_hdrs == NULL && ((post_hdrs = curl_slist_append(NULL,
+		    "Content-Type: application/json")) == NULL ||
+		    curl_slist_append(post_hdrs, "Expect:") == NULL))
+			die("curl_slist_append failed");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, opt.post);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, post_hdrs);
+	}
 }
 
 /* xorshift64*: the same think times everywhere for one seed. */
@@ -541,7 +553,7 @@ usage(void)
 	    "usage: loadgen -u URL [-n N] [-c C] [-w WARMUP] [--fresh]\n"
 	    "               [-x PROXY] [--cainfo FILE] [--keep-capath]\n"
 	    "               [--resume yes|no] [--timeout-ms MS]\n"
-	    "               [--label TEXT] [--expect TEXT]\n"
+	    "               [--label TEXT] [--expect TEXT] [--post JSON]\n"
 	    "               [--think-ms MIN-MAX [--seed S] [--first-ms MS]]\n"
 	    "       loadgen --startup HOST:PORT [-r RUNS] -- COMMAND [ARGS]\n");
 	exit(2);
@@ -590,6 +602,8 @@ main(int argc, char **argv)
 			opt.label = v;
 		else if (strcmp(a, "--expect") == 0)
 			opt.expect = v;
+		else if (strcmp(a, "--post") == 0)
+			opt.post = v;
 		else if (strcmp(a, "--think-ms") == 0) {
 			if (sscanf(v, "%lf-%lf", &opt.think_min,
 			    &opt.think_max) != 2 || opt.think_min < 0 ||

@@ -13,6 +13,8 @@
 #include <event2/util.h>
 #include <http_parser.h>
 
+#include "share.h"
+
 struct bufferevent;
 struct config;
 struct event;
@@ -29,6 +31,7 @@ struct client_pool {
 	int			 cp_clients;	/* open bot connections */
 	int			 cp_inflight;	/* requests started upstream */
 	int			 cp_draining;
+	struct share		 cp_share;	/* in flight per bot */
 	TAILQ_HEAD(, client)	 cp_clts;
 	void			(*cp_idle)(void *);	/* cp_inflight fell to 0 */
 	void			(*cp_gone)(void *);	/* a connection closed */

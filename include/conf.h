@@ -43,6 +43,7 @@ struct config {
 	long			 cfg_proxy_fail_timeout_ms;
 	int			 cfg_retries;
 	int			 cfg_max_inflight;
+	int			 cfg_max_inflight_per_bot;	/* 0: half; share.c */
 	int			 cfg_prewarm;	/* spares; 0: none */
 	int			 cfg_prewarm_max;
 	long			 cfg_prewarm_max_idle_ms;
@@ -68,6 +69,13 @@ struct config {
 	long			 cfg_shutdown_timeout_ms;
 	int			 cfg_log_level;
 	int			 cfg_core_dumps;	/* stay dumpable, debugging */
+	int			 cfg_flood_guard;	/* honour 429 retry_after */
+	int			 cfg_flood_pace;	/* pace calls to chats */
+	long			 cfg_flood_chat_us;	/* interval per chat */
+	long			 cfg_flood_group_us;	/* ... per group */
+	long			 cfg_flood_bot_us;	/* ... per bot */
+	int			 cfg_flood_burst;
+	long			 cfg_flood_max_wait_ms;	/* longer: 429 here */
 	int			 cfg_refs;	/* server and requests using it */
 	char			*cfg_pac;	/* PAC URL, no "pac+", or NULL */
 	long			 cfg_pac_refresh_ms;

@@ -4,6 +4,8 @@
  * tunnels.  A swallowed upstream poll is noticed and sent again, and the
  * bot's poll is sliced into upstream polls short enough for that proxy.
  *
+ * client.c calls longpoll_read() with the head, and again with the whole
+ * body: req_poll_secs and lp_arg are the timeout as the Bot API reads it.
  * An upstream path calls, per attempt: longpoll_prepare() before it
  * builds the request (req_url, req_body, req_clen and req_poll_secs may
  * change), longpoll_sent() when the request has gone out,
@@ -21,13 +23,20 @@
 
 #include <event2/event_struct.h>
 
+#include "pollarg.h"
+
+struct proxy;
 struct proxy_slice;
 struct req;
 
 #define LONGPOLL_HELD_MAX	128	/* an empty result, with room */
+#define LONGPOLL_CTYPE_MAX	256	/* a Content-Type we read */
+#define LONGPOLL_OWN		1	/* the bot's own slice changed */
+#define LONGPOLL_SHARED		2	/* the proxy's, every bot's */
 
 struct longpoll {
 	struct event	 lp_ev;		/* the swallowed-poll check */
+	struct pollarg	 lp_arg;	/* its timeout, as the Bot API reads it */
 	void		(*lp_again)(struct req *);	/* owner's re-poll */
 	int		 lp_on;		/* a long poll we may send again */
 	long		 lp_bot;	/* the bot's own timeout, s */
@@ -42,7 +51,6 @@ struct longpoll {
 	char		 lp_held[LONGPOLL_HELD_MAX];
 };
 
-int	 longpoll_rewrite(const char *, size_t, long, char **, size_t *);
 int	 longpoll_is_empty(const char *, size_t);
 int	 longpoll_count(int *, const char *, size_t);
 long	 longpoll_secs(long, long, long, int, int, int *);
@@ -50,6 +58,13 @@ int	 longpoll_learn_swallowed(struct proxy_slice *, long,
 	    const struct timespec *);
 int	 longpoll_learn_ok(struct proxy_slice *, long,
 	    const struct timespec *);
+int	 longpoll_learn_witness(struct proxy *, const char *, long,
+	    const struct timespec *);
+int	 longpoll_learn_answered(struct proxy *, const char *, long,
+	    const struct timespec *);
+long	 longpoll_slice_of(struct proxy *, const char *);
+
+void	 longpoll_read(struct req *, int);
 
 int	 longpoll_start(struct req *, void (*)(struct req *));
 int	 longpoll_prepare(struct req *);

@@ -42,6 +42,34 @@ enum metrics_longpoll {
 	METRICS_LP_MAX
 };
 
+/* The flood guard (flood.c). */
+enum metrics_flood {
+	METRICS_FLOOD_UPSTREAM_429,	/* the Bot API said to wait */
+	METRICS_FLOOD_HELD,		/* answered 429 here */
+	METRICS_FLOOD_PACED,		/* flood_pace made it wait */
+	METRICS_FLOOD_REFUSED,		/* ... too long: answered 429 here */
+	METRICS_FLOOD_MAX
+};
+
+void	 metrics_flood(enum metrics_flood);
+void	 metrics_flood_wait(double, int);
+/* SIGHUPs and what came of them (server.c). */
+enum metrics_reload {
+	METRICS_RELOAD_SIGNAL,		/* a SIGHUP delivered */
+	METRICS_RELOAD_APPLIED,		/* a reload run, config swapped */
+	METRICS_RELOAD_FAILED,		/* a reload run, old config kept */
+	METRICS_RELOAD_TRUST,		/* the trust store re-read */
+	METRICS_RELOAD_MAX
+};
+/* Requests refused for room (client.c, admit.c). */
+enum metrics_refusal {
+	METRICS_REFUSED_INFLIGHT,	/* max_inflight reached */
+	METRICS_REFUSED_BOT_SHARE,	/* the bot's max_inflight_per_bot */
+	METRICS_REFUSED_MAX
+};
+
+void	 metrics_reload(enum metrics_reload);
+void	 metrics_refused(enum metrics_refusal);
 void	 metrics_request(const struct req *, int, int);
 void	 metrics_error(enum metrics_stage);
 void	 metrics_failover(void);

@@ -28,6 +28,19 @@ struct proxy_slice {
 	struct timespec	 ps_since;	/* ps_secs last changed */
 };
 
+/*
+ * longpoll.c: a bot whose poll through this proxy was swallowed, and the
+ * slice its own polls get.  The shared px_slice changes only when a
+ * second bot's poll is swallowed too (one bot's request shape must not
+ * change what other bots get).
+ */
+#define PROXY_WITNESSES	4
+struct proxy_witness {
+	char			 pw_bot[24];	/* bot id; "" unused */
+	struct timespec		 pw_last;	/* its last swallowed poll */
+	struct proxy_slice	 pw_slice;	/* its own polls' slice */
+};
+
 struct proxy {
 	int	 px_scheme;	/* enum proxy_scheme */
 	char	*px_url;	/* "scheme://host:port", no credentials */
@@ -37,6 +50,7 @@ struct proxy {
 	struct timespec	 px_failed;	/* failover.c: last failure, or 0 */
 	struct timespec	 px_reached;	/* failover.c: last answer, or 0 */
 	struct proxy_slice	 px_slice;	/* longpoll.c */
+	struct proxy_witness	 px_wit[PROXY_WITNESSES];	/* longpoll.c */
 };
 
 int	 proxy_parse(struct proxy *, const char *, char *, size_t);

@@ -22,6 +22,7 @@ struct client;
 struct config;
 struct event;
 struct event_base;
+struct flood_req;
 struct evbuffer;
 struct conn;
 struct spare;
@@ -128,6 +129,8 @@ struct req {
 	int			 req_chunked;
 	int64_t			 req_clen_out;	/* declared, or -1 */
 	char			 req_errdesc[CURL_ERROR_SIZE + 256];	/* for the access log */
+
+	struct flood_req	*req_flood;	/* flood.c, or NULL */
 };
 
 #endif /* REQ_H */

@@ -34,9 +34,6 @@ int	 route_parse(struct route *, const char *, size_t, int *,
 void	 route_clear(struct route *);
 const char	*route_prefix_ok(const char *, char *, size_t);
 int	 route_prefix(struct route *, const char *);
-long	 route_timeout(const char *, size_t);
-long	 route_timeout_span(const char *, size_t, size_t *, size_t *);
-long	 route_query_timeout(const char *, size_t);
 int	 route_tokenchar(int);
 size_t	 route_token_len(const char *, size_t);
 int	 route_token_valid(const char *);

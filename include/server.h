@@ -6,7 +6,10 @@
 #ifndef SERVER_H
 #define SERVER_H
 
+#include <time.h>
+
 #include "client.h"
+#include "trustmark.h"
 
 struct evconnlistener;
 struct event;
@@ -24,6 +27,10 @@ struct server {
 	struct client_pool	 srv_pool;	/* cp_cfg: the current config */
 	int			 srv_argc;	/* for a reload */
 	char			**srv_argv;
+	struct event		*srv_reload_ev;	/* a coalesced SIGHUP */
+	int			 srv_reload_pending;
+	struct timespec		 srv_reload_last;	/* the last one ended */
+	struct trustmark	 srv_trust;	/* the store was read from */
 };
 
 int	 server_init(struct server *, struct config *, int, char **);

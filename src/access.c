@@ -14,6 +14,7 @@
 
 #include "access.h"
 #include "apierror.h"
+#include "flood.h"
 #include "log.h"
 #include "metrics.h"
 #include "req.h"
@@ -31,6 +32,8 @@ struct access_line {
 	char		 al_polls_json[32];
 	char		 al_wait[40];	/* " spare_wait=MS" if it waited */
 	char		 al_wait_json[40];
+	char		 al_flood[48];	/* " flood=held retry_after=K" or "" */
+	char		 al_flood_json[64];
 };
 
 static void
@@ -39,11 +42,11 @@ access_text(const struct req *req, const char *peer,
 {
 	snprintf(line, len, "access %s %s %s bot=%s status=%d "
 	    "in=%" PRIu64 " out=%" PRIu64 " ms=%.1f connect=%.1f tls=%.1f "
-	    "ttfb=%.1f retries=%d spare=%d%s%s%s%s%s", peer, a->al_method,
+	    "ttfb=%.1f retries=%d spare=%d%s%s%s%s%s%s", peer, a->al_method,
 	    a->al_api, a->al_bot, a->al_status, req->req_bytes_in,
 	    req->req_bytes_out, a->al_ms, req->req_t_connect, req->req_t_tls,
 	    req->req_t_ttfb, req->req_attempt, req->req_spare, a->al_wait,
-	    a->al_polls,
+	    a->al_polls, a->al_flood,
 	    a->al_error != NULL ? " error=\"" : "",
 	    a->al_error != NULL ? a->al_error : "",
 	    a->al_error != NULL ? "\"" : "");
@@ -62,12 +65,12 @@ access_json(const struct req *req, const char *peer,
 	    "\"http_method\":\"%s\",\"method\":\"%s\",\"bot\":\"%s\","
 	    "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 	    ",\"ms\":%.1f,\"connect_ms\":%.1f,\"tls_ms\":%.1f,"
-	    "\"ttfb_ms\":%.1f,\"retries\":%d,\"spare\":%s%s%s%s%s",
+	    "\"ttfb_ms\":%.1f,\"retries\":%d,\"spare\":%s%s%s%s%s%s",
 	    peer, a->al_method, a->al_api, a->al_bot,
 	    a->al_status, req->req_bytes_in, req->req_bytes_out, a->al_ms,
 	    req->req_t_connect, req->req_t_tls, req->req_t_ttfb,
 	    req->req_attempt, req->req_spare ? "true" : "false",
-	    a->al_wait_json, a->al_polls_json,
+	    a->al_wait_json, a->al_polls_json, a->al_flood_json,
 	    a->al_error != NULL ? ",\"error\":" : "",
 	    a->al_error != NULL ? err : "");
 }
@@ -119,6 +122,9 @@ access_log(const struct req *req, const char *peer, const char *why)
 		snprintf(a.al_wait_json, sizeof(a.al_wait_json),
 		    ",\"spare_wait_ms\":%.1f", req->req_t_spwait);
 	}
+	/* Answered 429 here by the flood guard, or paced. */
+	flood_access(req, a.al_flood, sizeof(a.al_flood), a.al_flood_json,
+	    sizeof(a.al_flood_json));
 	if (log_is_json())
 		access_json(req, peer, &a, line, sizeof(line));
 	else

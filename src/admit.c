@@ -14,6 +14,7 @@
 #include "admit.h"
 #include "conf.h"
 #include "header.h"
+#include "metrics.h"
 #include "req.h"
 #include "route.h"
 
@@ -102,6 +103,7 @@ admit_request(struct req *req, const http_parser *p,
 		return (-1);
 	}
 	if (inflight >= cfg->cfg_max_inflight) {
+		metrics_refused(METRICS_REFUSED_INFLIGHT);
 		*status = 503;
 		*why = "Service Unavailable: too many requests in flight, "
 		    "retry after 1";

@@ -51,6 +51,38 @@ apierror_body(char *buf, size_t size, int code, const char *desc)
 	return (apierror_json(buf, size, pfx, desc, "\"}"));
 }
 
+/*
+ * The same with parameters.retry_after, as the Bot API's own 429 has it,
+ * so a bot library waits as told.
+ */
+int
+apierror_retry(char *buf, size_t size, int code, const char *desc, int secs)
+{
+	char	 pfx[64], sfx[64];
+
+	if (desc == NULL)
+		desc = apierror_reason(code);
+	snprintf(pfx, sizeof(pfx), "{\"ok\":false,\"error_code\":%d,"
+	    "\"description\":\"", code);
+	snprintf(sfx, sizeof(sfx), "\",\"parameters\":{\"retry_after\":%d}}",
+	    secs);
+	return (apierror_json(buf, size, pfx, desc, sfx));
+}
+
+/*
+ * The Bot API's own 429, word for word, so that a bot library's flood
+ * handling (RetryAfter, GrammyError's parameters) works on ours too.
+ */
+int
+apierror_429(char *buf, size_t size, long secs)
+{
+	char	 desc[64];
+
+	snprintf(desc, sizeof(desc), "Too Many Requests: retry after %ld",
+	    secs);
+	return (apierror_retry(buf, size, 429, desc, (int)secs));
+}
+
 /* A JSON string literal, quotes included, for other JSON we write. */
 int
 apierror_string(char *buf, size_t size, const char *s)

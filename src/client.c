@@ -19,15 +19,19 @@
 #include "access.h"
 #include "admit.h"
 #include "client.h"
+#include "clientint.h"
 #include "conf.h"
+#include "flood.h"
 #include "header.h"
 #include "headsize.h"
 #include "health.h"
 #include "log.h"
+#include "longpoll.h"
 #include "metrics.h"
 #include "reply.h"
 #include "req.h"
 #include "route.h"
+#include "share.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -42,7 +46,6 @@ static int	client_on_headers(http_parser *);
 static int	client_on_body(http_parser *, const char *, size_t);
 static int	client_on_complete(http_parser *);
 static void	client_pump(struct client *);
-static void	client_schedule(struct client *);
 
 static const http_parser_settings client_settings = {
 	.on_message_begin = client_on_begin,
@@ -54,7 +57,6 @@ static const http_parser_settings client_settings = {
 	.on_message_complete = client_on_complete,
 };
 
-static void	client_req_done(struct req *);
 static void	client_req_kick(struct req *);
 
 /* How the layers below finish a bot's request. */
@@ -123,7 +125,10 @@ client_req_free(struct req *req, const char *why)
 		upstream_stop(req);
 	health_forget(req);
 	access_log(req, req->req_clt->clt_peer, why);
+	flood_req_free(req);
 	/* Nothing in flight: the owner may hand memory back. */
+	if (req->req_counted)
+		share_drop(&pool->cp_share, req->req_route.rt_bot);
 	if (req->req_counted && --pool->cp_inflight == 0 &&
 	    pool->cp_idle != NULL)
 		pool->cp_idle(pool->cp_arg);
@@ -157,7 +162,7 @@ client_req_free(struct req *req, const char *why)
  * The rh_done hook: a request got its whole reply; the connection goes on
  * or winds down.
  */
-static void
+void
 client_req_done(struct req *req)
 {
 	struct client	*clt = req->req_clt;
@@ -178,7 +183,7 @@ client_req_done(struct req *req)
  * Fail the request in hand with a status of our own.  If the reply has
  * begun there is no way left to say so but to close.
  */
-static void
+void
 client_fail(struct client *clt, int status, const char *desc)
 {
 	struct req	*req = clt->clt_req;
@@ -202,7 +207,10 @@ client_fail(struct client *clt, int status, const char *desc)
 	}
 	req->req_keepalive = 0;
 	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", desc);
-	reply_error(req, status, desc);
+	if (status == 429 && flood_retry_after(req) > 0)
+		reply_retry(req, flood_retry_after(req));	/* the guard's */
+	else
+		reply_error(req, status, desc);
 	client_req_free(req, NULL);
 }
 
@@ -308,9 +316,14 @@ client_on_hvalue(http_parser *p, const char *at, size_t len)
 }
 
 /* Hand the request upstream; it counts as in flight until it is freed. */
-static int
+int
 client_start(struct client *clt)
 {
+	if (share_take(&clt->clt_pool->cp_share,
+	    clt->clt_req->req_route.rt_bot) == -1) {
+		client_fail(clt, 500, "Internal Server Error: out of memory");
+		return (-1);
+	}
 	clt->clt_req->req_counted = 1;
 	clt->clt_pool->cp_inflight++;
 	if (upstream_start(clt->clt_req) == -1) {
@@ -326,7 +339,7 @@ client_start(struct client *clt)
  * A request refused at its head.  Without a body the connection stays in
  * step and alive; with one we answer at once and close, unread.
  */
-static void
+void
 client_refuse(struct client *clt, int status, const char *why)
 {
 	struct req	*req = clt->clt_req;
@@ -339,38 +352,6 @@ client_refuse(struct client *clt, int status, const char *why)
 	snprintf(req->req_errdesc, sizeof(req->req_errdesc), "%s", why);
 	reply_error(req, status, why);
 	req->req_refused = 1;
-}
-
-/*
- * /healthz, /readyz and /metrics: on admin_listen when it is set, on the
- * one listener otherwise.  Returns 1 if the request was taken.
- */
-static int
-client_admin(struct client *clt)
-{
-	struct req	*req = clt->clt_req;
-	const char	*t = (const char *)evbuffer_pullup(req->req_target, -1);
-	size_t		 len = evbuffer_get_length(req->req_target);
-	int		 which = t != NULL ? health_route(t, len) : 0;
-
-	if (!admit_peer(req, (struct sockaddr *)&clt->clt_ss))
-		return (0);	/* admit_request() refuses it */
-	if (which == 0 || (req->req_cfg->cfg_admin_listen != NULL &&
-	    !clt->clt_admin)) {
-		if (!clt->clt_admin)
-			return (0);
-		client_refuse(clt, 404, "Not Found: this is the admin listener");
-		return (1);
-	}
-	if (req->req_method != HTTP_GET) {
-		req->req_allow = "GET";
-		client_refuse(clt, 405, "Method Not Allowed: use GET");
-	} else if (req->req_has_body)
-		client_refuse(clt, 400, "Bad Request: no body expected");
-	else
-		health_serve(req, which, clt->clt_pool->cp_inflight,
-		    clt->clt_pool->cp_clients);
-	return (1);
 }
 
 static int
@@ -403,15 +384,15 @@ client_on_headers(http_parser *p)
 	if (client_admin(clt))
 		return (0);
 	if (admit_request(req, p, (struct sockaddr *)&clt->clt_ss,
-	    clt->clt_pool->cp_inflight, &status, &why) == -1) {
+	    clt->clt_pool->cp_inflight, &status, &why) == -1 ||
+	    share_full(&clt->clt_pool->cp_share, req->req_cfg,
+	    req->req_route.rt_bot, &status, &why)) {
 		client_refuse(clt, status, why);
 		return (0);
 	}
 	req->req_poll_secs = -1;
 	if (req->req_route.rt_longpoll) {
-		req->req_poll_secs = route_query_timeout((const char *)
-		    evbuffer_pullup(req->req_target, -1),
-		    evbuffer_get_length(req->req_target));
+		longpoll_read(req, 0);
 		/* Its timeout may be in the (small) body: wait for it. */
 		if (req->req_has_body && req->req_clen >= 0 &&
 		    req->req_clen <= CLIENT_POLL_BODY_MAX) {
@@ -421,6 +402,8 @@ client_on_headers(http_parser *p)
 			return (0);
 		}
 	}
+	if (client_flood_head(clt))
+		return (0);	/* held, or waits for its chat or its time */
 	if (client_start(clt) == -1)
 		return (0);
 	if (req->req_expect && req->req_has_body && req->req_http11)
@@ -440,7 +423,11 @@ client_on_body(http_parser *p, const char *at, size_t len)
 		client_fail(clt, 413, "Request Entity Too Large");
 		return (0);
 	}
-	return (evbuffer_add(req->req_body, at, len));
+	if (evbuffer_add(req->req_body, at, len) == -1)
+		return (-1);
+	if (flood_waiting(req))
+		client_flood_step(clt);
+	return (0);
 }
 
 /*
@@ -475,14 +462,14 @@ client_on_complete(http_parser *p)
 		client_req_done(req);
 		return (0);
 	}
+	if (flood_waiting(req)) {
+		client_flood_step(clt);
+		return (0);
+	}
 	if (req->req_held) {
 		/* A long poll held back for its body's timeout. */
-		long t = route_timeout((const char *)evbuffer_pullup(
-		    req->req_body, -1), evbuffer_get_length(req->req_body));
-
 		req->req_held = 0;
-		if (t >= 0)
-			req->req_poll_secs = t;
+		longpoll_read(req, 1);
 		if (clt->clt_pool->cp_draining)
 			client_poll_empty(req);
 		else
@@ -628,7 +615,7 @@ client_kick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Safe from inside libcurl callbacks: the work happens from the loop. */
-static void
+void
 client_schedule(struct client *clt)
 {
 	event_active(clt->clt_kick, EV_TIMEOUT, 0);

@@ -69,6 +69,9 @@ const struct config_key config_keys[] = {
 	    "retries of a failed upstream attempt" },
 	{ "max_inflight", 0, config_set_count, CFG(cfg_max_inflight), "1024",
 	    "N", "upstream requests at once; 503 beyond" },
+	{ "max_inflight_per_bot", 0, config_set_count,
+	    CFG(cfg_max_inflight_per_bot), "0", "N",
+	    "one bot's share of max_inflight; 0: half of it" },
 	/* Spares: a request on one pays 1 round trip, not 3 (issue 13). */
 	{ "prewarm", 0, config_set_count, CFG(cfg_prewarm), "1", "N",
 	    "spare connections kept ready while bots are active; 0: none" },
@@ -97,6 +100,23 @@ const struct config_key config_keys[] = {
 	    "warn, info or debug" },
 	{ "core_dumps", 0, config_set_bool, CFG(cfg_core_dumps), "no",
 	    "yes|no", "allow core files and ptrace, for debugging" },
+	/* Issue 21: a bot's 429 retry_after, kept for all its callers. */
+	{ "flood_guard", 0, config_set_bool, CFG(cfg_flood_guard), "yes",
+	    "yes|no", "answer a chat's calls 429 while Telegram said to wait" },
+	/* Telegram's Bot FAQ: ~1/s per chat, 20/min per group, ~30/s in all. */
+	{ "flood_pace", 0, config_set_bool, CFG(cfg_flood_pace), "no",
+	    "yes|no", "hold calls to chats so they stay within the rates" },
+	{ "flood_chat_rate", 0, config_set_rate, CFG(cfg_flood_chat_us), "1/s",
+	    "RATE", "paced calls to one chat" },
+	{ "flood_group_rate", 0, config_set_rate, CFG(cfg_flood_group_us),
+	    "20/min", "RATE", "paced calls to one group or channel" },
+	{ "flood_bot_rate", 0, config_set_rate, CFG(cfg_flood_bot_us), "30/s",
+	    "RATE", "paced calls of one bot to any chats" },
+	{ "flood_burst", 0, config_set_count, CFG(cfg_flood_burst), "3", "N",
+	    "paced calls let go at once before the rates apply" },
+	{ "flood_max_wait", 0, config_set_duration,
+	    CFG(cfg_flood_max_wait_ms), "4s", "TIME",
+	    "a paced call that would wait longer gets 429 at once" },
 };
 #define CONFIG_NKEYS	(sizeof(config_keys) / sizeof(config_keys[0]))
 _Static_assert(CONFIG_NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");

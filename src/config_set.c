@@ -168,6 +168,17 @@ config_set_upstream_why(CURLU *u, const char *val, char **scheme, char **host,
 	return (why);
 }
 
+/* A host as libcurl gives it, IPv6 without its brackets, or NULL. */
+static char *
+config_set_bare(const char *host)
+{
+	size_t	 hlen = strlen(host);
+
+	if (host[0] == '[' && hlen >= 2)
+		return (strndup(host + 1, hlen - 2));
+	return (strdup(host));
+}
+
 /*
  * Upstream: http(s)://host[:port][/prefix]. Stored without the prefix or
  * a slash; cfg_upstream_host is the bare host (no IPv6 brackets), and
@@ -183,7 +194,6 @@ config_set_upstream(struct config_load *cl, const struct config_key *ck,
 	char		*url = NULL, *bare = NULL, *pfx = NULL, q[80];
 	char		 prefix[ROUTE_PREFIX_MAX + 1];
 	const char	*why;
-	size_t		 hlen;
 	int		 n, ret = -1;
 
 	if (strchr(val, '@') != NULL) {
@@ -208,12 +218,8 @@ config_set_upstream(struct config_load *cl, const struct config_key *ck,
 		url = NULL;
 		goto nomem;
 	}
-	hlen = strlen(host);
-	if (host[0] == '[' && hlen >= 2)
-		bare = strndup(host + 1, hlen - 2);
-	else
-		bare = strdup(host);
-	if (bare == NULL || (pfx = strdup(prefix)) == NULL)
+	if ((bare = config_set_bare(host)) == NULL ||
+	    (pfx = strdup(prefix)) == NULL)
 		goto nomem;
 	free(cfg->cfg_upstream);
 	free(cfg->cfg_upstream_host);
@@ -683,6 +689,31 @@ config_set_count(struct config_load *cl, const struct config_key *ck,
 		    err, errlen));
 	*(int *)((char *)cl->cl_cfg + ck->ck_off) = (int)v;
 	return (0);
+}
+
+/* "N/s" or "N/min": stored as the interval between calls, in us. */
+int
+config_set_rate(struct config_load *cl, const struct config_key *ck,
+    const char *val, char *err, size_t errlen)
+{
+	const char	*p;
+	uint64_t	 v, per;
+
+	if ((p = config_set_number(val, &v)) == NULL || v == 0 ||
+	    v > 100000)
+		goto bad;
+	if (strcmp(p, "/s") == 0)
+		per = 1000000;
+	else if (strcmp(p, "/min") == 0)
+		per = 60000000;
+	else
+		goto bad;
+	/* Rounded up: never faster than the rate. */
+	*(long *)((char *)cl->cl_cfg + ck->ck_off) = (long)((per + v - 1) / v);
+	return (0);
+ bad:
+	return (config_set_bad(ck, val, "a rate like 30/s or 20/min, "
+	    "1 to 100000", err, errlen));
 }
 
 /* allow and allow_bots, lists acl.c parses; a bad one leaves none. */

@@ -77,6 +77,8 @@ int	 config_set_logfmt(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
 int	 config_set_bool(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
+int	 config_set_rate(struct config_load *, const struct config_key *,
+	    const char *, char *, size_t);
 int	 config_set_count(struct config_load *, const struct config_key *,
 	    const char *, char *, size_t);
 int	 config_set_acl(struct config_load *, const struct config_key *,

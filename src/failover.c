@@ -139,6 +139,9 @@ failover_inherit(struct config *cfg, const struct config *old)
 				    old->cfg_proxy[j].px_reached;
 				cfg->cfg_proxy[i].px_slice =
 				    old->cfg_proxy[j].px_slice;
+				memcpy(cfg->cfg_proxy[i].px_wit,
+				    old->cfg_proxy[j].px_wit,
+				    sizeof(cfg->cfg_proxy[i].px_wit));
 				break;
 			}
 }

@@ -9,12 +9,16 @@
  *   after its own timeout ran out is swallowed: it is dropped and sent
  *   again at once on a fresh connection (same offset: only the bot's next
  *   offset confirms updates, so an empty getUpdates is safe to repeat);
- * - the proxy it went through gets a slice: the longest timeout an
- *   upstream poll through it may have, half the swallowed one, at least
+ * - the bot gets a slice: the longest timeout an upstream poll of it
+ *   through that proxy may have, half the swallowed one, at least
  *   LONGPOLL_SLICE_MIN; a longer bot poll is then sent as polls of a
  *   slice each, and an empty answer before the bot's own timeout ends is
  *   kept from the bot and followed by the next slice.  Updates, errors and
  *   the last empty answer go to the bot as they came;
+ * - every bot gets that slice (the proxy's px_slice) once polls of two
+ *   bots were swallowed within LONGPOLL_WITNESS_MS: nothing one bot sends
+ *   changes what the others get.  Only polls whose timeout was read
+ *   without doubt (pollarg.c) are sliced, checked or learned from;
  * - after LONGPOLL_PROBE_POLLS full slices and LONGPOLL_PROBE_MS, the
  *   slice is doubled, up to no slicing at all: a limit that went away (or
  *   a false alarm) costs polls for a while, never updates.
@@ -24,6 +28,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +36,11 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "header.h"
 #include "log.h"
 #include "longpoll.h"
 #include "metrics.h"
+#include "pollarg.h"
 #include "proxy.h"
 #include "reply.h"
 #include "req.h"
@@ -51,52 +58,7 @@
 #define LONGPOLL_SLICE_MAX	50	/* s: the Bot API holds no longer */
 #define LONGPOLL_PROBE_POLLS	20	/* full slices, then twice as long */
 #define LONGPOLL_PROBE_MS	(5 * 60 * 1000)	/* and no sooner than this */
-
-/* What may follow a timeout's digits for them to be the whole value. */
-static int
-longpoll_value_end(int c)
-{
-	return (c != '\0' && strchr("&;,}\" \t\r\n", c) != NULL);
-}
-
-/*
- * Every getUpdates timeout in p[0..len) (a query, an urlencoded or a JSON
- * body) set to secs, in a new string in *out.  With out NULL only checks.
- * The number of them, or -1 if one is not a plain number we can replace.
- */
-int
-longpoll_rewrite(const char *p, size_t len, long secs, char **out,
-    size_t *outlen)
-{
-	char	 num[24], *o;
-	size_t	 at, n, from, k, nlen;
-	int	 count = 0;
-
-	nlen = snprintf(num, sizeof(num), "%ld", secs);
-	for (at = 0; route_timeout_span(p, len, &at, &n) != -1; at += n) {
-		if (at + n < len && !longpoll_value_end(p[at + n]))
-			return (-1);
-		count++;
-	}
-	if (out == NULL)
-		return (count);
-	if ((o = malloc(len + count * nlen + 1)) == NULL)
-		return (-1);
-	for (at = from = k = 0; route_timeout_span(p, len, &at, &n) != -1;
-	    at += n) {
-		memcpy(o + k, p + from, at - from);
-		k += at - from;
-		memcpy(o + k, num, nlen);
-		k += nlen;
-		from = at + n;
-	}
-	memcpy(o + k, p + from, len - from);
-	k += len - from;
-	o[k] = '\0';
-	*out = o;
-	*outlen = k;
-	return (count);
-}
+#define LONGPOLL_WITNESS_MS	(10 * 60 * 1000)	/* two bots' swallows apart */
 
 /* {"ok":true,"result":[]}, in either order, with any white space. */
 int
@@ -187,6 +149,91 @@ longpoll_learn_ok(struct proxy_slice *ps, long secs,
 	ps->ps_since = *now;
 	return (1);
 }
+/*
+ * The witness entry of bot in px: its own, else (take) a free one or the
+ * one whose last swallowed poll is oldest.  NULL if none and !take.
+ */
+static struct proxy_witness *
+longpoll_witness(struct proxy *px, const char *bot, int take)
+{
+	struct proxy_witness	*w, *pick = NULL;
+	int			 i;
+
+	for (i = 0; i < PROXY_WITNESSES; i++) {
+		w = &px->px_wit[i];
+		if (strcmp(w->pw_bot, bot) == 0 && bot[0] != '\0')
+			return (w);
+		if (!take)
+			continue;
+		if (pick == NULL || (pick->pw_bot[0] != '\0' &&
+		    (w->pw_bot[0] == '\0' || util_ms_between(&w->pw_last,
+		    &pick->pw_last) > 0)))
+			pick = w;
+	}
+	if (pick != NULL) {
+		memset(pick, 0, sizeof(*pick));
+		snprintf(pick->pw_bot, sizeof(pick->pw_bot), "%s", bot);
+	}
+	return (pick);
+}
+
+/*
+ * A poll of bot, its timeout of secs read without doubt, was swallowed
+ * through px.  The bot's own polls get a slice at once; the slice every
+ * bot gets (px_slice) only when another bot's poll was swallowed too
+ * within LONGPOLL_WITNESS_MS: no one bot's requests, however shaped, set
+ * what the others get.  LONGPOLL_OWN and LONGPOLL_SHARED: what changed.
+ */
+int
+longpoll_learn_witness(struct proxy *px, const char *bot, long secs,
+    const struct timespec *now)
+{
+	struct proxy_witness	*w, *o;
+	int			 i, rc = 0, other = 0;
+
+	if ((w = longpoll_witness(px, bot, 1)) == NULL)
+		return (0);
+	w->pw_last = *now;
+	if (longpoll_learn_swallowed(&w->pw_slice, secs, now))
+		rc |= LONGPOLL_OWN;
+	for (i = 0; i < PROXY_WITNESSES; i++) {
+		o = &px->px_wit[i];
+		if (o != w && o->pw_bot[0] != '\0' &&
+		    util_ms_between(&o->pw_last, now) <= LONGPOLL_WITNESS_MS)
+			other = 1;
+	}
+	if (other && longpoll_learn_swallowed(&px->px_slice, secs, now))
+		rc |= LONGPOLL_SHARED;
+	return (rc);
+}
+
+/* The slice a poll of bot through px gets: the shorter of the two, 0: none. */
+long
+longpoll_slice_of(struct proxy *px, const char *bot)
+{
+	struct proxy_witness	*w = longpoll_witness(px, bot, 0);
+	long			 s = px->px_slice.ps_secs;
+
+	if (w != NULL && w->pw_slice.ps_secs != 0 &&
+	    (s == 0 || w->pw_slice.ps_secs < s))
+		s = w->pw_slice.ps_secs;
+	return (s);
+}
+
+/* A full slice of secs of bot came back: each slice it was probes on. */
+int
+longpoll_learn_answered(struct proxy *px, const char *bot, long secs,
+    const struct timespec *now)
+{
+	struct proxy_witness	*w = longpoll_witness(px, bot, 0);
+	int			 rc = 0;
+
+	if (w != NULL && longpoll_learn_ok(&w->pw_slice, secs, now))
+		rc |= LONGPOLL_OWN;
+	if (longpoll_learn_ok(&px->px_slice, secs, now))
+		rc |= LONGPOLL_SHARED;
+	return (rc);
+}
 
 static struct proxy *
 longpoll_proxy(struct req *req)
@@ -203,16 +250,27 @@ longpoll_proxy_name(struct req *req)
 }
 
 static void
-longpoll_learned(struct req *req)
+longpoll_learned(struct req *req, int what)
 {
-	long	 s = longpoll_proxy(req)->px_slice.ps_secs;
+	struct proxy		*px = longpoll_proxy(req);
+	struct proxy_witness	*w;
+	long			 s = px->px_slice.ps_secs;
 
-	if (s == 0)
-		log_info("long polls through %s: no slicing from now on",
-		    longpoll_proxy_name(req));
-	else
-		log_info("long polls through %s: upstream polls of at most "
-		    "%ld s from now on", longpoll_proxy_name(req), s);
+	if (what & LONGPOLL_SHARED) {
+		if (s == 0)
+			log_info("long polls through %s: no slicing from "
+			    "now on", longpoll_proxy_name(req));
+		else
+			log_info("long polls through %s: upstream polls of "
+			    "at most %ld s from now on",
+			    longpoll_proxy_name(req), s);
+	}
+	if ((what & LONGPOLL_OWN) &&
+	    (w = longpoll_witness(px, req->req_route.rt_bot, 0)) != NULL)
+		log_info("long polls of bot %s through %s: upstream polls of "
+		    "at most %ld s (0: any) from now on",
+		    req->req_route.rt_bot, longpoll_proxy_name(req),
+		    w->pw_slice.ps_secs);
 }
 
 static long
@@ -238,6 +296,7 @@ longpoll_check_cb(evutil_socket_t fd, short what, void *arg)
 	struct req	*req = arg;
 	struct longpoll	*lp = &req->req_lp;
 	struct timespec	 now;
+	int		 learned;
 
 	(void)fd;
 	(void)what;
@@ -249,37 +308,133 @@ longpoll_check_cb(evutil_socket_t fd, short what, void *arg)
 	    "upstream poll through %s ended; polling again",
 	    req->req_route.rt_bot, longpoll_grace_ms(req), lp->lp_secs,
 	    longpoll_proxy_name(req));
-	if (longpoll_learn_swallowed(&longpoll_proxy(req)->px_slice,
-	    lp->lp_secs, &now))
-		longpoll_learned(req);
+	if ((learned = longpoll_learn_witness(longpoll_proxy(req),
+	    req->req_route.rt_bot, lp->lp_secs, &now)) != 0)
+		longpoll_learned(req, learned);
 	lp->lp_swallowed = 1;
 	lp->lp_again(req);
 }
 
+/* The request's Content-Type, in buf; NULL if none or more than one. */
+static const char *
+longpoll_ctype(const struct req *req, char *buf, size_t size)
+{
+	const struct curl_slist	*h;
+	const char		*value;
+	size_t			 nlen, vlen;
+	int			 n = 0;
+
+	for (h = req->req_hdrs; h != NULL; h = h->next) {
+		if (header_split(h->data, strlen(h->data), &nlen, &value,
+		    &vlen) == -1 || !header_is(h->data, nlen, "Content-Type"))
+			continue;
+		if (n++ > 0 || vlen >= size)
+			return (NULL);
+		memcpy(buf, value, vlen);
+		buf[vlen] = '\0';
+	}
+	return (n == 1 ? buf : NULL);
+}
+
 /*
- * A long poll we can send again: every timeout in it can be rewritten,
- * and its body (if any) is all here.  again is the owner's way to drop
- * the running attempt and start the next one.
+ * Read the poll's timeout as the Bot API will (pollarg.c), from the
+ * query and, once it is all here (done), the body: req_poll_secs is it,
+ * POLLARG_MAX in doubt, -1 if there is none.
+ */
+void
+longpoll_read(struct req *req, int done)
+{
+	struct pollarg	*pa = &req->req_lp.lp_arg;
+	char		 ctype[LONGPOLL_CTYPE_MAX];
+	const char	*t, *q, *ct;
+	size_t		 len;
+	ssize_t		 blen = 0;
+
+	t = (const char *)evbuffer_pullup(req->req_target, -1);
+	len = evbuffer_get_length(req->req_target);
+	if (t == NULL || (q = memchr(t, '?', len)) == NULL) {
+		q = t = "";
+		len = 0;
+	} else
+		q++;
+	ct = longpoll_ctype(req, ctype, sizeof(ctype));
+	if (req->req_has_body)
+		blen = done ? (ssize_t)evbuffer_get_length(req->req_body) : -1;
+	pollarg_read(pa, q, len - (q - t), ct,
+	    blen > 0 ? (const char *)evbuffer_pullup(req->req_body, -1) : "",
+	    blen);
+	req->req_poll_secs = pa->pa_state == POLLARG_ABSENT ? -1 : pa->pa_secs;
+}
+
+/*
+ * The timeout where the Bot API reads it (and only there) set to secs;
+ * with check, only whether it can be.
+ */
+static int
+longpoll_edit(struct req *req, long secs, int check)
+{
+	struct pollarg	*pa = &req->req_lp.lp_arg;
+	char		 ctype[LONGPOLL_CTYPE_MAX], *s, *url, *q;
+	const char	*ct = NULL;
+	size_t		 len, n;
+
+	if (pa->pa_src == POLLARG_QUERY) {
+		if ((q = strchr(req->req_url, '?')) == NULL ||
+		    pollarg_rewrite(POLLARG_QUERY, NULL, q + 1, strlen(q + 1),
+		    secs, check ? NULL : &s, &n) == -1)
+			return (-1);
+		if (check)
+			return (0);
+		if (asprintf(&url, "%.*s%s", (int)(q + 1 - req->req_url),
+		    req->req_url, s) == -1) {
+			free(s);
+			return (-1);
+		}
+		free(s);
+		free(req->req_url);
+		req->req_url = url;
+		return (0);
+	}
+	if (!req->req_has_body || (pa->pa_src == POLLARG_MULTIPART &&
+	    (ct = longpoll_ctype(req, ctype, sizeof(ctype))) == NULL))
+		return (-1);
+	len = evbuffer_get_length(req->req_body);
+	if (pollarg_rewrite(pa->pa_src, ct, (const char *)evbuffer_pullup(
+	    req->req_body, -1), len, secs, check ? NULL : &s, &n) == -1)
+		return (-1);
+	if (check)
+		return (0);
+	evbuffer_drain(req->req_body, len);
+	if (evbuffer_add(req->req_body, s, n) == -1) {
+		free(s);
+		return (-1);
+	}
+	free(s);
+	req->req_clen = n;
+	return (0);
+}
+
+/*
+ * A long poll we can send again: its timeout read without doubt and
+ * where it can be rewritten, and its body (if any) all here.  again is
+ * the owner's way to drop the running attempt and start the next one.
  */
 int
 longpoll_start(struct req *req, void (*again)(struct req *))
 {
 	struct longpoll	*lp = &req->req_lp;
-	const char	*q;
 	size_t		 len;
 
-	if (!req->req_route.rt_longpoll || req->req_poll_secs <= 0)
+	if (!req->req_route.rt_longpoll || req->req_poll_secs <= 0 ||
+	    lp->lp_arg.pa_state != POLLARG_SURE)
 		return (0);
 	if (req->req_has_body) {
 		len = evbuffer_get_length(req->req_body);
 		if (!req->req_body_done || req->req_replay == NULL ||
-		    req->req_clen < 0 || len != (size_t)req->req_clen ||
-		    longpoll_rewrite((const char *)evbuffer_pullup(
-		    req->req_body, -1), len, 0, NULL, NULL) == -1)
+		    req->req_clen < 0 || len != (size_t)req->req_clen)
 			return (0);
 	}
-	if ((q = strchr(req->req_url, '?')) != NULL &&
-	    longpoll_rewrite(q, strlen(q), 0, NULL, NULL) == -1)
+	if (longpoll_edit(req, 0, 1) == -1)
 		return (0);
 	if (event_assign(&lp->lp_ev, req->req_base, -1, 0, longpoll_check_cb,
 	    req) == -1)
@@ -290,40 +445,14 @@ longpoll_start(struct req *req, void (*again)(struct req *))
 	return (0);
 }
 
-/* The request's URL and body with the timeout set to secs. */
+/* The request's URL or body with the timeout set to secs. */
 static int
 longpoll_set(struct req *req, long secs)
 {
-	char	*q, *s, *url;
-	size_t	 len, n;
-
 	if (secs == req->req_poll_secs)
 		return (0);
-	if ((q = strchr(req->req_url, '?')) != NULL) {
-		if (longpoll_rewrite(q, strlen(q), secs, &s, &n) == -1)
-			return (-1);
-		if (asprintf(&url, "%.*s%s", (int)(q - req->req_url),
-		    req->req_url, s) == -1) {
-			free(s);
-			return (-1);
-		}
-		free(s);
-		free(req->req_url);
-		req->req_url = url;
-	}
-	if (req->req_has_body) {
-		len = evbuffer_get_length(req->req_body);
-		if (longpoll_rewrite((const char *)evbuffer_pullup(
-		    req->req_body, -1), len, secs, &s, &n) == -1)
-			return (-1);
-		evbuffer_drain(req->req_body, len);
-		if (evbuffer_add(req->req_body, s, n) == -1) {
-			free(s);
-			return (-1);
-		}
-		free(s);
-		req->req_clen = n;
-	}
+	if (longpoll_edit(req, secs, 0) == -1)
+		return (-1);
 	req->req_poll_secs = secs;
 	return (0);
 }
@@ -367,7 +496,8 @@ longpoll_prepare(struct req *req)
 		return (0);
 	clock_gettime(CLOCK_MONOTONIC, &lp->lp_begun);
 	secs = longpoll_secs(lp->lp_bot, longpoll_left(req, &lp->lp_begun),
-	    longpoll_proxy(req)->px_slice.ps_secs, lp->lp_swallowed,
+	    longpoll_slice_of(longpoll_proxy(req), req->req_route.rt_bot),
+	    lp->lp_swallowed,
 	    lp->lp_polls == 1, &lp->lp_hold);
 	if (longpoll_set(req, secs) == -1) {
 		lp->lp_hold = 0;
@@ -458,6 +588,7 @@ longpoll_again(struct req *req)
 {
 	struct longpoll	*lp = &req->req_lp;
 	struct timespec	 now;
+	int		 learned;
 
 	if (!lp->lp_hold || req->req_up_status != 200 ||
 	    !longpoll_is_empty(lp->lp_held, lp->lp_heldlen))
@@ -465,9 +596,9 @@ longpoll_again(struct req *req)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (util_ms_between(&lp->lp_begun, &now) < lp->lp_secs * 500)
 		return (0);
-	if (longpoll_learn_ok(&longpoll_proxy(req)->px_slice, lp->lp_secs,
-	    &now))
-		longpoll_learned(req);
+	if ((learned = longpoll_learn_answered(longpoll_proxy(req),
+	    req->req_route.rt_bot, lp->lp_secs, &now)) != 0)
+		longpoll_learned(req, learned);
 	return (longpoll_left(req, &now) >= 1000);
 }
 

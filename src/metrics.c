@@ -108,6 +108,8 @@ static struct {
 	int		 mt_spares_building;
 	int		 mt_spares_ready;
 	uint64_t	 mt_longpoll[METRICS_LP_MAX];
+	uint64_t	 mt_reload[METRICS_RELOAD_MAX];
+	uint64_t	 mt_refused[METRICS_REFUSED_MAX];
 	uint64_t	 mt_bytes_in;
 	uint64_t	 mt_bytes_out;
 } mt;
@@ -232,6 +234,49 @@ metrics_longpoll(enum metrics_longpoll what)
 		mt.mt_longpoll[what]++;
 }
 
+void
+metrics_reload(enum metrics_reload what)
+{
+	if ((unsigned)what < METRICS_RELOAD_MAX)
+		mt.mt_reload[what]++;
+}
+
+void
+metrics_refused(enum metrics_refusal why)
+{
+	if ((unsigned)why < METRICS_REFUSED_MAX)
+		mt.mt_refused[why]++;
+}
+
+/* Reloads and refusals for room: fixed labels, nothing from requests. */
+static void
+metrics_render_limits(struct evbuffer *out)
+{
+	evbuffer_add_printf(out, "# HELP tgsidecar_reload_signals_total "
+	    "SIGHUPs delivered (reloads coalesce: see reloads_total).\n"
+	    "# TYPE tgsidecar_reload_signals_total counter\n"
+	    "tgsidecar_reload_signals_total %llu\n"
+	    "# HELP tgsidecar_reloads_total Reloads run, by result.\n"
+	    "# TYPE tgsidecar_reloads_total counter\n"
+	    "tgsidecar_reloads_total{result=\"applied\"} %llu\n"
+	    "tgsidecar_reloads_total{result=\"failed\"} %llu\n"
+	    "# HELP tgsidecar_trust_reads_total Reloads that read the trust "
+	    "store anew (its files changed).\n"
+	    "# TYPE tgsidecar_trust_reads_total counter\n"
+	    "tgsidecar_trust_reads_total %llu\n"
+	    "# HELP tgsidecar_refused_total Requests refused with 503 for "
+	    "room, by the limit reached.\n"
+	    "# TYPE tgsidecar_refused_total counter\n"
+	    "tgsidecar_refused_total{reason=\"max_inflight\"} %llu\n"
+	    "tgsidecar_refused_total{reason=\"max_inflight_per_bot\"} %llu\n",
+	    (unsigned long long)mt.mt_reload[METRICS_RELOAD_SIGNAL],
+	    (unsigned long long)mt.mt_reload[METRICS_RELOAD_APPLIED],
+	    (unsigned long long)mt.mt_reload[METRICS_RELOAD_FAILED],
+	    (unsigned long long)mt.mt_reload[METRICS_RELOAD_TRUST],
+	    (unsigned long long)mt.mt_refused[METRICS_REFUSED_INFLIGHT],
+	    (unsigned long long)mt.mt_refused[METRICS_REFUSED_BOT_SHARE]);
+}
+
 static void
 metrics_observe(enum metrics_phase phase, curl_off_t us)
 {
@@ -312,6 +357,54 @@ metrics_render_spares(struct evbuffer *out)
 	    (unsigned long long)mt.mt_longpoll[METRICS_LP_SLICED]);
 }
 
+/* The flood guard: its own counters, kept apart from mt's. */
+static const char *metrics_floods[METRICS_FLOOD_MAX] = {
+	[METRICS_FLOOD_UPSTREAM_429] = "upstream_429",
+	[METRICS_FLOOD_HELD] = "held",
+	[METRICS_FLOOD_PACED] = "paced",
+	[METRICS_FLOOD_REFUSED] = "refused",
+};
+static uint64_t	 metrics_flood_n[METRICS_FLOOD_MAX];
+static int	 metrics_flood_queue;		/* paced calls waiting now */
+static double	 metrics_flood_wait_s;		/* their waits, summed */
+
+/* A paced call's wait (s) begins (+1), or it leaves the queue (-1). */
+void
+metrics_flood_wait(double s, int delta)
+{
+	metrics_flood_wait_s += s;
+	metrics_flood_queue += delta;
+}
+
+void
+metrics_flood(enum metrics_flood what)
+{
+	if ((unsigned)what < METRICS_FLOOD_MAX)
+		metrics_flood_n[what]++;
+}
+
+static void
+metrics_render_flood(struct evbuffer *out)
+{
+	size_t	 i;
+
+	evbuffer_add_printf(out, "# HELP tgsidecar_flood_total Bot API 429s "
+	    "with retry_after, and calls answered 429 here while one "
+	    "holds (flood_guard).\n# TYPE tgsidecar_flood_total counter\n");
+	for (i = 0; i < METRICS_FLOOD_MAX; i++)
+		evbuffer_add_printf(out, "tgsidecar_flood_total{event=\"%s\"} "
+		    "%llu\n", metrics_floods[i],
+		    (unsigned long long)metrics_flood_n[i]);
+	evbuffer_add_printf(out, "# HELP tgsidecar_flood_queue Calls waiting "
+	    "for their paced time now (flood_pace).\n"
+	    "# TYPE tgsidecar_flood_queue gauge\ntgsidecar_flood_queue %d\n"
+	    "# HELP tgsidecar_flood_wait_seconds_total Time paced calls were "
+	    "held, summed (flood_pace).\n"
+	    "# TYPE tgsidecar_flood_wait_seconds_total counter\n"
+	    "tgsidecar_flood_wait_seconds_total %.3f\n", metrics_flood_queue,
+	    metrics_flood_wait_s);
+}
+
 int
 metrics_render(struct evbuffer *out, int inflight, int clients)
 {
@@ -361,5 +454,7 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_bytes_in,
 	    (unsigned long long)mt.mt_bytes_out);
 	metrics_render_spares(out);
+	metrics_render_flood(out);
+	metrics_render_limits(out);
 	return (0);
 }

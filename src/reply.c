@@ -13,6 +13,7 @@
 #include <http_parser.h>
 
 #include "apierror.h"
+#include "flood.h"
 #include "log.h"
 #include "reply.h"
 #include "req.h"
@@ -40,6 +41,8 @@ reply_head(struct req *req, int status, const char *reason,
 
 	if (reply_no_body(status))
 		clen = -2;
+	else if (clen < 0 && req->req_method == HTTP_HEAD)
+		;	/* no body follows: no framing to end it */
 	else if (clen < 0 && req->req_http11)
 		req->req_chunked = 1;
 	else if (clen < 0)
@@ -64,6 +67,7 @@ reply_head(struct req *req, int status, const char *reason,
 		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
 	req->req_status = status;
 	req->req_head_sent = 1;
+	flood_reply_head(req, status);
 	return (evbuffer_add(out, "\r\n", 2));
 }
 
@@ -89,6 +93,7 @@ reply_body(struct req *req, const char *data, size_t len)
 		return (-1);
 	if (req->req_chunked && evbuffer_add(out, "\r\n", 2) == -1)
 		return (-1);
+	flood_reply_body(req, data, len);
 	return (0);
 }
 
@@ -96,6 +101,7 @@ reply_body(struct req *req, const char *data, size_t len)
 void
 reply_end(struct req *req)
 {
+	flood_reply_end(req);
 	if (req->req_clen_out >= 0 &&
 	    req->req_bytes_out != (uint64_t)req->req_clen_out)
 		req->req_keepalive = 0;
@@ -119,7 +125,13 @@ reply_apierror(char *body, size_t size, int status, const char *desc)
 {
 	int	 len;
 
-	if ((len = apierror_body(body, size, status, desc)) == -1)
+	/* Every 503 of ours says Retry-After: 1, in the body too. */
+	if (status == 503) {
+		if ((len = apierror_retry(body, size, status, desc,
+		    REPLY_RETRY_AFTER)) == -1)
+			len = apierror_retry(body, size, status,
+			    apierror_reason(status), REPLY_RETRY_AFTER);
+	} else if ((len = apierror_body(body, size, status, desc)) == -1)
 		len = apierror_body(body, size, status,
 		    apierror_reason(status));
 	return (len == -1 ? 0 : len);	/* the reason always fits */
@@ -167,7 +179,8 @@ reply_full(struct req *req, int status, const char *ctype, const char *data,
 	    evbuffer_add_printf(hdrs, "Allow: %s\r\n",
 	    req->req_allow) == -1) ||
 	    (status == 503 &&
-	    evbuffer_add_printf(hdrs, "Retry-After: 1\r\n") == -1))
+	    evbuffer_add_printf(hdrs, "Retry-After: %d\r\n",
+	    REPLY_RETRY_AFTER) == -1))
 		goto fail;
 	rc = reply_head(req, status, NULL, hdrs, (int64_t)len);
 	evbuffer_free(hdrs);
@@ -183,6 +196,33 @@ reply_full(struct req *req, int status, const char *ctype, const char *data,
  fail:
 	if (hdrs != NULL)
 		evbuffer_free(hdrs);
+	reply_broken(req, __func__);
+}
+
+/* The flood guard's 429: the Bot API's body, and Retry-After. */
+void
+reply_retry(struct req *req, long secs)
+{
+	struct evbuffer	*hdrs;
+	char		 body[256];
+	int		 len, rc;
+
+	if ((len = apierror_429(body, sizeof(body), secs)) == -1 ||
+	    (hdrs = evbuffer_new()) == NULL)
+		goto fail;
+	rc = evbuffer_add_printf(hdrs, "Content-Type: application/json\r\n"
+	    "Retry-After: %ld\r\n", secs) == -1 ? -1 :
+	    reply_head(req, 429, NULL, hdrs, (int64_t)len);
+	evbuffer_free(hdrs);
+	if (rc == -1)
+		goto fail;
+	if (req->req_method == HTTP_HEAD)
+		return;
+	req->req_bytes_out += len;
+	if (evbuffer_add(req->req_out, body, len) == -1)
+		goto fail;
+	return;
+ fail:
 	reply_broken(req, __func__);
 }
 

@@ -23,11 +23,13 @@
 #include "health.h"
 #include "log.h"
 #include "pac.h"
+#include "metrics.h"
 #include "multi.h"
 #include "server.h"
 #include "spare.h"
 #include "tls.h"
 #include "trim.h"
+#include "trustmark.h"
 #include "upstream.h"
 #include "util.h"
 
@@ -159,20 +161,75 @@ server_privdrop(const char *name)
 /*
  * SIGHUP: parse the configuration anew into a fresh struct and swap it in
  * only if it is valid.  Requests in flight keep the one they started with.
+ *
+ * Signals coalesce: a SIGHUP only marks a reload pending (libevent calls
+ * the handler once per signal caught, 2,000 times for a burst of 2,000),
+ * and the reload runs from a timer, no sooner than SERVER_RELOAD_GAP_MS
+ * after the last one ended.  SIGHUPs during a pending or running reload
+ * make at most one more, which still sees the latest files.
  */
+#define SERVER_RELOAD_GAP_MS	200
+
 static void	server_reload(struct server *);
 
 static void
 server_reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server	*srv = arg;
+	struct timespec	 now;
+	struct timeval	 tv;
+	long		 wait = 0;
 
 	(void)sig;
 	(void)what;
+	metrics_reload(METRICS_RELOAD_SIGNAL);
+	if (srv->srv_reload_pending)
+		return;
+	srv->srv_reload_pending = 1;
+	if (srv->srv_reload_last.tv_sec != 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		wait = SERVER_RELOAD_GAP_MS -
+		    util_ms_between(&srv->srv_reload_last, &now);
+		if (wait < 0)
+			wait = 0;
+	}
+	util_ms_timeval(wait, &tv);
+	evtimer_add(srv->srv_reload_ev, &tv);
+}
+
+static void
+server_reload_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*srv = arg;
+
+	(void)fd;
+	(void)what;
+	srv->srv_reload_pending = 0;
 	server_notify("RELOADING=1");
 	server_reload(srv);
 	pac_run_refresh();	/* a pac+ proxy's file, in the background */
 	server_notify("READY=1");
+	clock_gettime(CLOCK_MONOTONIC, &srv->srv_reload_last);
+}
+
+/*
+ * The trust store again, only if its files changed (trustmark.c): a CA
+ * bundle costs about 25 ms to parse.
+ */
+static int
+server_trust(struct server *srv, const struct config *cfg)
+{
+	struct trustmark	 tm;
+
+	trustmark_take(&tm, cfg);
+	if (trustmark_same(&tm, &srv->srv_trust))
+		return (0);
+	if (tls_init(cfg) == -1)
+		return (-1);
+	srv->srv_trust = tm;
+	metrics_reload(METRICS_RELOAD_TRUST);
+	log_info("reload: the trust store was read anew (its files changed)");
+	return (0);
 }
 
 /* pac_run.c's hook: the PAC answers a new list; reload with it. */
@@ -196,17 +253,20 @@ server_reload(struct server *srv)
 	if (config_load(cfg, &cli, srv->srv_argc, srv->srv_argv, environ,
 	    err, sizeof(err)) == -1) {
 		log_warnx("reload failed, the old configuration stays: %s", err);
+		metrics_reload(METRICS_RELOAD_FAILED);
 		config_unref(cfg);
 		return;
 	}
 	if (strcmp(cfg->cfg_listen, srv->srv_pool.cp_cfg->cfg_listen) != 0)
 		log_warnx("reload: listen %s takes a restart; still on %s",
 		    cfg->cfg_listen, srv->srv_pool.cp_cfg->cfg_listen);
-	if (tls_init(cfg) == -1) {
+	if (server_trust(srv, cfg) == -1) {
 		log_warnx("reload failed, the old configuration stays");
+		metrics_reload(METRICS_RELOAD_FAILED);
 		config_unref(cfg);
 		return;
 	}
+	metrics_reload(METRICS_RELOAD_APPLIED);
 	log_init(cfg->cfg_log_level);
 	log_format(cfg->cfg_log_json, cfg->cfg_syslog);
 	failover_inherit(cfg, srv->srv_pool.cp_cfg);
@@ -294,6 +354,7 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	srv->srv_pool.cp_idle = server_idle;
 	srv->srv_pool.cp_gone = server_client_gone;
 	srv->srv_pool.cp_arg = srv;
+	trustmark_take(&srv->srv_trust, cfg);
 	if (tls_init(cfg) == -1 || multi_init(srv->srv_base) == -1 ||
 	    spare_init(srv->srv_base) == -1)
 		goto fail;
@@ -308,7 +369,10 @@ server_init(struct server *srv, struct config *cfg, int argc, char **argv)
 	srv->srv_sighup = evsignal_new(srv->srv_base, SIGHUP,
 	    server_reload_cb, srv);
 	srv->srv_drain_timer = evtimer_new(srv->srv_base, server_stop_cb, srv);
+	srv->srv_reload_ev = evtimer_new(srv->srv_base, server_reload_run,
+	    srv);
 	if (srv->srv_sigint == NULL || srv->srv_sigterm == NULL ||
+	    srv->srv_reload_ev == NULL ||
 	    srv->srv_sighup == NULL || srv->srv_drain_timer == NULL ||
 	    evsignal_add(srv->srv_sigint, NULL) == -1 ||
 	    evsignal_add(srv->srv_sigterm, NULL) == -1 ||
@@ -372,6 +436,8 @@ server_free(struct server *srv)
 		event_free(srv->srv_sigterm);
 	if (srv->srv_sighup != NULL)
 		event_free(srv->srv_sighup);
+	if (srv->srv_reload_ev != NULL)
+		event_free(srv->srv_reload_ev);
 	if (srv->srv_drain_timer != NULL)
 		event_free(srv->srv_drain_timer);
 	health_free();

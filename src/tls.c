@@ -146,18 +146,26 @@ tls_session_take(const char *key)
 	struct tls_slot	*ts;
 	SSL_SESSION	*s;
 	time_t		 now = time(NULL);
+	int		 live;
 
 	if ((ts = tls_slot(key, 0)) == NULL)
 		return (NULL);
 	while (ts->ts_n > 0) {
 		s = ts->ts_sess[0];	/* the oldest: it expires first */
 		/*
+		 * OpenSSL marks a TLS 1.3 session not resumable once a
+		 * handshake has resumed it (measured, 3.0): a shared ticket
+		 * serves only the handshakes begun before its first one
+		 * ended, and offered later it silently makes a full one.
+		 */
+		live = SSL_SESSION_is_resumable(s) &&
+		    SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) >= now;
+		/*
 		 * A TLS 1.2 session is shared; so is the last ticket left, for
 		 * the next connection may come before this one has read its
 		 * own new tickets (one a server refuses costs a full handshake).
 		 */
-		if (SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) >=
-		    now && (SSL_SESSION_get_protocol_version(s) <
+		if (live && (SSL_SESSION_get_protocol_version(s) <
 		    TLS1_3_VERSION || ts->ts_n == 1)) {
 			SSL_SESSION_up_ref(s);
 			return (s);
@@ -165,8 +173,7 @@ tls_session_take(const char *key)
 		ts->ts_n--;
 		memmove(&ts->ts_sess[0], &ts->ts_sess[1],
 		    ts->ts_n * sizeof(ts->ts_sess[0]));
-		if (SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s) >=
-		    now)
+		if (live)
 			return (s);
 		SSL_SESSION_free(s);
 	}

@@ -30,7 +30,12 @@
  */
 enum upstream_who { WHO_NONE, WHO_UPSTREAM, WHO_HOST, WHO_PROXY, WHO_HOP,
 	WHO_SOCKS, WHO_TARGET };
-enum upstream_retry { RETRY_NEVER, RETRY_ANY, RETRY_READONLY };
+/*
+ * RETRY_OTHER: again only through another proxy than the one that failed
+ * (a certificate is the same on every try: an intercepting proxy's is
+ * not the upstream's, and the next proxy may not intercept).
+ */
+enum upstream_retry { RETRY_NEVER, RETRY_ANY, RETRY_READONLY, RETRY_OTHER };
 
 /*
  * ur_fmt gets three strings: 1 whom ur_who names, 2 why, 3 whom ur_what
@@ -75,7 +80,7 @@ static const struct upstream_rule {
 	    RETRY_ANY, WHO_NONE, 1 },
 	[UST_TLS_VERIFY] = { METRICS_STAGE_TLS,
 	    "%s: TLS certificate verify failed: %s", WHO_UPSTREAM, 502, 1,
-	    RETRY_ANY },
+	    RETRY_OTHER },
 	[UST_TLS] = { METRICS_STAGE_TLS,
 	    "%s: TLS handshake failed: %s", WHO_UPSTREAM, 502, 1, RETRY_ANY },
 	[UST_SEND_TIMEOUT] = { METRICS_STAGE_TIMEOUT,
@@ -384,6 +389,8 @@ upstream_fail_retryable(struct req *req, enum upstream_stage st)
 	if (req->req_attempt >= req->req_cfg->cfg_retries ||
 	    req->req_head_sent)
 		return (0);
+	if (retry == RETRY_OTHER)	/* the proxy is blamed by now */
+		return (failover_pick(req->req_cfg) != req->req_proxy);
 	return (retry == RETRY_ANY || (retry == RETRY_READONLY &&
 	    req->req_route.rt_readonly && req->req_replay != NULL));
 }

@@ -44,6 +44,7 @@
 
 #define H1_IOSIZE		(16 * 1024)
 #define H1_REPLAY_MAX		(64 * 1024)	/* body kept for a retry */
+#define H1_OUT_MAX		(64 * 1024)	/* upload queued ahead of the wire */
 #define H1_TICK_MIN		100	/* ms between looks at the send queue */
 #define H1_TICK_MAX		1000
 
@@ -262,14 +263,19 @@ upstream_h1_on_headers(http_parser *p)
 		return (0);	/* the end of the trailers */
 	if (upstream_h1_status(h1) == -1 || upstream_h1_flush(h1) == -1)
 		return (-1);
+	/* Interim: no body whatever its fields say; the real head follows. */
 	if (p->status_code < 200)
-		return (0);	/* interim: the real head follows */
+		return (1);
 	h1->h1_final = 1;
 	upstream_h1_moved(h1, UPH_RECV);
 	if (upstream_head_end(req) == -1)
 		return (upstream_h1_refused(h1));
-	/* 1: no body, whatever the fields say. */
-	return (req->req_method == HTTP_HEAD ? 1 : 0);
+	/*
+	 * 1: no body, whatever the fields say: a HEAD's, and a 204's or
+	 * 304's (RFC 9110 6.4.1); bytes after them are not the bot's.
+	 */
+	return (req->req_method == HTTP_HEAD || p->status_code == 204 ||
+	    p->status_code == 304 ? 1 : 0);
 }
 
 static int
@@ -388,6 +394,10 @@ upstream_h1_parse(struct upstream_h1 *h1, const char *buf, size_t n)
 		if (h1->h1_complete)
 			return (1);
 		err = HTTP_PARSER_ERRNO(&h1->h1_parser);
+		/* Closed before the framing said the end: the caller's words. */
+		if (n == 0 && err == HPE_INVALID_EOF_STATE &&
+		    h1->h1_stage == UST_NONE)
+			return (0);
 		if (err != HPE_OK) {
 			if (h1->h1_stage != UST_NONE)
 				return (-1);
@@ -402,17 +412,28 @@ upstream_h1_parse(struct upstream_h1 *h1, const char *buf, size_t n)
 	return (0);
 }
 
-/* Move upload bytes from the bot to the output, framed. */
+/*
+ * Move upload bytes from the bot to the output, framed: at most
+ * H1_OUT_MAX queued, so a slow upstream holds the bot back (client.c
+ * stops reading it at REQ_BODY_HIGH).  Bytes that end a wait for the bot
+ * restart the clock: that wait was the bot's time.
+ */
 static void
 upstream_h1_body(struct upstream_h1 *h1)
 {
 	struct req	*req = h1->h1_req;
 	size_t		 n = evbuffer_get_length(req->req_body);
+	size_t		 queued = evbuffer_get_length(h1->h1_out);
 
-	if (h1->h1_body_end)
+	if (h1->h1_body_end || queued >= H1_OUT_MAX)
 		return;
+	if (n > H1_OUT_MAX - queued)
+		n = H1_OUT_MAX - queued;
 	if (h1->h1_body_left >= 0 && (int64_t)n > h1->h1_body_left)
 		n = h1->h1_body_left;
+	if (n > 0 && queued == 0 && h1->h1_woff == h1->h1_wlen &&
+	    h1->h1_phase == UPH_SEND)
+		clock_gettime(CLOCK_MONOTONIC, &h1->h1_since);
 	if (n > 0 && req->req_replay != NULL) {
 		/* What a read-only retry would have to send again. */
 		if (evbuffer_get_length(req->req_replay) + n > H1_REPLAY_MAX) {

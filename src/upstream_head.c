@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <http_parser.h>
@@ -98,6 +99,15 @@ upstream_head_field(struct req *req, const char *name, size_t nlen,
 		    "token and a clean value"));
 	header_trim(&value, &vlen);
 	kind = header_kind(name, nlen);
+	/*
+	 * http-parser 2.9 takes any name that begins so for the framing
+	 * field and frames by it (a 204 read to the close); a bot's parser
+	 * may too.  No such field passes.
+	 */
+	if (kind != HEADER_TRANSFER_ENCODING && nlen > 17 &&
+	    strncasecmp(name, "transfer-encoding", 17) == 0)
+		return (upstream_head_refuse(req, "a Content-Length or "
+		    "Transfer-Encoding that cannot be framed safely"));
 	if (kind == HEADER_TRANSFER_ENCODING ||
 	    kind == HEADER_CONTENT_LENGTH) {
 		if (upstream_head_length(req, kind, value, vlen) == -1)

@@ -5,7 +5,7 @@
 # usage: tests/fuzz/run.sh [SECONDS [HARNESS ...]]
 #
 #   SECONDS   per harness (default 30); 0 only builds
-#   HARNESS   route, http, config, proxy (default: all four)
+#   HARNESS   route, http, config, proxy, pollarg, reply (default: all six)
 #
 # Environment: FUZZ_CC (clang), FUZZ_BUILDDIR (tests/fuzz/build),
 # FUZZ_CONFIG_H_DIR (where config.h is; the top of the tree by default,
@@ -25,7 +25,7 @@ secs=${1:-30}
 case $secs in
 ''|*[!0-9]*) echo "run.sh: SECONDS must be a number" >&2; exit 2 ;;
 esac
-names=${*:-route http config proxy}
+names=${*:-route http config proxy pollarg reply}
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -41,26 +41,36 @@ if [ ! -f "$cfgdir/config.h" ]; then
 	printf '#define PACKAGE_VERSION "fuzz"\n' > "$build/config.h"
 fi
 
-pc_cflags=$(pkg-config --cflags libevent libcurl openssl duktape) || exit 2
-pc_libs=$(pkg-config --libs libevent libcurl openssl duktape) || exit 2
+pc_cflags=$(pkg-config --cflags libevent libcurl openssl duktape jansson) || exit 2
+pc_libs=$(pkg-config --libs libevent libcurl openssl duktape jansson) || exit 2
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-g -O1 -fno-omit-frame-pointer $san -Wall -Wextra -D_GNU_SOURCE \
     -I$cfgdir -I$top/src -I$top/include $pc_cflags"
 
 # The daemon sources each harness links: never upstream.c, multi.c,
-# tls.c or server.c; fuzz_http.c stands in for the parts it needs.
+# tls.c or server.c; fuzz_http.c stands in for the parts it needs, and
+# fuzz_reply.c has conn.c's functions from tests/unit/fakeconn.c.
 cfg="config config_keys config_set config_cli proxy envopt pac pac_fetch pac_run"
 srcs_of() {
 	case $1 in
 	route)	echo "route" ;;
+	pollarg)	echo "pollarg" ;;
 	proxy)	echo "proxy envopt log util route" ;;
 	config)	echo "$cfg acl log util route" ;;
-	http)	echo "client access admit reply header headsize route apierror acl $cfg log util"
+	http)	echo "client client_local access admit share reply header headsize route apierror acl longpoll pollarg $cfg log util"
 		# Newer parts of the request path, where the tree has them.
-		for s in health metrics failover; do
+		for s in health metrics failover procstat flood floodchat floodpace; do
 			[ -f "$top/src/$s.c" ] && echo "$s"
 		done ;;
+	reply)	echo "upstream_h1 upstream_head upstream_req reply longpoll pollarg flood floodchat floodpace trim header headsize apierror metrics acl $cfg log util route" ;;
+	esac
+}
+
+# Test sources a harness links too (from tests/unit).
+extras_of() {
+	case $1 in
+	reply)	echo "fakeconn replyrun" ;;
 	esac
 }
 
@@ -75,8 +85,15 @@ build_one() {
 		    -o "$o" || return 1
 		objs="$objs $o"
 	done
+	for s in $(extras_of "$name"); do
+		o=$build/obj/$name-t-$s.o
+		# shellcheck disable=SC2086
+		$cc $cflags -I"$top/tests/unit" -fsanitize=fuzzer-no-link \
+		    -c "$top/tests/unit/$s.c" -o "$o" || return 1
+		objs="$objs $o"
+	done
 	# shellcheck disable=SC2086
-	$cc $cflags -fsanitize=fuzzer "$here/fuzz_$name.c" $objs \
+	$cc $cflags -I"$top/tests/unit" -fsanitize=fuzzer "$here/fuzz_$name.c" $objs \
 	    -o "$build/fuzz_$name" $pc_libs -lhttp_parser
 }
 
@@ -110,7 +127,7 @@ run_one() {
 fail=0
 for n in $names; do
 	case $n in
-	route|http|config|proxy) ;;
+	route|http|config|proxy|pollarg|reply) ;;
 	*) echo "run.sh: unknown harness $n" >&2; exit 2 ;;
 	esac
 	echo "== building fuzz_$n"

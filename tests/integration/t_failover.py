@@ -178,7 +178,8 @@ def readyz_burst(t, env, desc, sidecar, hop):
     (max_inflight 4) are served. hop.held() counts the connections that
     reached it."""
     tok = token(harness.unique_secret("rdy"))
-    sc = sidecar(["--max-inflight", str(BOTS)]).start()
+    sc = sidecar(["--max-inflight", str(BOTS),
+                  "--max-inflight-per-bot", str(BOTS)]).start()
     try:
         ths, ready = in_threads(lambda: sc.get("/readyz"),
                                 [()] * READYZ_CALLERS)

@@ -713,6 +713,8 @@ def part_limits(t, env):
     # max_header_size 32K: heads just over it still fit the socket buffers.
     sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy="direct",
                  extra_args=["--max-inflight", "2",
+                             # one bot id, two polls: the whole share
+                             "--max-inflight-per-bot", "2",
                              "--max-header-size", "32K"]).start()
     polls = []
     try:
@@ -986,7 +988,9 @@ def many_bots(t, env, tok):
     have = harness.raise_own_nofile(MANY_BOTS + 512)
     t.ok(have >= MANY_BOTS + 100, "the test process may open %d sockets "
          "(RLIMIT_NOFILE %d)" % (MANY_BOTS, have))
+    # One token stands for the 1,000 bots: give it all of max_inflight.
     sc = Sidecar(wd, upstream=si.url, ca_file=certs.ca_cert, proxy="direct",
+                 extra_args=["--max-inflight-per-bot", "1024"],
                  nofile=4 * MANY_BOTS).start()
     try:
         si.reset()

@@ -22,7 +22,7 @@ from harness import Tap  # noqa: E402
 TESTS = os.environ.get("TESTS_SRCDIR") or os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))
 RUN = os.path.join(TESTS, "fuzz", "run.sh")
-HARNESSES = ("route", "http", "config", "proxy")
+HARNESSES = ("route", "http", "config", "proxy", "pollarg", "reply")
 
 
 def fuzzer_clang(wd):

@@ -363,6 +363,9 @@ def part_bot_sends_slowly(t, env):
     t.ok(st == 200 and res.get("sha256") == sha and dt >= PAUSE,
          "a bot that pauses %d s (2 x stall_timeout) mid-upload: not cut, "
          "the Bot API got every byte (status %r)" % (PAUSE, st))
+    if st != 200:
+        t.diag("answer: %r; log: %s" % (body[:400], "\n".join(
+            sc.log().splitlines()[-6:])))
 
 
 # ------------------------------------------------------------ connect

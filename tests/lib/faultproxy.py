@@ -194,7 +194,8 @@ def tunnel(s, n, what, head, opts, end):
     """CONNECT to a loopback port, then relay until either side ends."""
     target = what.split(" ", 1)[-1]
     host, _, port = target.rpartition(":")
-    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1") and \
+            not host.endswith(".localhost"):
         s.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
         say("conn %d %s -> 403 (not loopback)" % (n, what))
         return
@@ -253,6 +254,10 @@ def pump(src, dst, n, label, opts, stall_after, ended, end):
             c = src.recv(want)
             if not c:
                 break
+            if opts.rate:
+                # A tunnel that sat idle (a spare) earns no burst: at
+                # most a tenth of a second's worth of credit.
+                t0 = max(t0, time.monotonic() - 0.1 - total / opts.rate)
             dst.sendall(c)
             total += len(c)
             if opts.rate:
@@ -275,7 +280,8 @@ def throttle(s, n, what, opts, end):
     """CONNECT to a loopback port, then a slow, maybe stalling, relay."""
     target = what.split(" ", 1)[-1]
     host, _, port = target.rpartition(":")
-    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1"):
+    if host.strip("[]") not in ("127.0.0.1", "localhost", "::1") and \
+            not host.endswith(".localhost"):
         s.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
         say("conn %d %s -> 403 (not loopback)" % (n, what))
         return

@@ -27,6 +27,7 @@ PYTHON = "/usr/bin/python3"
 # The stand-in knows this bot id; any secret is accepted unless it
 # starts with "BAD".
 BOT_ID = "123456"
+SECOND_BOT_ID = "246810"    # the stand-in knows this bot too
 
 # Environment variables that must not leak into spawned daemons.
 SCRUB_ENV = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
@@ -35,9 +36,10 @@ SCRUB_ENV = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
              "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
-def token(secret):
-    """A bot token for the stand-in's bot with the given secret part."""
-    return BOT_ID + ":" + secret
+def token(secret, bot=BOT_ID):
+    """A bot token for the stand-in's bot (or bot SECOND_BOT_ID) with the
+    given secret part."""
+    return bot + ":" + secret
 
 
 def unique_secret(tag):
@@ -492,7 +494,8 @@ class Certs:
                       "-addext", "keyUsage=critical,keyCertSign,cRLSign")
 
     def _make_server(self, name="server",
-                     san="IP:127.0.0.1,IP:::1,DNS:localhost", cn="localhost"):
+                     san="IP:127.0.0.1,IP:::1,DNS:localhost", cn="localhost",
+                     ca_key=None, ca_cert=None, start=None, end=None):
         csr = os.path.join(self.dir, name + ".csr")
         ext = os.path.join(self.dir, name + ".ext")
         key = os.path.join(self.dir, name + ".key")
@@ -505,10 +508,49 @@ class Certs:
         self._openssl("req", "-newkey", "ec", "-pkeyopt",
                       "ec_paramgen_curve:prime256v1", "-nodes",
                       "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
-        self._openssl("x509", "-req", "-in", csr, "-CA", self.ca_cert,
-                      "-CAkey", self.ca_key, "-CAcreateserial",
+        if start is not None:
+            self._sign_dated(name, csr, cert, ext, ca_key or self.ca_key,
+                             ca_cert or self.ca_cert, start, end)
+            return key, cert
+        self._openssl("x509", "-req", "-in", csr,
+                      "-CA", ca_cert or self.ca_cert,
+                      "-CAkey", ca_key or self.ca_key, "-CAcreateserial",
                       "-out", cert, "-days", "30", "-extfile", ext)
         return key, cert
+
+    def leaf(self, name, san, cn=None, other_ca=False, start=None,
+             end=None):
+        """A server certificate for subjectAltName san (e.g.
+        "DNS:a.example,IP:127.0.0.1"), signed by the test CA or, with
+        other_ca, by the unrelated one; start/end ("YYYYMMDDHHMMSSZ")
+        date it (openssl ca), else valid for 30 days from now. An object
+        with .key and .cert, as StandIn takes."""
+        ca_key, ca_cert = ((self.other_ca_key, self.other_ca_cert)
+                           if other_ca else (self.ca_key, self.ca_cert))
+        o = type("LeafCert", (), {})()
+        o.key, o.cert = self._make_server("leaf-" + name, san,
+                                          cn or name, ca_key, ca_cert,
+                                          start, end)
+        return o
+
+    def _sign_dated(self, name, csr, cert, ext, ca_key, ca_cert, start, end):
+        """openssl ca, the one command that sets both dates."""
+        d = os.path.join(self.dir, name + ".cadb")
+        os.makedirs(d, exist_ok=True)
+        open(os.path.join(d, "index.txt"), "w").close()
+        with open(os.path.join(d, "serial"), "w") as f:
+            f.write("%s\n" % os.urandom(8).hex())
+        cnf = os.path.join(d, "ca.cnf")
+        with open(cnf, "w") as f:
+            f.write("[ca]\ndefault_ca = d\n[d]\ndir = %s\n"
+                    "database = $dir/index.txt\nnew_certs_dir = $dir\n"
+                    "serial = $dir/serial\ndefault_md = sha256\n"
+                    "policy = p\nunique_subject = no\n"
+                    "[p]\ncommonName = supplied\n" % d)
+        self._openssl("ca", "-batch", "-config", cnf, "-in", csr,
+                      "-out", cert, "-keyfile", ca_key, "-cert", ca_cert,
+                      "-startdate", start, "-enddate", end,
+                      "-extfile", ext, "-notext")
 
     def other_name(self, name="wrong.example"):
         """A certificate from the same CA, for another host name only:
@@ -554,29 +596,34 @@ def big_file_sha256(total=20 * 1024 * 1024):
 class StandIn:
     """Launches tests/lib/standin.py: TLS Bot API stand-in + control port."""
 
-    def __init__(self, workdir, certs, name="standin", prefix=""):
+    def __init__(self, workdir, certs, name="standin", prefix="",
+                 tls_max=None, host="127.0.0.1"):
         self.workdir = workdir
         self.certs = certs
-        self.port = alloc_port()
+        self.host = host
+        self.port = alloc_port(host)
         self.control_port = alloc_port()
         self.prefix = prefix
         self.proc = Proc([PYTHON, os.path.join(LIBDIR, "standin.py"),
                           "--port", self.port,
                           "--control-port", self.control_port,
                           "--cert", certs.cert, "--key", certs.key]
-                         + (["--prefix", prefix] if prefix else []),
+                         + (["--prefix", prefix] if prefix else [])
+                         + (["--tls-max", tls_max] if tls_max else [])
+                         + (["--host", host] if host != "127.0.0.1" else []),
                          workdir, name)
 
     @property
     def url(self):
-        return "https://127.0.0.1:%d" % self.port
+        return ("https://[%s]:%d" if ":" in self.host else
+                "https://%s:%d") % (self.host, self.port)
 
     def start(self):
         self.proc.start()
         ok = wait_until(lambda: self.proc.poll() is not None
                         or "standin ready" in self.proc.stdout(), 10, 0.02)
         if not (ok and self.proc.alive() and
-                port_accepts("127.0.0.1", self.port) and
+                port_accepts(self.host, self.port) and
                 port_accepts("127.0.0.1", self.control_port)):
             raise RuntimeError("stand-in did not start:\n" + self.proc.stderr())
         return self
@@ -621,6 +668,27 @@ class StandIn:
 
     def connections(self):
         return self.stats()["connections"]
+
+    def limits(self, chat_calls=None, window=1.0, retry_after=1):
+        """Telegram's flood limits per bot and chat (standin.py LIMITS):
+        more than chat_calls in window seconds gets 429 with retry_after.
+        limits() turns them off."""
+        o = {} if chat_calls is None else {"chat_calls": chat_calls,
+                                            "window": window,
+                                            "retry_after": retry_after}
+        return self._control("POST", "/_limits", o)
+
+    def rates(self, chat_rate, bot_rate=None, group_rate=None, burst=1,
+              slack=0.0):
+        """Telegram's limits as rates (calls a second) per chat, group
+        and bot, each a bucket of burst (standin.py LIMITS): a call that
+        comes over slack seconds early gets 429."""
+        o = {"chat_rate": chat_rate, "burst": burst, "slack": slack}
+        if bot_rate:
+            o["bot_rate"] = bot_rate
+        if group_rate:
+            o["group_rate"] = group_rate
+        return self._control("POST", "/_limits", o)
 
 
 # ---------------------------------------------------------------- sidecar

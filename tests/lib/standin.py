@@ -5,12 +5,13 @@ tests. Standard library only.
 
   standin.py --port P --control-port C --cert CERT --key KEY
 
-TLS port P (127.0.0.1) serves /bot<token>/<method> (and the test
-environment's /bot<token>/test/<method>, recorded with "test": true) and
+TLS port P (127.0.0.1, or --host H, e.g. ::1) serves /bot<token>/<method>
+(and the test environment's /bot<token>/test/<method>, recorded with "test": true) and
 /file/bot<token>/<path> over HTTP/1.1 with keep-alive; with --prefix /t
 all of them under /t only (a request outside it is recorded with
 "outside_prefix": true and gets 404); ?_status=N on any
-method answers status N (a Bot API error body, or ok for 2xx). It counts
+method answers status N (a Bot API error body, or ok for 2xx; with
+&_retry_after=K its parameters.retry_after is K). It counts
 accepted TCP connections and records when each opened and closed
 (time.monotonic, comparable across processes on Linux).
 The stats give each connection's request count: per_conn_max (the most
@@ -19,7 +20,8 @@ busy_conns are open ones a request head came on, idle_conns open ones
 with none (a spare the sidecar opened ahead).
 
 Plain-HTTP control port C (127.0.0.1):
-  GET  /_stats   counters and the last requests, as JSON
+  GET  /_stats   counters and the last requests, as JSON (with "sni": the
+                 server name of each handshake, null when none was sent)
   POST /_inject  queue an update for getUpdates: a full update object, or
                  {"text": "...", "from_id": N}
   POST /_drop_idle  close every open connection that carried no request
@@ -30,6 +32,9 @@ Plain-HTTP control port C (127.0.0.1):
   POST /_fault   {"method": M, "mode": MODE, "count": N}: the next N requests
                  for method M ("file" for downloads) are read in full and
                  recorded, then get MODE instead of an answer (see FAULTS)
+  POST /_limits  {"chat_calls": N, "window": W, "retry_after": K}: Telegram's
+                 flood limits, per bot and chat (see LIMITS); {} turns them
+                 off (the default)
 Prints "standin ready" on stdout once both ports listen.
 """
 
@@ -39,6 +44,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import select
 import socket
 import socketserver
@@ -50,6 +56,7 @@ import urllib.parse
 
 BOT_ID = 123456
 PREFIX = ""                             # --prefix: the API under a path
+SECOND_BOT_ID = 246810      # another bot on the same sidecar (t_onebot.py)
 HOLD_CAP = 50.0
 BIG_SIZE = 20 * 1024 * 1024
 MAX_REQUESTS_KEPT = 200
@@ -84,6 +91,7 @@ class State:
         self.tls_failures = 0
         self.tls_resumed = 0
         self.tls_errors = collections.deque(maxlen=20)
+        self.sni = collections.deque(maxlen=200)  # per handshake, or None
         self.files = {}                 # file_id -> (path, bytes)
         self.file_seq = 0
         self.message_seq = 0
@@ -187,14 +195,21 @@ def parse_multipart(body, ctype):
 
 
 def parse_params(query, body, ctype):
+    """As telegram-bot-api reads them: the query's first, then the body's;
+    a key's first value wins (so the query over the body), and of a JSON
+    body only the top-level keys count."""
     params = {}
+
+    def put(k, v):
+        params.setdefault(k, v)
     for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True):
-        params[k] = v
+        put(k, v)
     files = {}
     mt = ctype.split(";")[0].strip().lower()
     if body:
         if mt == "application/json":
-            o = json.loads(bytes(body).decode("utf-8"))
+            o = json.loads(bytes(body).decode("utf-8"),
+                           object_pairs_hook=lambda kv: dict(reversed(kv)))
             # telebot.v3 sends "null" for a method without parameters
             # (getMe), and the Bot API takes it as none.
             if o is None:
@@ -202,14 +217,15 @@ def parse_params(query, body, ctype):
             if not isinstance(o, dict):
                 raise ValueError("JSON body is not an object")
             for k, v in o.items():
-                params[k] = v
+                put(k, v)
         elif mt == "application/x-www-form-urlencoded":
             for k, v in urllib.parse.parse_qsl(bytes(body).decode("utf-8"),
                                                keep_blank_values=True):
-                params[k] = v
+                put(k, v)
         elif mt == "multipart/form-data":
             f, files = parse_multipart(body, ctype)
-            params.update(f)
+            for k, v in f.items():
+                put(k, v)
     return params, files
 
 
@@ -221,7 +237,8 @@ class Hangup(Exception):
 
 def check_token(tok):
     bot, sep, secret = tok.partition(":")
-    if not sep or bot != str(BOT_ID) or not secret or secret.startswith("BAD"):
+    if not sep or bot not in (str(BOT_ID), str(SECOND_BOT_ID)) or \
+            not secret or secret.startswith("BAD"):
         return False
     return True
 
@@ -330,10 +347,24 @@ def client_gone(sock):
             pass
 
 
+def to_integer(v):
+    """An integer argument as tdlib's to_integer reads it: an optional
+    minus and the digits at the start; anything else is 0. A JSON number
+    comes as its value (a float's fraction cut), an object or a list is
+    0, as its text would be."""
+    if isinstance(v, bool) or v is None or isinstance(v, (dict, list)):
+        return 0
+    if isinstance(v, (int, float)):
+        return int(v)
+    m = re.match(r"-?[0-9]*", str(v))
+    digits = m.group(0) if m else ""
+    return int(digits) if digits not in ("", "-") else 0
+
+
 def m_getupdates(h, p, f, tok):
     try:
         offset = int(p.get("offset", 0) or 0)
-        timeout = float(p.get("timeout", 0) or 0)
+        timeout = float(to_integer(p.get("timeout", 0)))
     except (TypeError, ValueError):
         return api_error(400, "Bad Request: wrong parameter")
     timeout = max(0.0, min(timeout, HOLD_CAP))
@@ -443,6 +474,106 @@ def fault_apply(h, mode):
             pass
     h.close_connection = True
     raise Faulted("fault " + mode)
+
+
+# ------------------------------------------------------------ flood limits
+# Set by POST /_limits {"chat_calls": N, "window": W, "retry_after": K}.
+# A call that is not get* and names a chat_id counts against its (bot,
+# chat): more than N in W seconds and it is answered 429 with
+# parameters.retry_after K, and the chat is banned for K seconds; each call
+# in a ban is answered 429 with the seconds left (rounded up) and counted
+# as a violation, the storm Telegram punishes.  Every such call is kept in
+# "limits" of /_stats: [chat, time, status, bot, text].
+# With "chat_rate" (calls a second) the limits are rates instead, as
+# Telegram's Bot FAQ gives them: each (bot, chat), each group or channel
+# (negative id or @name, "group_rate") and each bot ("bot_rate") is a token
+# bucket of "burst" calls; a call that comes more than "slack" seconds
+# before its bucket allows is answered 429 with the wait (no ban), and
+# counted in "rejected".
+LIMITS = {}
+LIMITS_LOCK = threading.Lock()
+LIMIT_CALLS_KEPT = 20000
+
+
+def limits_reset(cfg=None):
+    with LIMITS_LOCK:
+        LIMITS.clear()
+        if cfg:
+            LIMITS.update(cfg=cfg, recent={}, ban={}, calls=[],
+                          violations=0, tat={}, rejected=0)
+
+
+def limit_rates(cfg, bot, chat, now):
+    """Rates mode: None, or the seconds this call came too early."""
+    burst = int(cfg.get("burst", 1))
+    slack = float(cfg.get("slack", 0))
+    keys = [(("chat", bot, chat), 1.0 / float(cfg["chat_rate"]))]
+    if cfg.get("group_rate") and chat[:1] in ("-", "@"):
+        keys.append((("group", bot, chat), 1.0 / float(cfg["group_rate"])))
+    if cfg.get("bot_rate"):
+        keys.append((("bot", bot), 1.0 / float(cfg["bot_rate"])))
+    tats = LIMITS["tat"]
+    early = 0.0
+    for k, iv in keys:
+        allowed = max(tats.get(k, now), now) - (burst - 1) * iv - slack
+        early = max(early, allowed - now)
+    if early > 0:
+        return early
+    for k, iv in keys:
+        tats[k] = max(tats.get(k, now), now) + iv
+    return None
+
+
+def limit_check(method, params, tok):
+    """None, or the 429 (status, body) the limits give this call."""
+    chat = params.get("chat_id")
+    if method.lower().startswith("get") or chat in (None, ""):
+        return None
+    with LIMITS_LOCK:
+        if not LIMITS:
+            return None
+        cfg, now = LIMITS["cfg"], time.monotonic()
+        key = (tok.partition(":")[0], str(chat))
+        until = LIMITS["ban"].get(key, 0.0)
+        rv = None
+        early = limit_rates(cfg, key[0], key[1], now) \
+            if cfg.get("chat_rate") else None
+        if cfg.get("chat_rate"):
+            if early is not None:
+                LIMITS["rejected"] += 1
+                left = max(1, int(-(-early // 1)))
+                rv = api_error(429, "Too Many Requests: retry after %d"
+                               % left, {"retry_after": left})
+        elif now < until:
+            LIMITS["violations"] += 1
+            left = int(-(-(until - now) // 1))
+            rv = api_error(429, "Too Many Requests: retry after %d" % left,
+                           {"retry_after": left})
+        else:
+            recent = [t for t in LIMITS["recent"].get(key, [])
+                      if t > now - float(cfg.get("window", 1))]
+            if len(recent) >= int(cfg.get("chat_calls", 1)):
+                k = int(cfg.get("retry_after", 1))
+                LIMITS["ban"][key] = now + k
+                rv = api_error(429, "Too Many Requests: retry after %d" % k,
+                               {"retry_after": k})
+            else:
+                recent.append(now)
+            LIMITS["recent"][key] = recent
+        if len(LIMITS["calls"]) < LIMIT_CALLS_KEPT:
+            LIMITS["calls"].append([str(chat), now, rv[0] if rv else 200,
+                                    key[0], str(params.get("text", ""))])
+        return rv
+
+
+def limits_stats():
+    with LIMITS_LOCK:
+        if not LIMITS:
+            return None
+        return {"calls": list(LIMITS["calls"]),
+                "violations": LIMITS["violations"],
+                "rejected": LIMITS["rejected"],
+                "cfg": LIMITS["cfg"]}
 
 
 METHODS = {
@@ -623,8 +754,10 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             if not check_token(tok):
                 return self.send_json(*api_error(401, "Unauthorized"), chunked)
             if q.get("_status", "").isdigit():
-                return self.send_json(*answer_status(int(q["_status"])),
-                                      chunked)
+                st, o = answer_status(int(q["_status"]))
+                if q.get("_retry_after", "").isdigit():
+                    o["parameters"] = {"retry_after": int(q["_retry_after"])}
+                return self.send_json(st, o, chunked)
             fn = METHODS.get(method.lower())
             if fn is None:
                 return self.send_json(*api_error(
@@ -640,6 +773,9 @@ class BotHandler(http.server.BaseHTTPRequestHandler):
             rec["files"] = {k: {"filename": fn, "size": len(d),
                                 "sha256": hashlib.sha256(d).hexdigest()}
                             for k, (fn, d) in files.items()}
+            limited = limit_check(method, params, tok)
+            if limited is not None:
+                return self.send_json(*limited, chunked)
             try:
                 status, obj = fn(self, params, files, tok)
             except Hangup:
@@ -807,6 +943,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "tls_failures": S.tls_failures,
                  "tls_resumed": S.tls_resumed,
                  "tls_errors": list(S.tls_errors),
+                 "sni": list(S.sni),
                  "queued_updates": len(S.updates),
                  "open_conns": [k for k, v in S.conns.items()
                                 if v["close"] is None],
@@ -820,6 +957,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                  "requests": list(S.requests),
                  "per_conn_max": S.per_conn_max,
                  "conns_used": S.conns_used,
+                 "limits": limits_stats(),
                  "now": time.monotonic()}
         self.reply(200, o)
 
@@ -875,7 +1013,19 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                 S.file_seq += 1
                 S.files["PUT%06d" % S.file_seq] = (fpath, data)
             return self.reply(200, {"ok": True})
+        if self.path == "/_limits":
+            try:
+                o = json.loads(body.decode("utf-8") or "{}")
+                for k in ("chat_calls", "window", "retry_after", "chat_rate",
+                          "group_rate", "bot_rate", "burst", "slack"):
+                    if k in o:
+                        float(o[k])
+            except (ValueError, TypeError) as e:
+                return self.reply(400, {"error": str(e)})
+            limits_reset(o)
+            return self.reply(200, {"ok": True, "limits": o})
         if self.path == "/_reset":
+            limits_reset()
             with S.lock:
                 S.reset()
             with FAULTS_LOCK:
@@ -903,6 +1053,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--prefix", default="",
                     help="serve the API under this path, e.g. /t")
+    ap.add_argument("--tls-max", choices=("1.1",),
+                    help="serve TLS 1.1 at most (a server too old to use)")
     a = ap.parse_args()
     global PREFIX
     PREFIX = a.prefix.rstrip("/")
@@ -911,6 +1063,21 @@ def main():
     ctx.load_cert_chain(a.cert, a.key)
     ctx.set_alpn_protocols(["http/1.1"])
 
+    def sni(sock, name, c):
+        with S.lock:
+            S.sni.append(name)
+    ctx.sni_callback = sni
+    if a.tls_max == "1.1":
+        # Debian's OpenSSL 3 serves TLS 1.1 only at security level 0.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        import warnings
+        with warnings.catch_warnings():     # deprecated: the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+
+    if ":" in a.host:
+        TLSServer.address_family = socket.AF_INET6
     tls_srv = TLSServer((a.host, a.port), ctx)
     ctl_srv = ControlServer(("127.0.0.1", a.control_port), ControlHandler)
     threading.Thread(target=ctl_srv.serve_forever, daemon=True).start()

@@ -125,7 +125,8 @@ check_sizes(const char *name, const char *desc)
 int
 main(void)
 {
-	char	 big[300], buf[8];
+	char	 big[300], buf[8], buf503[256];
+	int	 n;
 	size_t	 i;
 
 	for (i = 0; i < sizeof(body_cases) / sizeof(body_cases[0]); i++)
@@ -135,6 +136,14 @@ main(void)
 		    reason_cases[i].rc_text, "reason %d",
 		    reason_cases[i].rc_code);
 
+	n = apierror_retry(buf503, sizeof(buf503), 503,
+	    "Service Unavailable: \"x\"", 1);
+	is_str(buf503, "{\"ok\":false,\"error_code\":503,\"description\":"
+	    "\"Service Unavailable: \\\"x\\\"\",\"parameters\":"
+	    "{\"retry_after\":1}}", "503 with parameters.retry_after");
+	is_int(n, (long long)strlen(buf503), "its length");
+	is_int(apierror_retry(buf, sizeof(buf), 503, "Service Unavailable",
+	    1), -1, "a 503 that does not fit: -1");
 	check_sizes("plain", "Not Found");
 	check_sizes("escapes", "esc \"\\\n\x01");
 	check_sizes("utf-8", "caf\xc3\xa9\xff");
