@@ -37,6 +37,7 @@ int		 conn_release(struct conn *);
 int		 conn_alive(struct conn *);
 const char	*conn_error(const struct conn *);
 void		 conn_facts(const struct conn *, struct upstream_facts *);
+void		 conn_waiting(const struct conn *, char *, size_t);
 void		 conn_times(const struct conn *, double *, double *);
 
 #endif /* CONN_H */

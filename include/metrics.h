@@ -30,6 +30,7 @@ enum metrics_spare {
 	METRICS_SPARE_FAILED,		/* never ready, or died unused */
 	METRICS_SPARE_WAITED,		/* a request waited for it, took it */
 	METRICS_SPARE_MISSED,		/* ... it failed or was late: fresh */
+	METRICS_SPARE_ADOPTED,		/* a connection its bot left, taken */
 	METRICS_SPARE_MAX
 };
 

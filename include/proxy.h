@@ -49,6 +49,10 @@ struct proxy {
 	char	*px_pass;	/* percent-decoded, or NULL */
 	struct timespec	 px_failed;	/* failover.c: last failure, or 0 */
 	struct timespec	 px_reached;	/* failover.c: last answer, or 0 */
+	long		 px_tls_ms;	/* failover.c: a TLS handshake through
+					   it takes (moving average), 0: none */
+	int		 px_trying;	/* failover.c: connections no bot waits
+					   for, judging it (spare.c) */
 	struct proxy_slice	 px_slice;	/* longpoll.c */
 	struct proxy_witness	 px_wit[PROXY_WITNESSES];	/* longpoll.c */
 };

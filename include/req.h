@@ -27,6 +27,7 @@ struct evbuffer;
 struct conn;
 struct spare;
 struct upstream_h1;
+struct upstream_reply;
 
 #define REQ_BODY_HIGH	(256 * 1024)	/* upload bytes held: stop reading */
 
@@ -102,19 +103,12 @@ struct req {
 	long			 req_poll_secs;	/* getUpdates timeout, -1 */
 	struct curl_slist	*req_uphdrs;
 	char			*req_url;
-	int			 req_recv_paused;
 	struct timespec		 req_attempt_t0;	/* this attempt began */
-	int			 req_up_status;
 	double			 req_t_connect;	/* ms, for the access log */
 	double			 req_t_tls;
 	double			 req_t_ttfb;
-	struct evbuffer		*req_up_head;	/* filtered reply headers */
-	char			*req_up_connection;	/* its Connection: */
-	int64_t			 req_up_clen;	/* -1: unknown */
-	int			 req_up_chunked;	/* Transfer-Encoding seen */
-	const char		*req_up_bad;	/* why the reply is refused */
-	size_t			 req_up_headlen;	/* head bytes, 1xx too */
 	struct conn		*req_conn;	/* being made for it: conn.c */
+	struct upstream_reply	*req_reply;	/* the attempt's reply head */
 	struct upstream_h1	*req_h1;	/* the attempt: upstream_h1.c */
 	int			 req_spare;	/* a spare was taken */
 	struct spare		*req_spwait;	/* waiting for it to be built */
@@ -131,6 +125,8 @@ struct req {
 	char			 req_errdesc[CURL_ERROR_SIZE + 256];	/* for the access log */
 
 	struct flood_req	*req_flood;	/* flood.c, or NULL */
+	char			 req_left_on[320];	/* upstream.c: what a bot
+							   that left waited on */
 };
 
 #endif /* REQ_H */

@@ -6,6 +6,8 @@
 #ifndef SPARE_H
 #define SPARE_H
 
+#include <stddef.h>
+
 struct config;
 struct conn;
 struct event_base;
@@ -25,6 +27,8 @@ void	 spare_hint(int);
 struct conn	*spare_take(const struct config *, int);
 struct spare	*spare_wait(const struct config *, int, spare_got_fn, void *);
 void	 spare_unwait(struct spare *);
+int	 spare_adopt(struct conn *);
+void	 spare_waiting(const struct spare *, char *, size_t);
 long	 spare_learn(long, long);
 long	 spare_wait_ms(long, long);
 int	 spare_target(int, int, int, int);

@@ -63,6 +63,8 @@ struct upstream_facts {
 	int		 uf_tunnel;		/* the tunnel was made */
 	int		 uf_phase;		/* enum upstream_phase */
 	long		 uf_limit_ms;		/* the clock of that phase */
+	long		 uf_tls_learned_ms;	/* the TLS handshake's clock
+						   was a multiple of this */
 	int		 uf_longpoll;		/* its wait is the poll's own */
 	uint64_t	 uf_up;			/* body bytes the hop took */
 	int64_t		 uf_up_total;		/* 0: no body, -1: chunked */

@@ -16,5 +16,7 @@ double	 util_ms_since(const struct timespec *);
 void	 util_peer_str(const struct sockaddr *, char *, size_t);
 int	 util_sockaddr_host(const struct sockaddr *, char *, size_t);
 int	 util_json_escape(char *, size_t, const char *, size_t *);
+int	 util_urldecode(const char *, size_t, char *, size_t, size_t *,
+	    int);
 
 #endif /* UTIL_H */

@@ -80,7 +80,7 @@ void
 access_log(const struct req *req, const char *peer, const char *why)
 {
 	struct access_line	 a;
-	char			 line[2048], api[80];
+	char			 line[2048], api[80], left[512];
 	/* Probes come every few seconds: keep them out of the way. */
 	int			 level = req->req_admin ? LOG_LEVEL_DEBUG :
 				    LOG_LEVEL_INFO;
@@ -106,6 +106,13 @@ access_log(const struct req *req, const char *peer, const char *why)
 	a.al_bot = req->req_route.rt_bot[0] != '\0' ? req->req_route.rt_bot :
 	    "-";
 	a.al_error = req->req_errdesc[0] != '\0' ? req->req_errdesc : why;
+	/* A bot that left: what it was left waiting on (upstream_stop()). */
+	if (a.al_error == why && why != NULL &&
+	    req->req_left_on[0] != '\0') {
+		snprintf(left, sizeof(left), "%s while waiting for %s", why,
+		    req->req_left_on);
+		a.al_error = left;
+	}
 	/* How many upstream polls one bot poll took. */
 	a.al_polls[0] = a.al_polls_json[0] = '\0';
 	if (req->req_route.rt_longpoll) {

@@ -142,8 +142,6 @@ client_req_free(struct req *req, const char *why)
 		evbuffer_free(req->req_hvalue);
 	if (req->req_body != NULL)
 		evbuffer_free(req->req_body);
-	if (req->req_up_head != NULL)
-		evbuffer_free(req->req_up_head);
 	if (req->req_replay != NULL)
 		evbuffer_free(req->req_replay);
 	if (req->req_retry_ev != NULL)
@@ -151,7 +149,6 @@ client_req_free(struct req *req, const char *why)
 	curl_slist_free_all(req->req_hdrs);
 	curl_slist_free_all(req->req_uphdrs);
 	free(req->req_connection);
-	free(req->req_up_connection);
 	free(req->req_url);
 	route_clear(&req->req_route);
 	config_unref(req->req_cfg);

@@ -36,6 +36,7 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "failover.h"
 #include "log.h"
 #include "multi.h"
 #include "proxy.h"
@@ -67,6 +68,8 @@ struct conn {
 	struct timespec		 cn_t0;
 	double			 cn_t_tunnel;	/* ms */
 	double			 cn_t_tls;
+	long			 cn_tls_clock;	/* the handshake's, ms */
+	long			 cn_tls_learned;	/* its base; 0: none */
 	/* A failure, for conn_facts(). */
 	CURLcode		 cn_rc;
 	long			 cn_connect_code;
@@ -337,15 +340,52 @@ conn_bio(struct conn *cn)
 
 static void	conn_handshake(struct conn *);
 
+/*
+ * The handshake's clock from now: what is left of connect_timeout, or
+ * the proxy's learned clock if shorter (failover_tls_clock()).
+ */
+static int
+conn_arm(struct conn *cn)
+{
+	const struct config	*cfg = cn->cn_cfg;
+	struct timeval		 tv;
+	long			 left, learned;
+
+	left = cfg->cfg_connect_timeout_ms - (long)util_ms_since(&cn->cn_t0);
+	if (left < 1)
+		left = 1;
+	learned = cfg->cfg_proxy[cn->cn_proxy].px_tls_ms;
+	cn->cn_tls_clock = failover_tls_clock(learned, left);
+	/* The learned clock, if it is the shorter one, names itself. */
+	cn->cn_tls_learned = cn->cn_tls_clock < left ? learned : 0;
+	util_ms_timeval(cn->cn_tls_clock, &tv);
+	return (evtimer_add(cn->cn_timer, &tv));
+}
+
+/*
+ * Bytes from the far side are progress: the learned clock starts again
+ * (a slow link's full handshake is not a swallowed one); a swallowed
+ * handshake never gets here for reading.
+ */
 static void
 conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn	*cn = arg;
+
 	(void)fd;
-	(void)what;
-	conn_handshake(arg);
+	if ((what & EV_READ) && cn->cn_tls_learned > 0 && conn_arm(cn) == -1) {
+		conn_fail(cn, UST_LOCAL, "cannot arm the handshake's clock");
+		return;
+	}
+	conn_handshake(cn);
 }
 
-/* connect_timeout covers the whole connection, the handshake too. */
+/*
+ * connect_timeout covers the whole connection, the handshake too; a
+ * handshake through a proxy we know has a clock of its own, cut far
+ * shorter when nothing comes back (failover_tls_clock(), conn_arm()):
+ * either way a timeout of the proxy's.
+ */
 static void
 conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -381,6 +421,8 @@ conn_handshake(struct conn *cn)
 	ERR_clear_error();
 	if ((r = SSL_do_handshake(cn->cn_ssl)) == 1) {
 		cn->cn_t_tls = util_ms_since(&cn->cn_t0) - cn->cn_t_tunnel;
+		failover_tls_learned(cn->cn_cfg, cn->cn_proxy,
+		    (long)cn->cn_t_tls);
 		conn_finish(cn, 1);
 		return;
 	}
@@ -400,9 +442,7 @@ static void
 conn_tls(struct conn *cn)
 {
 	const struct config	*cfg = cn->cn_cfg;
-	struct timeval		 tv;
 	BIO			*bio;
-	long			 left;
 
 	cn->cn_state = CONN_HANDSHAKE;
 	if ((cn->cn_ssl = tls_client(cfg->cfg_upstream_host, cn->cn_key,
@@ -412,10 +452,8 @@ conn_tls(struct conn *cn)
 		return;
 	}
 	SSL_set_bio(cn->cn_ssl, bio, bio);
-	left = cfg->cfg_connect_timeout_ms - (long)cn->cn_t_tunnel;
-	util_ms_timeval(left > 1 ? left : 1, &tv);
 	if ((cn->cn_timer = evtimer_new(cn->cn_base, conn_timeout_cb,
-	    cn)) == NULL || evtimer_add(cn->cn_timer, &tv) == -1) {
+	    cn)) == NULL || conn_arm(cn) == -1) {
 		conn_fail(cn, UST_LOCAL, "cannot arm the handshake's clock");
 		return;
 	}
@@ -707,7 +745,33 @@ conn_facts(const struct conn *cn, struct upstream_facts *uf)
 	uf->uf_tunnel = cn->cn_tunneled;
 	uf->uf_phase = UPH_CONNECT;
 	uf->uf_limit_ms = cfg->cfg_connect_timeout_ms;
+	if (cn->cn_tls_learned > 0) {
+		uf->uf_limit_ms = cn->cn_tls_clock;
+		uf->uf_tls_learned_ms = cn->cn_tls_learned;
+	}
 	uf->uf_down_total = -1;
+}
+
+/*
+ * What a connection still being made waits on, for a bot that left
+ * meanwhile: "the TLS handshake with HOST through proxy URL".
+ */
+void
+conn_waiting(const struct conn *cn, char *buf, size_t len)
+{
+	const struct config	*cfg = cn->cn_cfg;
+	const struct proxy	*px = &cfg->cfg_proxy[cn->cn_proxy];
+	const char		*what;
+	int			 direct = px->px_scheme == PROXY_NONE;
+
+	if (cn->cn_state == CONN_HANDSHAKE)
+		what = "the TLS handshake with";
+	else if (direct)
+		what = "the connection to";
+	else
+		what = "the tunnel to";
+	snprintf(buf, len, "%s %s%s%s", what, cfg->cfg_upstream_host,
+	    direct ? "" : " through proxy ", direct ? "" : px->px_url);
 }
 
 /* The tunnel's and the handshake's time, ms. */

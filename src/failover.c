@@ -2,7 +2,10 @@
 /*
  * Which proxy of the list the next fresh connection goes through.  A
  * proxy that failed is skipped for proxy_fail_timeout; when all of them
- * are failing, the one that failed longest ago gets the next try.
+ * are failing, the one that failed longest ago gets the next try.  A
+ * bot's request also skips a proxy in doubt while another is usable:
+ * spares and the probe re-try it (failover_choose()).  And what a TLS
+ * handshake through each proxy takes, for its clock (conn.c).
  *
  * The state lives in each struct proxy of the refcounted config, so a
  * request marks the proxy it really used, even after a reload changed
@@ -10,6 +13,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "conf.h"
@@ -28,23 +32,131 @@ failover_is_set(const struct timespec *ts)
 	return (ts->tv_sec != 0 || ts->tv_nsec != 0);
 }
 
+/* Within its skip period: failed less than proxy_fail_timeout ago. */
+static int
+failover_skipped(const struct config *cfg, const struct proxy *px,
+    const struct timespec *now)
+{
+	return (failover_is_set(&px->px_failed) && util_ms_between(
+	    &px->px_failed, now) < cfg->cfg_proxy_fail_timeout_ms);
+}
+
+/*
+ * Failed more recently than reached (failover_fail() clears px_reached,
+ * failover_ok() px_failed), or being judged by a connection no bot
+ * waits for: in doubt until a spare or the probe gets through it.
+ */
 int
-failover_pick(const struct config *cfg)
+failover_doubtful(const struct config *cfg, int i)
+{
+	return (failover_is_set(&cfg->cfg_proxy[i].px_failed) ||
+	    cfg->cfg_proxy[i].px_trying > 0);
+}
+
+/*
+ * The proxy for who, at now.  Everyone: the first proxy not in its skip
+ * period, else the one that failed longest ago.  Before that rule, a
+ * request skips a proxy being judged (px_trying) and, with spares kept
+ * (prewarm > 0), one that failed and was not reached since, so that a
+ * bot never waits on a doubtful proxy while another is usable: a spare
+ * re-tries it once its skip period is over (and skips one already
+ * being judged), and its success brings it back.  With prewarm = 0
+ * nothing else would re-try it: requests do, as the probe does.  Pure
+ * but for the state it reads, for the unit test.
+ */
+int
+failover_choose(const struct config *cfg, enum failover_who who,
+    const struct timespec *now)
 {
 	const struct proxy	*px = cfg->cfg_proxy;
-	struct timespec		 now;
 	int			 i, oldest = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (i = 0; who != FAILOVER_PROBE && i < cfg->cfg_nproxy; i++) {
+		if (px[i].px_trying > 0 || failover_skipped(cfg, &px[i], now))
+			continue;
+		if (who == FAILOVER_REQUEST && cfg->cfg_prewarm > 0 &&
+		    failover_is_set(&px[i].px_failed))
+			continue;
+		return (i);
+	}
 	for (i = 0; i < cfg->cfg_nproxy; i++) {
-		if (!failover_is_set(&px[i].px_failed) || util_ms_between(
-		    &px[i].px_failed, &now) >= cfg->cfg_proxy_fail_timeout_ms)
+		if (!failover_skipped(cfg, &px[i], now))
 			return (i);
-		if (util_ms_between(&px[i].px_failed, &now) >
-		    util_ms_between(&px[oldest].px_failed, &now))
+		if (util_ms_between(&px[i].px_failed, now) >
+		    util_ms_between(&px[oldest].px_failed, now))
 			oldest = i;
 	}
 	return (oldest);
+}
+
+int
+failover_pick_for(const struct config *cfg, enum failover_who who)
+{
+	struct timespec	 now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (failover_choose(cfg, who, &now));
+}
+
+/* The probe's rule, which was everyone's. */
+int
+failover_pick(const struct config *cfg)
+{
+	return (failover_pick_for(cfg, FAILOVER_PROBE));
+}
+
+/* A connection no bot waits for began (+1) or ended (-1) judging i. */
+void
+failover_trying(struct config *cfg, int i, int delta)
+{
+	cfg->cfg_proxy[i].px_trying += delta;
+	if (cfg->cfg_proxy[i].px_trying < 0)
+		cfg->cfg_proxy[i].px_trying = 0;
+}
+
+/*
+ * The next estimate of what a TLS handshake through a proxy takes, from
+ * the last (0: none yet) and one of ms: a moving average.  Pure.
+ */
+long
+failover_tls_learn(long est, long ms)
+{
+	if (ms < 1)
+		ms = 1;
+	if (est <= 0)
+		return (ms);
+	return (est + (ms - est) / 4);
+}
+
+/*
+ * How long a TLS handshake through a proxy may go without finishing,
+ * given what one takes there (0: nothing learned) and what is left of
+ * connect_timeout: FAILOVER_TLS_TIMES the usual, at least
+ * FAILOVER_TLS_FLOOR_MS, never more than left.  Through a tunnel the
+ * handshake is one round trip: one that stays silent many times longer
+ * than usual was swallowed (DPI), and a bot with a 5 s timeout must not
+ * wait connect_timeout to learn it.  Pure, for the unit test.
+ */
+long
+failover_tls_clock(long learned, long left)
+{
+	long	 ms;
+
+	if (learned <= 0)
+		return (left);
+	ms = learned > LONG_MAX / FAILOVER_TLS_TIMES ? LONG_MAX :
+	    learned * FAILOVER_TLS_TIMES;
+	if (ms < FAILOVER_TLS_FLOOR_MS)
+		ms = FAILOVER_TLS_FLOOR_MS;
+	return (ms < left ? ms : left);
+}
+
+/* A TLS handshake through proxy i of cfg took ms. */
+void
+failover_tls_learned(struct config *cfg, int i, long ms)
+{
+	cfg->cfg_proxy[i].px_tls_ms = failover_tls_learn(
+	    cfg->cfg_proxy[i].px_tls_ms, ms);
 }
 
 void
@@ -137,6 +249,8 @@ failover_inherit(struct config *cfg, const struct config *old)
 				    old->cfg_proxy[j].px_failed;
 				cfg->cfg_proxy[i].px_reached =
 				    old->cfg_proxy[j].px_reached;
+				cfg->cfg_proxy[i].px_tls_ms =
+				    old->cfg_proxy[j].px_tls_ms;
 				cfg->cfg_proxy[i].px_slice =
 				    old->cfg_proxy[j].px_slice;
 				memcpy(cfg->cfg_proxy[i].px_wit,

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "floodchat.h"
+#include "util.h"
 
 #define FLOODCHAT_NAME		"chat_id"
 #define FLOODCHAT_BOUNDARY_MAX	70	/* RFC 2046 */
@@ -46,45 +47,6 @@ floodchat_key(const char *v, size_t n, char *key, size_t size)
 	return (FLOODCHAT_FOUND);
 }
 
-static int
-floodchat_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	return (-1);
-}
-
-/* Percent-decoding, '+' as a space; -1 if bad or longer than size - 1. */
-static int
-floodchat_decode(const char *s, size_t n, char *out, size_t size,
-    size_t *outlen)
-{
-	size_t	 i, o = 0;
-	int	 hi, lo;
-
-	for (i = 0; i < n; i++) {
-		if (o + 1 >= size)
-			return (-1);
-		if (s[i] == '+')
-			out[o++] = ' ';
-		else if (s[i] != '%')
-			out[o++] = s[i];
-		else if (i + 2 < n &&
-		    (hi = floodchat_hex((unsigned char)s[i + 1])) >= 0 &&
-		    (lo = floodchat_hex((unsigned char)s[i + 2])) >= 0) {
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else
-			return (-1);
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return (0);
-}
-
 /* name=value&...: the last pair is whole only if complete. */
 static int
 floodchat_form(const char *s, size_t len, int complete, char *key,
@@ -100,10 +62,12 @@ floodchat_form(const char *s, size_t len, int complete, char *key,
 			return (FLOODCHAT_MORE);
 		pend = amp != NULL ? amp : end;
 		eq = memchr(p, '=', pend - p);
-		if (floodchat_decode(p, (eq != NULL ? eq : pend) - p, name,
-		    sizeof(name), &n) == 0 && strcmp(name, FLOODCHAT_NAME) == 0) {
-			if (eq == NULL || floodchat_decode(eq + 1,
-			    pend - eq - 1, val, sizeof(val), &n) == -1)
+		if (util_urldecode(p, (eq != NULL ? eq : pend) - p, name,
+		    sizeof(name), &n, 1) == 0 &&
+		    strcmp(name, FLOODCHAT_NAME) == 0) {
+			/* A chat we cannot read for sure is not guarded. */
+			if (eq == NULL || util_urldecode(eq + 1,
+			    pend - eq - 1, val, sizeof(val), &n, 1) == -1)
 				return (FLOODCHAT_UNKNOWN);
 			return (floodchat_key(val, n, key, size));
 		}

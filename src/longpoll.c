@@ -44,6 +44,7 @@
 #include "proxy.h"
 #include "reply.h"
 #include "req.h"
+#include "upstream_head.h"
 #include "route.h"
 #include "util.h"
 
@@ -300,7 +301,7 @@ longpoll_check_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (req->req_up_status != 0)
+	if (req->req_reply == NULL || req->req_reply->rp_status != 0)
 		return;		/* its answer has begun */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	metrics_longpoll(METRICS_LP_SWALLOWED);
@@ -534,7 +535,7 @@ longpoll_stop(struct req *req)
 int
 longpoll_hold(struct req *req)
 {
-	if (req->req_up_status != 200)
+	if (req->req_reply == NULL || req->req_reply->rp_status != 200)
 		req->req_lp.lp_hold = 0;
 	return (req->req_lp.lp_hold);
 }
@@ -543,15 +544,16 @@ longpoll_hold(struct req *req)
 int
 longpoll_unhold(struct req *req)
 {
-	struct longpoll	*lp = &req->req_lp;
+	struct longpoll		*lp = &req->req_lp;
+	struct upstream_reply	*rp = req->req_reply;
 
 	if (!lp->lp_hold)
 		return (0);
 	lp->lp_hold = 0;
-	if (req->req_up_status < 200)
+	if (rp == NULL || rp->rp_status < 200)
 		return (0);	/* no head came: nothing to pass on */
-	if (reply_head(req, req->req_up_status, NULL, req->req_up_head,
-	    req->req_up_chunked ? -1 : req->req_up_clen) == -1)
+	if (reply_head(req, rp->rp_status, NULL, rp->rp_head,
+	    rp->rp_chunked ? -1 : rp->rp_clen) == -1)
 		return (-1);
 	return (reply_body(req, lp->lp_held, lp->lp_heldlen));
 }
@@ -590,7 +592,8 @@ longpoll_again(struct req *req)
 	struct timespec	 now;
 	int		 learned;
 
-	if (!lp->lp_hold || req->req_up_status != 200 ||
+	if (!lp->lp_hold || req->req_reply == NULL ||
+	    req->req_reply->rp_status != 200 ||
 	    !longpoll_is_empty(lp->lp_held, lp->lp_heldlen))
 		return (0);
 	clock_gettime(CLOCK_MONOTONIC, &now);

@@ -210,7 +210,8 @@ static const char *metrics_spares[METRICS_SPARE_MAX] = {
 	[METRICS_SPARE_EXPIRED] = "expired",
 	[METRICS_SPARE_FAILED] = "failed",
 	[METRICS_SPARE_WAITED] = "waited",
-	[METRICS_SPARE_MISSED] = "missed"
+	[METRICS_SPARE_MISSED] = "missed",
+	[METRICS_SPARE_ADOPTED] = "adopted"
 };
 
 void

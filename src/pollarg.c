@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "pollarg.h"
+#include "util.h"
 
 #define POLLARG_DIGITS	9	/* more may wrap in the server's int32 */
 #define POLLARG_VALMAX	64	/* a decoded value we read, at most */
@@ -67,40 +68,6 @@ pollarg_value(const char *s, size_t len, long *secs)
 	return (0);
 }
 
-static int
-pollarg_hex(int c)
-{
-	if (isdigit(c))
-		return (c - '0');
-	c = tolower(c);
-	return (c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1);
-}
-
-/* URL-decode p[0..len) into out (size osize); -1 if it does not fit. */
-static int
-pollarg_decode(const char *p, size_t len, char *out, size_t osize,
-    size_t *olen)
-{
-	size_t	 i, o = 0;
-	int	 hi, lo;
-
-	for (i = 0; i < len; i++) {
-		if (o == osize)
-			return (-1);
-		if (p[i] == '+')
-			out[o++] = ' ';
-		else if (p[i] == '%' && i + 2 < len &&
-		    (hi = pollarg_hex((unsigned char)p[i + 1])) != -1 &&
-		    (lo = pollarg_hex((unsigned char)p[i + 2])) != -1) {
-			out[o++] = (char)(hi * 16 + lo);
-			i += 2;
-		} else
-			out[o++] = p[i];
-	}
-	*olen = o;
-	return (0);
-}
-
 /*
  * The "timeout" pairs of a query or an urlencoded body: their number,
  * the first one's value at *at, *vlen bytes long (raw); *has 0 if it has
@@ -120,8 +87,8 @@ pollarg_form_find(const char *p, size_t len, size_t *at, size_t *vlen,
 		end = amp != NULL ? (size_t)(amp - p) : len;
 		eq = memchr(p + i, '=', end - i);
 		klen = (eq != NULL ? (size_t)(eq - p) : end) - i;
-		if (pollarg_decode(p + i, klen, key, sizeof(key) - 1,
-		    &n) == -1 || n != sizeof(key) - 1 ||
+		if (util_urldecode(p + i, klen, key, sizeof(key), &n, 0) == -1 ||
+		    n != sizeof(key) - 1 ||
 		    memcmp(key, pollarg_key, n) != 0)
 			continue;
 		if (count++ == 0) {
@@ -144,7 +111,7 @@ pollarg_form(struct pollarg *pa, const char *p, size_t len)
 	if (count == 0)
 		return (0);
 	pa->pa_state = POLLARG_DOUBT;
-	if (count > 1 || pollarg_decode(p + at, vlen, v, sizeof(v), &n) == -1 ||
+	if (count > 1 || util_urldecode(p + at, vlen, v, sizeof(v), &n, 0) == -1 ||
 	    pollarg_value(v, n, &pa->pa_secs) == -1)
 		return (-1);
 	pa->pa_state = POLLARG_SURE;

@@ -14,6 +14,15 @@
  * A spare that fails is counted and blamed like any connection, never
  * seen by a bot, and the next one waits a growing backoff.
  *
+ * A connection whose request the bot left while it was being made (the
+ * proxy step or TLS) is adopted (spare_adopt()): it runs on to its
+ * verdict, which blames or clears the proxy as a spare's does, and if
+ * it is made it stays as a spare while fewer than the target are kept.
+ * At most prewarm_max are adopted at once.  A spare that re-tries a
+ * proxy in doubt (failed, its skip period over: failover_choose()) and
+ * an adopted one judge their proxy (px_trying, so bots' requests skip
+ * it meanwhile) and do not count toward the target while being made.
+ *
  * A request that finds none ready may wait for one being built: the
  * oldest, until it is late by a whole expected build time (spare_wait()),
  * and that spare is replaced at once.  Then, or if it fails, the request
@@ -23,6 +32,7 @@
 
 #include <sys/queue.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,6 +65,8 @@ struct spare {
 	spare_got_fn		 sp_wfn;	/* a request waits for it */
 	void			*sp_warg;
 	struct event		*sp_wait_ev;	/* ... this long at most */
+	int			 sp_judge;	/* judging its proxy, see above */
+	int			 sp_adopted;	/* from spare_adopt(), unmade */
 };
 
 TAILQ_HEAD(spare_list, spare);
@@ -66,6 +78,8 @@ static struct {
 	int			 sp_n;	/* building and ready */
 	int			 sp_nready;
 	int			 sp_nclaimed;	/* building, a request waits */
+	int			 sp_njudge;	/* building, judging a proxy */
+	int			 sp_nadopted;	/* building, adopted */
 	struct event		*sp_fill_ev;	/* after a backoff */
 	struct timespec		 sp_last;	/* last bot request */
 	int			 sp_active;	/* sp_last is set */
@@ -116,6 +130,19 @@ spare_count(void)
 	return (sp.sp_n);
 }
 
+/* Made or closed: no longer judging its proxy, nor adopted unmade. */
+static void
+spare_unjudge(struct spare *s)
+{
+	if (s->sp_judge) {
+		failover_trying(s->sp_cfg, s->sp_proxy, -1);
+		sp.sp_njudge--;
+	}
+	if (s->sp_adopted)
+		sp.sp_nadopted--;
+	s->sp_judge = s->sp_adopted = 0;
+}
+
 /*
  * Closed (failed, or its config went): a request waiting for it goes
  * fresh, after it is gone from the list.
@@ -127,6 +154,7 @@ spare_close(struct spare *s)
 	void		*arg = s->sp_warg;
 
 	spare_unwait(s);
+	spare_unjudge(s);
 	TAILQ_REMOVE(&sp.sp_list, s, sp_entry);
 	sp.sp_n--;
 	if (s->sp_ready)
@@ -266,6 +294,8 @@ spare_handoff(struct spare *s)
 	fn(arg, spare_give(s));
 }
 
+static int	spare_goal(void);
+
 /* From conn.c: the spare's connection is ready, or failed. */
 static void
 spare_built(void *arg, struct conn *cn, int rc)
@@ -274,6 +304,7 @@ spare_built(void *arg, struct conn *cn, int rc)
 	struct upstream_facts	 uf;
 	enum upstream_stage	 st;
 	char			 desc[512];
+	int			 aside;
 
 	(void)cn;
 	if (rc == -1) {
@@ -287,15 +318,36 @@ spare_built(void *arg, struct conn *cn, int rc)
 	}
 	failover_ok(s->sp_cfg, s->sp_proxy);
 	spare_times(s);
-	sp.sp_est_ms = spare_learn(sp.sp_est_ms, spare_since(&s->sp_t0));
+	/* An adopted one began before it was ours: its time is not one. */
+	if (!s->sp_adopted)
+		sp.sp_est_ms = spare_learn(sp.sp_est_ms,
+		    spare_since(&s->sp_t0));
+	aside = s->sp_judge || s->sp_adopted;
+	spare_unjudge(s);
+	sp.sp_backoff_ms = 0;
+	metrics_spare(METRICS_SPARE_OPENED);
+	/* Made beside the target: kept only while spares are short. */
+	if (aside && s->sp_wfn == NULL &&
+	    sp.sp_n - sp.sp_nclaimed - sp.sp_njudge > spare_goal()) {
+		metrics_spare(METRICS_SPARE_EXPIRED);
+		spare_close(s);
+		return;
+	}
 	if (s->sp_wfn == NULL && spare_ready(s) == -1) {
 		spare_dead(s, "cannot watch its socket");
 		return;
 	}
-	sp.sp_backoff_ms = 0;
-	metrics_spare(METRICS_SPARE_OPENED);
 	if (s->sp_wfn != NULL)
 		spare_handoff(s);
+}
+
+/* Count s as judging its proxy: no bot's request goes there meanwhile. */
+static void
+spare_judge(struct spare *s)
+{
+	s->sp_judge = 1;
+	sp.sp_njudge++;
+	failover_trying(s->sp_cfg, s->sp_proxy, 1);
 }
 
 static int
@@ -306,10 +358,17 @@ spare_open(void)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return (-1);
 	s->sp_cfg = config_ref(sp.sp_cfg);
-	s->sp_proxy = failover_pick(sp.sp_cfg);
+	/* A proxy in doubt is re-tried here, by one spare at a time. */
+	s->sp_proxy = failover_pick_for(sp.sp_cfg, FAILOVER_SPARE);
 	clock_gettime(CLOCK_MONOTONIC, &s->sp_t0);
 	TAILQ_INSERT_TAIL(&sp.sp_list, s, sp_entry);
 	sp.sp_n++;
+	if (failover_doubtful(s->sp_cfg, s->sp_proxy) &&
+	    s->sp_cfg->cfg_proxy[s->sp_proxy].px_trying == 0) {
+		log_debug("spare re-tries proxy %s",
+		    s->sp_cfg->cfg_proxy[s->sp_proxy].px_url);
+		spare_judge(s);
+	}
 	metrics_spares_now(sp.sp_n - sp.sp_nready, sp.sp_nready);
 	if ((s->sp_conn = conn_open(sp.sp_base, s->sp_cfg, s->sp_proxy,
 	    spare_built, s)) == NULL) {
@@ -319,18 +378,62 @@ spare_open(void)
 	return (0);
 }
 
+/*
+ * A request's connection still being made, which its bot left: it runs
+ * on to its verdict here (0), or -1: the caller closes it (another
+ * config's, or prewarm_max adopted already: a bot that hangs up in a
+ * loop cannot pile them up).
+ */
+int
+spare_adopt(struct conn *cn)
+{
+	struct config	*cfg = conn_config(cn);
+	struct spare	*s;
+
+	if (cfg != sp.sp_cfg || sp.sp_nadopted >= cfg->cfg_prewarm_max ||
+	    (s = calloc(1, sizeof(*s))) == NULL)
+		return (-1);
+	s->sp_conn = cn;
+	s->sp_cfg = config_ref(cfg);
+	s->sp_proxy = conn_proxy(cn);
+	s->sp_adopted = 1;
+	sp.sp_nadopted++;
+	clock_gettime(CLOCK_MONOTONIC, &s->sp_t0);
+	TAILQ_INSERT_TAIL(&sp.sp_list, s, sp_entry);
+	sp.sp_n++;
+	spare_judge(s);
+	metrics_spares_now(sp.sp_n - sp.sp_nready, sp.sp_nready);
+	metrics_spare(METRICS_SPARE_ADOPTED);
+	conn_rehook(cn, spare_built, s);
+	return (0);
+}
+
+/* How many spares to keep now: 0 unless bots are active. */
+static int
+spare_goal(void)
+{
+	const struct config	*cfg = sp.sp_cfg;
+	int			 recent;
+
+	if (cfg == NULL || cfg->cfg_prewarm == 0 || !sp.sp_active ||
+	    spare_since(&sp.sp_last) >= cfg->cfg_prewarm_linger_ms)
+		return (0);
+	recent = sp.sp_peak > sp.sp_peak_prev ? sp.sp_peak : sp.sp_peak_prev;
+	return (spare_target(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent,
+	    spare_since(&sp.sp_hint_at) < cfg->cfg_prewarm_max_idle_ms ?
+	    sp.sp_hint : 0));
+}
+
 /* Open spares up to the target while bots are active; not in a backoff. */
 static void
 spare_fill(void)
 {
-	const struct config	*cfg = sp.sp_cfg;
 	struct timespec		 now;
 	struct timeval		 tv;
 	long			 wait;
-	int			 target, recent;
+	int			 target;
 
-	if (cfg == NULL || cfg->cfg_prewarm == 0 || !sp.sp_active ||
-	    spare_since(&sp.sp_last) >= cfg->cfg_prewarm_linger_ms)
+	if ((target = spare_goal()) == 0)
 		return;
 	if (sp.sp_backoff_ms > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -340,12 +443,11 @@ spare_fill(void)
 			return;
 		}
 	}
-	recent = sp.sp_peak > sp.sp_peak_prev ? sp.sp_peak : sp.sp_peak_prev;
-	target = spare_target(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent,
-	    spare_since(&sp.sp_hint_at) < cfg->cfg_prewarm_max_idle_ms ?
-	    sp.sp_hint : 0);
-	/* One a request waits for is as good as taken: replaced at once. */
-	while (sp.sp_n - sp.sp_nclaimed < target)
+	/*
+	 * One a request waits for is as good as taken: replaced at once;
+	 * one judging a proxy is beside the target until it is made.
+	 */
+	while (sp.sp_n - sp.sp_nclaimed - sp.sp_njudge < target)
 		if (spare_open() == -1) {
 			spare_backoff();
 			break;
@@ -547,7 +649,7 @@ spare_wait(const struct config *cfg, int proxy, spare_got_fn fn, void *arg)
 	long		 ms;
 
 	TAILQ_FOREACH(s, &sp.sp_list, sp_entry) {
-		if (s->sp_ready || s->sp_wfn != NULL ||
+		if (s->sp_ready || s->sp_wfn != NULL || s->sp_judge ||
 		    s->sp_cfg != cfg || s->sp_proxy != proxy ||
 		    (ms = spare_wait_ms(sp.sp_est_ms,
 		    spare_since(&s->sp_t0))) < 0)
@@ -565,6 +667,16 @@ spare_wait(const struct config *cfg, int proxy, spare_got_fn fn, void *arg)
 		return (s);
 	}
 	return (NULL);
+}
+
+/* What a request waiting for s waits on, in words (conn_waiting()). */
+void
+spare_waiting(const struct spare *s, char *buf, size_t len)
+{
+	char	 what[256];
+
+	conn_waiting(s->sp_conn, what, sizeof(what));
+	snprintf(buf, len, "a spare connection: %s", what);
 }
 
 /* The waiting request ended or moved on: the spare is one for later. */

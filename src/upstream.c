@@ -46,17 +46,8 @@ upstream_cfg(struct req *req)
 static void
 upstream_reset(struct req *req)
 {
-	req->req_up_status = 0;
-	req->req_up_clen = -1;
-	req->req_up_chunked = 0;
-	req->req_up_bad = NULL;
-	req->req_up_headlen = 0;
-	req->req_recv_paused = 0;
 	req->req_spare = 0;
 	req->req_errdesc[0] = '\0';
-	free(req->req_up_connection);
-	req->req_up_connection = NULL;
-	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
 	if (req->req_replay != NULL)
 		evbuffer_prepend_buffer(req->req_body, req->req_replay);
 }
@@ -305,7 +296,7 @@ static int
 upstream_attempt(struct req *req)
 {
 	upstream_reset(req);
-	req->req_proxy = failover_pick(upstream_cfg(req));
+	req->req_proxy = failover_pick_for(upstream_cfg(req), FAILOVER_REQUEST);
 	req->req_t_connect = req->req_t_tls = req->req_t_ttfb = 0;
 	clock_gettime(CLOCK_MONOTONIC, &req->req_attempt_t0);
 	if (longpoll_prepare(req) == -1)
@@ -332,8 +323,6 @@ upstream_start(struct req *req)
 	const char		*t, *q;
 	size_t			 len;
 
-	if ((req->req_up_head = evbuffer_new()) == NULL)
-		return (-1);
 	if (req->req_route.rt_readonly &&
 	    (req->req_replay = evbuffer_new()) == NULL)
 		return (-1);
@@ -362,10 +351,23 @@ upstream_running(const struct req *req)
 	    req->req_spwait != NULL);
 }
 
-/* The bot went away: drop the attempt now, closing its connection. */
+/*
+ * The bot went away: drop the attempt now.  A connection still being
+ * made runs on to its verdict in the spare pool (spare_adopt()), so a
+ * proxy is judged whatever the bot's patience; the access line says
+ * what the bot was left waiting on.
+ */
 void
 upstream_stop(struct req *req)
 {
+	if (req->req_conn != NULL) {
+		conn_waiting(req->req_conn, req->req_left_on,
+		    sizeof(req->req_left_on));
+		if (spare_adopt(req->req_conn) == 0)
+			req->req_conn = NULL;
+	} else if (req->req_spwait != NULL)
+		spare_waiting(req->req_spwait, req->req_left_on,
+		    sizeof(req->req_left_on));
 	upstream_release(req);
 }
 

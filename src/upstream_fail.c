@@ -327,6 +327,15 @@ upstream_fail_clock(const struct upstream_facts *uf, char *buf, size_t len)
 	int	 n;
 
 	upstream_fail_ms(uf->uf_limit_ms, limit, sizeof(limit));
+	if (uf->uf_phase == UPH_CONNECT && uf->uf_tls_learned_ms > 0) {
+		upstream_fail_ms(uf->uf_tls_learned_ms, up, sizeof(up));
+		upstream_fail_ms(FAILOVER_TLS_FLOOR_MS, down, sizeof(down));
+		n = snprintf(buf, len, "no progress in %s (%d x the %s a TLS "
+		    "handshake %s takes, %s at least)", limit,
+		    FAILOVER_TLS_TIMES, up, uf->uf_scheme == PROXY_NONE ?
+		    "with it" : "through it", down);
+		return (n < 0 || (size_t)n >= len ? -1 : 0);
+	}
 	if (uf->uf_phase == UPH_CONNECT) {
 		n = snprintf(buf, len, "not connected in %s (connect_timeout), "
 		    "nothing sent or received", limit);

@@ -85,6 +85,8 @@ struct upstream_h1 {
 	uint64_t		 h1_wrote;	/* request bytes written */
 	size_t			 h1_headlen;	/* of them, the head */
 	uint64_t		 h1_down;	/* answer body bytes read */
+	struct upstream_reply	 h1_reply;	/* req_reply while it lives */
+	int			 h1_recv_paused;	/* the bot reads slowly */
 	int			 h1_stage;	/* a failure: enum upstream_stage */
 	const char		*h1_why;
 };
@@ -148,8 +150,8 @@ upstream_h1_facts(const struct upstream_h1 *h1, struct upstream_facts *uf)
 	uf->uf_up = upstream_h1_taken(h1);
 	uf->uf_up_total = req->req_has_body ? req->req_clen : 0;
 	uf->uf_down = h1->h1_down;
-	uf->uf_down_total = h1->h1_final && !req->req_up_chunked ?
-	    req->req_up_clen : -1;
+	uf->uf_down_total = h1->h1_final && !h1->h1_reply.rp_chunked ?
+	    h1->h1_reply.rp_clen : -1;
 }
 
 /* The attempt ends; the hook may free the request, and with it h1. */
@@ -178,7 +180,7 @@ upstream_h1_end(struct upstream_h1 *h1, int stage, const char *why)
 static int
 upstream_h1_refused(struct upstream_h1 *h1)
 {
-	h1->h1_stage = h1->h1_req->req_up_bad != NULL ? UST_REPLY : UST_LOCAL;
+	h1->h1_stage = h1->h1_reply.rp_bad != NULL ? UST_REPLY : UST_LOCAL;
 	return (-1);
 }
 
@@ -293,8 +295,8 @@ upstream_h1_on_body(http_parser *p, const char *at, size_t len)
 		h1->h1_stage = UST_LOCAL;
 		return (-1);
 	}
-	if (!req->req_head_sent && reply_head(req, req->req_up_status, NULL,
-	    req->req_up_head, -1) == -1) {
+	if (!req->req_head_sent && reply_head(req, h1->h1_reply.rp_status, NULL,
+	    h1->h1_reply.rp_head, -1) == -1) {
 		h1->h1_stage = UST_LOCAL;
 		return (-1);
 	}
@@ -355,7 +357,7 @@ upstream_h1_scan(struct upstream_h1 *h1, const char *buf, size_t n)
 			break;
 		case H1_S_LF:
 			if (c == ' ' || c == '\t') {
-				req->req_up_bad = "a header folded over lines "
+				h1->h1_reply.rp_bad = "a header folded over lines "
 				    "(obs-fold)";
 				return (-1);
 			}
@@ -379,7 +381,6 @@ upstream_h1_scan(struct upstream_h1 *h1, const char *buf, size_t n)
 static int
 upstream_h1_parse(struct upstream_h1 *h1, const char *buf, size_t n)
 {
-	struct req	*req = h1->h1_req;
 	enum http_errno	 err;
 	ssize_t		 k;
 	size_t		 done;
@@ -401,8 +402,8 @@ upstream_h1_parse(struct upstream_h1 *h1, const char *buf, size_t n)
 		if (err != HPE_OK) {
 			if (h1->h1_stage != UST_NONE)
 				return (-1);
-			if (req->req_up_bad == NULL)
-				req->req_up_bad = upstream_head_parse_why(err);
+			if (h1->h1_reply.rp_bad == NULL)
+				h1->h1_reply.rp_bad = upstream_head_parse_why(err);
 			h1->h1_stage = UST_REPLY;
 			return (-1);
 		}
@@ -594,7 +595,7 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	for (;;) {
 		if (reply_pending(req) >= REPLY_OUT_HIGH) {
-			req->req_recv_paused = 1;
+			h1->h1_recv_paused = 1;
 			event_del(h1->h1_rev);
 			return;
 		}
@@ -613,7 +614,7 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		if (r == -1) {
-			upstream_h1_end(h1, h1->h1_stage, req->req_up_bad);
+			upstream_h1_end(h1, h1->h1_stage, h1->h1_reply.rp_bad);
 			return;
 		}
 		if (n == 0) {
@@ -627,13 +628,14 @@ upstream_h1_read_cb(evutil_socket_t fd, short what, void *arg)
 static int
 upstream_h1_held(const struct upstream_h1 *h1)
 {
-	const struct req	*req = h1->h1_req;
-
+	/*
+	 * Nothing of ours left to write: bytes the bot just sent that the
+	 * framer has not taken yet end its wait, they are not a stall.
+	 */
 	if (h1->h1_phase == UPH_SEND)
 		return (!h1->h1_body_end && h1->h1_wlen == h1->h1_woff &&
-		    evbuffer_get_length(h1->h1_out) == 0 &&
-		    evbuffer_get_length(req->req_body) == 0);
-	return (h1->h1_phase == UPH_RECV && req->req_recv_paused);
+		    evbuffer_get_length(h1->h1_out) == 0);
+	return (h1->h1_phase == UPH_RECV && h1->h1_recv_paused);
 }
 
 static void
@@ -689,6 +691,7 @@ upstream_h1_start(struct req *req, struct conn *cn,
 		return (-1);
 	}
 	req->req_h1 = h1;
+	req->req_reply = &h1->h1_reply;
 	h1->h1_req = req;
 	h1->h1_conn = cn;
 	h1->h1_done = done;
@@ -699,7 +702,8 @@ upstream_h1_start(struct req *req, struct conn *cn,
 	h1->h1_phase = UPH_CONNECT;	/* upstream_h1_moved() arms it */
 	http_parser_init(&h1->h1_parser, HTTP_RESPONSE);
 	h1->h1_parser.data = h1;
-	if ((h1->h1_out = evbuffer_new()) == NULL ||
+	if (upstream_head_init(&h1->h1_reply) == -1 ||
+	    (h1->h1_out = evbuffer_new()) == NULL ||
 	    (h1->h1_field = evbuffer_new()) == NULL ||
 	    (h1->h1_value = evbuffer_new()) == NULL ||
 	    (h1->h1_rev = event_new(req->req_base, fd, EV_READ | EV_PERSIST,
@@ -740,6 +744,8 @@ upstream_h1_stop(struct req *req)
 		evbuffer_free(h1->h1_value);
 	conn_close(h1->h1_conn);
 	free(h1->h1_wbuf);
+	upstream_head_clear(&h1->h1_reply);
+	req->req_reply = NULL;
 	free(h1);
 	req->req_h1 = NULL;
 }
@@ -752,8 +758,8 @@ upstream_h1_resume(struct req *req)
 
 	if (h1 == NULL || h1->h1_ended)
 		return;
-	if (req->req_recv_paused && reply_pending(req) <= REPLY_OUT_LOW) {
-		req->req_recv_paused = 0;
+	if (h1->h1_recv_paused && reply_pending(req) <= REPLY_OUT_LOW) {
+		h1->h1_recv_paused = 0;
 		event_add(h1->h1_rev, NULL);
 		/* TLS may hold decrypted bytes the socket no longer shows. */
 		event_active(h1->h1_rev, EV_READ, 0);

@@ -4,7 +4,7 @@
  * hands in each message's status and each field as http-parser read it;
  * only checked names and clean values pass, and the framing and
  * hop-by-hop fields are ours to write (reply.c).  A reply that cannot be
- * framed for the bot without guessing is refused: req_up_bad says why,
+ * framed for the bot without guessing is refused: rp_bad says why,
  * and the bot gets a 502 of our own.
  */
 #include "config.h"
@@ -24,10 +24,28 @@
 
 #define UPSTREAM_HEAD_MAX	(64 * 1024)	/* reply head bytes, all told */
 
+/* The reply's state, for an attempt that begins (0) or ends. */
+int
+upstream_head_init(struct upstream_reply *rp)
+{
+	memset(rp, 0, sizeof(*rp));
+	rp->rp_clen = -1;
+	return ((rp->rp_head = evbuffer_new()) == NULL ? -1 : 0);
+}
+
+void
+upstream_head_clear(struct upstream_reply *rp)
+{
+	if (rp->rp_head != NULL)
+		evbuffer_free(rp->rp_head);
+	free(rp->rp_connection);
+	memset(rp, 0, sizeof(*rp));
+}
+
 static int
 upstream_head_refuse(struct req *req, const char *why)
 {
-	req->req_up_bad = why;
+	req->req_reply->rp_bad = why;
 	return (-1);
 }
 
@@ -38,8 +56,8 @@ upstream_head_refuse(struct req *req, const char *why)
 int
 upstream_head_bytes(struct req *req, size_t n)
 {
-	req->req_up_headlen += n;
-	if (req->req_up_headlen > UPSTREAM_HEAD_MAX)
+	req->req_reply->rp_headlen += n;
+	if (req->req_reply->rp_headlen > UPSTREAM_HEAD_MAX)
 		return (upstream_head_refuse(req, "more header bytes than the "
 		    "sidecar keeps"));
 	return (0);
@@ -55,12 +73,12 @@ upstream_head_status(struct req *req, unsigned int status)
 	if (status == 101)
 		return (upstream_head_refuse(req, "a protocol switch (101) "
 		    "the sidecar did not ask for"));
-	req->req_up_status = status;
-	req->req_up_clen = -1;
-	req->req_up_chunked = 0;
-	free(req->req_up_connection);
-	req->req_up_connection = NULL;
-	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
+	req->req_reply->rp_status = status;
+	req->req_reply->rp_clen = -1;
+	req->req_reply->rp_chunked = 0;
+	free(req->req_reply->rp_connection);
+	req->req_reply->rp_connection = NULL;
+	evbuffer_drain(req->req_reply->rp_head, evbuffer_get_length(req->req_reply->rp_head));
 	return (0);
 }
 
@@ -73,17 +91,17 @@ upstream_head_length(struct req *req, int kind, const char *value,
 
 	if (kind == HEADER_TRANSFER_ENCODING) {
 		/* http-parser decodes chunked, and nothing else. */
-		if (!header_is(value, vlen, "chunked") || req->req_up_chunked ||
-		    req->req_up_clen >= 0)
+		if (!header_is(value, vlen, "chunked") || req->req_reply->rp_chunked ||
+		    req->req_reply->rp_clen >= 0)
 			return (-1);
-		req->req_up_chunked = 1;
+		req->req_reply->rp_chunked = 1;
 		return (0);
 	}
 	/* Two Content-Lengths, even equal: RFC 9112 6.3 lets us refuse. */
-	if (req->req_up_chunked || req->req_up_clen >= 0 ||
+	if (req->req_reply->rp_chunked || req->req_reply->rp_clen >= 0 ||
 	    (clen = header_clen(value, vlen)) < 0)
 		return (-1);
-	req->req_up_clen = clen;
+	req->req_reply->rp_clen = clen;
 	return (0);
 }
 
@@ -117,11 +135,11 @@ upstream_head_field(struct req *req, const char *name, size_t nlen,
 		return (0);
 	}
 	if (kind == HEADER_CONNECTION)
-		return (header_list_add(&req->req_up_connection, value, vlen));
+		return (header_list_add(&req->req_reply->rp_connection, value, vlen));
 	if (kind == HEADER_HOP)
 		return (0);
-	if (evbuffer_add(req->req_up_head, name, nlen) == -1 ||
-	    evbuffer_add_printf(req->req_up_head, ": %.*s\r\n", (int)vlen,
+	if (evbuffer_add(req->req_reply->rp_head, name, nlen) == -1 ||
+	    evbuffer_add_printf(req->req_reply->rp_head, ": %.*s\r\n", (int)vlen,
 	    value) == -1)
 		return (-1);
 	return (0);
@@ -135,20 +153,20 @@ upstream_head_unlisted(struct req *req)
 	char		*line, *colon;
 	size_t		 len;
 
-	if (req->req_up_connection == NULL)
+	if (req->req_reply->rp_connection == NULL)
 		return (0);
 	if ((kept = evbuffer_new()) == NULL)
 		return (-1);
-	while ((line = evbuffer_readln(req->req_up_head, &len,
+	while ((line = evbuffer_readln(req->req_reply->rp_head, &len,
 	    EVBUFFER_EOL_CRLF_STRICT)) != NULL) {
 		colon = strchr(line, ':');
-		if (colon == NULL || !header_listed(req->req_up_connection,
+		if (colon == NULL || !header_listed(req->req_reply->rp_connection,
 		    line, colon - line))
 			evbuffer_add_printf(kept, "%s\r\n", line);
 		free(line);
 	}
-	evbuffer_drain(req->req_up_head, evbuffer_get_length(req->req_up_head));
-	evbuffer_add_buffer(req->req_up_head, kept);
+	evbuffer_drain(req->req_reply->rp_head, evbuffer_get_length(req->req_reply->rp_head));
+	evbuffer_add_buffer(req->req_reply->rp_head, kept);
 	evbuffer_free(kept);
 	return (0);
 }
@@ -161,7 +179,7 @@ upstream_head_unlisted(struct req *req)
 int
 upstream_head_end(struct req *req)
 {
-	int64_t	 clen = req->req_up_chunked ? -1 : req->req_up_clen;
+	int64_t	 clen = req->req_reply->rp_chunked ? -1 : req->req_reply->rp_clen;
 
 	if (upstream_head_unlisted(req) == -1)
 		return (-1);
@@ -170,7 +188,7 @@ upstream_head_end(struct req *req)
 		req->req_keepalive = 0;
 	if (longpoll_hold(req))
 		return (0);
-	return (reply_head(req, req->req_up_status, NULL, req->req_up_head,
+	return (reply_head(req, req->req_reply->rp_status, NULL, req->req_reply->rp_head,
 	    clen));
 }
 

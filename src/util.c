@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 
 #include <stdint.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -182,4 +183,46 @@ util_peer_str(const struct sockaddr *sa, char *buf, size_t len)
 		return;
 	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
 	    host, port);
+}
+
+static int
+util_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	c = tolower(c);
+	return (c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1);
+}
+
+/*
+ * Form decoding (application/x-www-form-urlencoded, and a query): '+' is
+ * a space, %XX a byte; a '%' not followed by two hex digits stays as it
+ * is, as the Bot API reads it, or with strict is an error.  out gets a
+ * NUL; -1 if the decoded bytes do not fit in size - 1.
+ */
+int
+util_urldecode(const char *s, size_t n, char *out, size_t size,
+    size_t *outlen, int strict)
+{
+	size_t	 i, o = 0;
+	int	 hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (o + 1 >= size)
+			return (-1);
+		if (s[i] == '+')
+			out[o++] = ' ';
+		else if (s[i] == '%' && i + 2 < n &&
+		    (hi = util_hex((unsigned char)s[i + 1])) != -1 &&
+		    (lo = util_hex((unsigned char)s[i + 2])) != -1) {
+			out[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (s[i] == '%' && strict)
+			return (-1);
+		else
+			out[o++] = s[i];
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return (0);
 }

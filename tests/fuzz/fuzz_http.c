@@ -775,8 +775,7 @@ upstream_start(struct req *req)
 	if ((m & 7) == FX_FAILSTART)
 		return -1;
 	/* What the real one allocates, so the request frees it. */
-	if ((req->req_up_head = evbuffer_new()) == NULL ||
-	    (req->req_url = strdup("https://api.telegram.org/fuzz")) == NULL)
+	if ((req->req_url = strdup("https://api.telegram.org/fuzz")) == NULL)
 		return -1;
 	/* The real header list, as libcurl would get it, and checked. */
 	if (header_upstream(req) == -1)

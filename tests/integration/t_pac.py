@@ -114,7 +114,8 @@ def part_file(t, env):
              "the start line lists the PAC's answer: squid, then direct")
         before = connects(sq)
         r = sc.get("/bot%s/getMe" % tok)
-        t.ok(r.status == 200 and connects(sq) == before + 1,
+        # A spare may follow the answer through squid: at least one.
+        t.ok(r.status == 200 and connects(sq) >= before + 1,
              "pac+file:// PROXY squid; DIRECT: getMe 200 through squid "
              "(status %d)" % r.status)
 
@@ -164,7 +165,8 @@ def part_http(t, env):
         t.ok(ps.gets >= 1, "the PAC was fetched over HTTP at start")
         before = connects(sq)
         r = sc.get("/bot%s/getMe" % tok)
-        t.ok(r.status == 200 and connects(sq) == before + 1 and
+        # A spare may follow the answer through squid: at least one.
+        t.ok(r.status == 200 and connects(sq) >= before + 1 and
              failovers(sc) == 1,
              "PROXY dead; PROXY squid: getMe 200 by failover to squid "
              "(status %d, %s failovers)" % (r.status, failovers(sc)))
@@ -190,7 +192,7 @@ def part_http(t, env):
              "PAC server answers 500: logged, the last good list stays")
         before = connects(sq)
         r = sc.get("/bot%s/getMe" % tok)
-        t.ok(r.status == 200 and connects(sq) == before + 1,
+        t.ok(r.status == 200 and connects(sq) >= before + 1,
              "getMe still goes through squid: 200")
         ps.status = 200
     finally:

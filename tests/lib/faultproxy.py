@@ -25,7 +25,9 @@ Modes, applied to every connection:
   tunnel            a working CONNECT proxy; with --delay S it waits S
                     seconds before its 200 (with --gate FILE: until FILE,
                     or FILE.N for connection N alone, exists; FILE.N.close
-                    closes connection N instead)
+                    closes connection N instead; with --dpi FILE, while
+                    FILE exists, it answers 200 and then passes nothing,
+                    as 200-silence does: a path that DPI starts to block)
   relay             not a proxy: a TCP relay to 127.0.0.1:--target, which
                     waits --delay S seconds before it connects (or --gate)
   socks5-map        a SOCKS5 proxy (no auth) that tunnels to the asked
@@ -198,6 +200,11 @@ def tunnel(s, n, what, head, opts, end):
             not host.endswith(".localhost"):
         s.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
         say("conn %d %s -> 403 (not loopback)" % (n, what))
+        return
+    if opts.dpi and os.path.exists(opts.dpi):
+        say("conn %d %s -> 200-silence (dpi)" % (n, what))
+        s.sendall(SILENCE["200-silence"])
+        say("conn %d stall ended: %s" % (n, hold(s, end)))
         return
     # Only a CONNECT is held (not the harness's check that we listen).
     if not pause(n, opts, end):
@@ -449,6 +456,7 @@ def main():
     ap.add_argument("--lifetime", type=float, default=600.0)
     ap.add_argument("--delay", type=float, default=0.0)
     ap.add_argument("--gate")
+    ap.add_argument("--dpi")
     ap.add_argument("--target", type=int, default=0)
     ap.add_argument("--map", action="append", default=[])
     ap.add_argument("--tls-cert")
@@ -494,11 +502,12 @@ class FaultProxy:
 
     def __init__(self, workdir, mode, lifetime=600, delay=0, target=None,
                  port_map=None, tls=None, gate=False, rate=None,
-                 stall_up_after=None, stall_down_after=None):
+                 stall_up_after=None, stall_down_after=None, dpi=False):
         """tls: (cert, key) to be an https:// proxy; port_map: {from: to}
         for socks5-map; target: the port a relay forwards to; gate: a
         tunnel or relay holds each connection until open_gate(); rate,
-        stall_up_after, stall_down_after: see throttle above."""
+        stall_up_after, stall_down_after: see throttle above; dpi: a
+        tunnel falls silent after its 200 from set_dpi(True) on."""
         import harness
         self._h = harness
         self.mode = mode
@@ -523,7 +532,20 @@ class FaultProxy:
         if gate:
             self.gate = os.path.join(workdir, self.name + ".gate")
             argv += ["--gate", self.gate]
+        self.dpi = None
+        if dpi:
+            self.dpi = os.path.join(workdir, self.name + ".dpi")
+            argv += ["--dpi", self.dpi]
         self.proc = harness.Proc(argv, workdir, self.name)
+
+    def set_dpi(self, on):
+        """From now on, new tunnels fall silent after their 200 (on), or
+        work again."""
+        if on:
+            with open(self.dpi, "w"):
+                pass
+        elif os.path.exists(self.dpi):
+            os.unlink(self.dpi)
 
     def open_gate(self, n=None, close=False):
         """Let the held connections (and all later ones) go on; with n,

@@ -197,13 +197,11 @@ replyrun_req(struct req *req, struct event_base *base, struct config *cfg,
 	req->req_body_done = 1;
 	req->req_clen = 0;
 	req->req_poll_secs = -1;
-	req->req_up_clen = -1;
 	req->req_clen_out = -1;
 	snprintf(req->req_route.rt_method, sizeof(req->req_route.rt_method),
 	    "getMe");
 	req->req_url = replyrun_url;
 	if ((req->req_out = evbuffer_new()) == NULL ||
-	    (req->req_up_head = evbuffer_new()) == NULL ||
 	    (req->req_body = evbuffer_new()) == NULL)
 		return (-1);
 	return (0);
@@ -214,11 +212,8 @@ replyrun_req_free(struct req *req)
 {
 	if (req->req_out != NULL)
 		evbuffer_free(req->req_out);
-	if (req->req_up_head != NULL)
-		evbuffer_free(req->req_up_head);
 	if (req->req_body != NULL)
 		evbuffer_free(req->req_body);
-	free(req->req_up_connection);
 }
 
 int

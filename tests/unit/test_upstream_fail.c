@@ -134,6 +134,19 @@ static const struct clock_case clock_cases[] = {
 	{ "connecting", WORDS(UPH_CONNECT, 30000, 0, 0, 5 * MB, 0, -1),
 	    "not connected in 30 s (connect_timeout), nothing sent or "
 	    "received" },
+	/* The TLS handshake's own clock, learned through the proxy. */
+	{ "a handshake, 4 x learned", { .uf_scheme = PROXY_HTTP,
+	    .uf_phase = UPH_CONNECT, .uf_limit_ms = 2000,
+	    .uf_tls_learned_ms = 500 }, "no progress in 2 s (4 x the 500 ms "
+	    "a TLS handshake through it takes, 1 s at least)" },
+	{ "a handshake, the floor", { .uf_scheme = PROXY_HTTP,
+	    .uf_phase = UPH_CONNECT, .uf_limit_ms = 1000,
+	    .uf_tls_learned_ms = 3 }, "no progress in 1 s (4 x the 3 ms a "
+	    "TLS handshake through it takes, 1 s at least)" },
+	{ "a direct handshake", { .uf_scheme = PROXY_NONE,
+	    .uf_phase = UPH_CONNECT, .uf_limit_ms = 1200,
+	    .uf_tls_learned_ms = 300 }, "no progress in 1200 ms (4 x the "
+	    "300 ms a TLS handshake with it takes, 1 s at least)" },
 };
 
 int

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * util_ms_timeval(), util_ms_between(), util_json_escape() and
- * util_peer_str(): tables of
+ * util_ms_timeval(), util_ms_between(), util_json_escape(),
+ * util_urldecode() and util_peer_str(): tables of
  * inputs and what they must become, and an escape is never cut in half.
  */
 #include <sys/socket.h>
@@ -99,6 +99,49 @@ util_peer_test(void)
 	is_int(strlen(buf), 7, "truncated, still terminated");
 }
 
+struct dec_case {
+	const char	*dc_in;
+	size_t		 dc_size;
+	int		 dc_strict;
+	int		 dc_rv;
+	const char	*dc_want;
+};
+
+static const struct dec_case dec_cases[] = {
+	{ "chat_id", 16, 0, 0, "chat_id" },
+	{ "a+b%20c", 16, 0, 0, "a b c" },
+	{ "%2d100%2C", 16, 0, 0, "-100," },
+	{ "%zz", 16, 0, 0, "%zz" },		/* as the Bot API reads it */
+	{ "%zz", 16, 1, -1, NULL },
+	{ "%4", 16, 0, 0, "%4" },		/* cut: kept as it is */
+	{ "%4", 16, 1, -1, NULL },
+	{ "timeout", 8, 0, 0, "timeout" },	/* just fits, with its NUL */
+	{ "timeouts", 8, 0, -1, NULL },
+	{ "%74imeout", 8, 0, 0, "timeout" },
+	{ "", 1, 0, 0, "" },
+};
+
+static void
+util_urldecode_test(void)
+{
+	char	 out[16];
+	size_t	 i, n;
+	int	 rv;
+
+	for (i = 0; i < sizeof(dec_cases) / sizeof(dec_cases[0]); i++) {
+		const struct dec_case	*dc = &dec_cases[i];
+
+		rv = util_urldecode(dc->dc_in, strlen(dc->dc_in), out,
+		    dc->dc_size, &n, dc->dc_strict);
+		is_int(rv, dc->dc_rv, "urldecode %s%s: result", dc->dc_in,
+		    dc->dc_strict ? " (strict)" : "");
+		if (dc->dc_want != NULL)
+			ok(strcmp(out, dc->dc_want) == 0 &&
+			    n == strlen(dc->dc_want), "urldecode %s: %s",
+			    dc->dc_in, dc->dc_want);
+	}
+}
+
 int
 main(void)
 {
@@ -136,5 +179,6 @@ main(void)
 		    ec->ec_name);
 	}
 	util_peer_test();
+	util_urldecode_test();
 	return (done_testing());
 }
