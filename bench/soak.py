@@ -302,6 +302,9 @@ def main():
         print("upstream      %d TLS connections at the stand-in (since the "
               "reset), %d TLS failures" % (sstats["connections"],
                                            sstats["tls_failures"]))
+        # Requests the busiest upstream connection carried: 1 when none
+        # was reused (bench/run's stale part reads this line).
+        print("per_conn_max  %s" % sstats.get("per_conn_max"))
         if pstats:
             print("proxy         %d tunnels, %d went stale, %d refused" %
                   (pstats.get("tunnels", -1), pstats.get("stale", -1),
