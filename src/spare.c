@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "spare.h"
+#include "sparehint.h"
 #include "trim.h"
 #include "upstream_fail.h"
 #include "util.h"
@@ -81,6 +82,9 @@ static struct {
 } sp = { .sp_list = TAILQ_HEAD_INITIALIZER(sp.sp_list) };
 
 static void	spare_fill(void);
+static int	spare_goal(int *);
+static void	spare_hint_spent(void);
+static void	spare_late(struct spare *);
 
 static long
 spare_since(const struct timespec *t)
@@ -108,6 +112,23 @@ spare_target(int prewarm, int max, int recent, int hint)
 	if (hint > n)
 		n = hint;
 	return (n > max ? max : n);
+}
+
+/*
+ * spare_target() while bots are active; else only what a hint asks for,
+ * never more than prewarm_max, none with prewarm 0.  Pure, for the unit
+ * test.
+ */
+int
+spare_keep(int prewarm, int max, int recent, int hint, int active)
+{
+	if (prewarm <= 0)
+		return (0);
+	if (active)
+		return (spare_target(prewarm, max, recent, hint));
+	if (hint <= 0)
+		return (0);
+	return (hint > max ? max : hint);
 }
 
 int
@@ -250,6 +271,7 @@ spare_give(struct spare *s)
 	s->sp_conn = NULL;
 	spare_close(s);
 	metrics_spare(METRICS_SPARE_USED);
+	spare_hint_spent();
 	spare_fill();
 	return (cn);
 }
@@ -319,18 +341,42 @@ spare_open(void)
 	return (0);
 }
 
+/*
+ * How many spares to keep now (0: none), and in *base how many of them
+ * without the hint: bots are active (a call, not a long poll, within
+ * prewarm_linger), or a getUpdates hint is live (within
+ * prewarm_max_idle, calls still to come), or neither.
+ */
+static int
+spare_goal(int *base)
+{
+	const struct config	*cfg = sp.sp_cfg;
+	int			 active, hint, recent;
+
+	*base = 0;
+	if (cfg == NULL)
+		return (0);
+	active = sp.sp_active &&
+	    spare_since(&sp.sp_last) < cfg->cfg_prewarm_linger_ms;
+	hint = spare_since(&sp.sp_hint_at) < cfg->cfg_prewarm_max_idle_ms ?
+	    sp.sp_hint : 0;
+	recent = sp.sp_peak > sp.sp_peak_prev ? sp.sp_peak : sp.sp_peak_prev;
+	*base = spare_keep(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent, 0,
+	    active);
+	return (spare_keep(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent,
+	    hint, active));
+}
+
 /* Open spares up to the target while bots are active; not in a backoff. */
 static void
 spare_fill(void)
 {
-	const struct config	*cfg = sp.sp_cfg;
 	struct timespec		 now;
 	struct timeval		 tv;
 	long			 wait;
-	int			 target, recent;
+	int			 target, base;
 
-	if (cfg == NULL || cfg->cfg_prewarm == 0 || !sp.sp_active ||
-	    spare_since(&sp.sp_last) >= cfg->cfg_prewarm_linger_ms)
+	if ((target = spare_goal(&base)) == 0)
 		return;
 	if (sp.sp_backoff_ms > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -340,16 +386,19 @@ spare_fill(void)
 			return;
 		}
 	}
-	recent = sp.sp_peak > sp.sp_peak_prev ? sp.sp_peak : sp.sp_peak_prev;
-	target = spare_target(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent,
-	    spare_since(&sp.sp_hint_at) < cfg->cfg_prewarm_max_idle_ms ?
-	    sp.sp_hint : 0);
-	/* One a request waits for is as good as taken: replaced at once. */
-	while (sp.sp_n - sp.sp_nclaimed < target)
+	/*
+	 * One a request waits for counts until it is handed over: claims
+	 * open none beyond the target, so a proxy that slows down under a
+	 * burst sees a connection per call and the spares kept, no more.
+	 */
+	while (sp.sp_n < target) {
+		metrics_spare_why(sp.sp_n < base ? METRICS_SPWHY_TARGET :
+		    METRICS_SPWHY_HINT);
 		if (spare_open() == -1) {
 			spare_backoff();
 			break;
 		}
+	}
 }
 
 static void
@@ -450,6 +499,35 @@ spare_ok(void)
 	spare_fill();
 }
 
+/*
+ * A bot's request began under cfg: a call makes bots active and counts
+ * toward its bot's last hint; a long poll does neither (a bot that only
+ * polls keeps no spares: its polls are the requests it makes).
+ */
+void
+spare_request(const struct config *cfg, const char *bot, int longpoll)
+{
+	if (longpoll)
+		return;
+	sparehint_call(bot);
+	spare_begin(cfg);
+}
+
+/* A getUpdates answer of bot's carried n updates: worth what it earned. */
+void
+spare_hint_from(const char *bot, int n)
+{
+	spare_hint(sparehint_note(bot, n));
+}
+
+/* A spare went to a request: one announced call fewer to come. */
+static void
+spare_hint_spent(void)
+{
+	if (sp.sp_hint > 0)
+		sp.sp_hint--;
+}
+
 /* A getUpdates answer carried n updates: n calls will follow. */
 void
 spare_hint(int n)
@@ -517,6 +595,32 @@ spare_wait_ms(long est, long elapsed)
 	return (2 * est - elapsed);
 }
 
+/*
+ * How long a build takes, after a wait for one begun elapsed ms ago ran
+ * out: at least that long, so the next waits are longer and fewer calls
+ * open a connection of their own beside a spare.  Pure, for the unit
+ * test.
+ */
+long
+spare_late_est(long est, long elapsed)
+{
+	return (elapsed > est ? elapsed : est);
+}
+
+/*
+ * A wait for s ran out and its request goes fresh, in s's place: s stays
+ * only as one of the spares kept, else it closes (no extra).
+ */
+static void
+spare_late(struct spare *s)
+{
+	int	 base;
+
+	sp.sp_est_ms = spare_late_est(sp.sp_est_ms, spare_since(&s->sp_t0));
+	if (sp.sp_n > spare_goal(&base))
+		spare_close(s);
+}
+
 /* The deadline: the spare goes on as one for later, the request fresh. */
 static void
 spare_late_cb(evutil_socket_t fd, short what, void *arg)
@@ -528,6 +632,7 @@ spare_late_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	spare_unwait(s);
+	spare_late(s);
 	metrics_spare(METRICS_SPARE_MISSED);
 	fn(warg, NULL);
 }
