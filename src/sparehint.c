@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "sparehint.h"
 
@@ -98,6 +99,7 @@ int
 sparehint_note(const char *bot, int n)
 {
 	struct sparehint_src	*s;
+	int			 trust;
 
 	if (n <= 0 || bot == NULL)
 		return (0);
@@ -105,8 +107,13 @@ sparehint_note(const char *bot, int n)
 	if (s->sh_announced > 0) {
 		metrics_spare_hint(s->sh_calls > 0 ? METRICS_HINT_USED :
 		    METRICS_HINT_UNUSED);
-		s->sh_trust = sparehint_trust(s->sh_trust, s->sh_announced,
+		trust = sparehint_trust(s->sh_trust, s->sh_announced,
 		    s->sh_calls);
+		if (trust != s->sh_trust)
+			log_info("getUpdates hints of bot %s now count %d/%d: "
+			    "%d of %d announced calls came", bot, trust,
+			    SPAREHINT_FULL, s->sh_calls, s->sh_announced);
+		s->sh_trust = trust;
 	}
 	s->sh_announced = n;
 	s->sh_calls = 0;
