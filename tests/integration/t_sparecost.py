@@ -76,6 +76,32 @@ def part_idle_poll(t, env):
               % (n / POLLS_IDLE))
         sp = harness.spare_counts(sc)
         t.is_(sp.get("expired", 0), 0, "no spare expired unused (%r)" % sp)
+        # An update comes: a spare opens for the call that answers it.
+        si.inject({"text": "answer me"})
+        r = sc.get("/bot%s/getUpdates?timeout=2" % tok)
+        t.ok(r.status == 200 and len((r.json() or {}).get("result") or [])
+             == 1, "a poll brings one update")
+        t.ok(harness.wait_until(lambda: harness.spare_counts(sc).get(
+            "ready", 0) >= 1, 10), "a spare is ready for the reply (%r)"
+            % harness.spare_counts(sc))
+        c = sc.conn()
+        body, hdrs = harness.json_body({"chat_id": 7, "text": "reply"})
+        try:
+            r = harness.request(c, "POST", "/bot%s/sendMessage" % tok, body,
+                                hdrs)
+        finally:
+            c.close()
+        def sends():
+            return [l for l in sc.log().splitlines()
+                    if re.search(r" access \S+ \S+ sendMessage ", l)]
+        harness.wait_until(sends, 10)
+        line = sends()
+        t.ok(r.status == 200 and line and " spare=1" in line[-1],
+             "the reply rides it: spare=1 (%r)" % line[-1:])
+        t.ok(metric(sc, "tgsidecar_spares_why_total").get("hint", 0) >= 1,
+             "/metrics: it was opened for the hint (%r)"
+             % metric(sc, "tgsidecar_spares_why_total"))
+        si.reset()      # the update stays queued until confirmed
         # A call makes the bot active: its spare is ready for the next.
         r = sc.get("/bot%s/getMe" % tok)
         t.is_(r.status, 200, "a getMe (a call, not a poll)")
