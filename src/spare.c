@@ -9,15 +9,16 @@
  * prewarm_max_idle is closed before any proxy can forget its tunnel.
  *
  * Spares belong to the current config; a reload closes them.  They are
- * kept only while bots are active (a request within prewarm_linger),
- * as many as recent requests ran at once, from prewarm to prewarm_max.
+ * kept only while bots are active (a call, not a long poll, within
+ * prewarm_linger), as many as recent requests ran at once, from prewarm
+ * to prewarm_max; else only for a getUpdates hint (sparehint.c).
  * A spare that fails is counted and blamed like any connection, never
  * seen by a bot, and the next one waits a growing backoff.
  *
  * A request that finds none ready may wait for one being built: the
- * oldest, until it is late by a whole expected build time (spare_wait()),
- * and that spare is replaced at once.  Then, or if it fails, the request
- * goes fresh.
+ * oldest, until it is late by a whole expected build time (spare_wait());
+ * that spare counts as kept until it is handed over, then is replaced.
+ * If it is late or fails, the request goes fresh in its place.
  */
 #include "config.h"
 
