@@ -36,6 +36,20 @@ enum metrics_spare {
 
 void	 metrics_spare(enum metrics_spare);
 void	 metrics_spares_now(int, int);
+/* Why a spare was opened (spare.c): bots active, or a hint alone. */
+enum metrics_spare_why {
+	METRICS_SPWHY_TARGET,		/* the number kept while bots call */
+	METRICS_SPWHY_HINT,		/* beyond it, for a getUpdates hint */
+	METRICS_SPWHY_MAX
+};
+/* A getUpdates hint, judged at its bot's next one (sparehint.c). */
+enum metrics_hint {
+	METRICS_HINT_USED,		/* a call of that bot followed */
+	METRICS_HINT_UNUSED,		/* none did: the next counts less */
+	METRICS_HINT_MAX
+};
+void	 metrics_spare_why(enum metrics_spare_why);
+void	 metrics_spare_hint(enum metrics_hint);
 /* Long polls through a proxy that forgets idle tunnels (longpoll.c). */
 enum metrics_longpoll {
 	METRICS_LP_SWALLOWED,		/* no answer by timeout + grace */

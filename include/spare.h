@@ -33,5 +33,9 @@ long	 spare_learn(long, long);
 long	 spare_wait_ms(long, long);
 int	 spare_target(int, int, int, int);
 int	 spare_count(void);
+void	 spare_request(const struct config *, const char *, int);
+void	 spare_hint_from(const char *, int);
+int	 spare_keep(int, int, int, int, int);
+long	 spare_late_est(long, long);
 
 #endif /* SPARE_H */

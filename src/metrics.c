@@ -220,6 +220,44 @@ metrics_spare(enum metrics_spare what)
 	mt.mt_spares[what]++;
 }
 
+static uint64_t	 mt_spare_why[METRICS_SPWHY_MAX];
+static uint64_t	 mt_spare_hints[METRICS_HINT_MAX];
+
+void
+metrics_spare_why(enum metrics_spare_why why)
+{
+	mt_spare_why[why]++;
+}
+
+void
+metrics_spare_hint(enum metrics_hint what)
+{
+	mt_spare_hints[what]++;
+}
+
+/* Why spares were opened, and how the hints came out. */
+static void
+metrics_render_sparecost(struct evbuffer *out)
+{
+	evbuffer_add_printf(out, "# HELP tgsidecar_spares_why_total Spare "
+	    "connections opened, by why: the number kept while bots call "
+	    "(target), or for a getUpdates answer's updates (hint).\n"
+	    "# TYPE tgsidecar_spares_why_total counter\n"
+	    "tgsidecar_spares_why_total{why=\"target\"} %llu\n"
+	    "tgsidecar_spares_why_total{why=\"hint\"} %llu\n",
+	    (unsigned long long)mt_spare_why[METRICS_SPWHY_TARGET],
+	    (unsigned long long)mt_spare_why[METRICS_SPWHY_HINT]);
+	evbuffer_add_printf(out, "# HELP tgsidecar_spare_hints_total "
+	    "getUpdates hints (n updates, so n calls), judged at the bot's "
+	    "next one: a call followed (used) or none (unused: the next "
+	    "counts less).\n"
+	    "# TYPE tgsidecar_spare_hints_total counter\n"
+	    "tgsidecar_spare_hints_total{outcome=\"used\"} %llu\n"
+	    "tgsidecar_spare_hints_total{outcome=\"unused\"} %llu\n",
+	    (unsigned long long)mt_spare_hints[METRICS_HINT_USED],
+	    (unsigned long long)mt_spare_hints[METRICS_HINT_UNUSED]);
+}
+
 /* Spares now: spare.c tells, since metrics.c names no one above it. */
 void
 metrics_spares_now(int building, int ready)
@@ -455,6 +493,7 @@ metrics_render(struct evbuffer *out, int inflight, int clients)
 	    (unsigned long long)mt.mt_bytes_in,
 	    (unsigned long long)mt.mt_bytes_out);
 	metrics_render_spares(out);
+	metrics_render_sparecost(out);
 	metrics_render_flood(out);
 	metrics_render_limits(out);
 	return (0);

@@ -9,8 +9,9 @@
  * prewarm_max_idle is closed before any proxy can forget its tunnel.
  *
  * Spares belong to the current config; a reload closes them.  They are
- * kept only while bots are active (a request within prewarm_linger),
- * as many as recent requests ran at once, from prewarm to prewarm_max.
+ * kept only while bots are active (a call, not a long poll, within
+ * prewarm_linger), as many as recent requests ran at once, from prewarm
+ * to prewarm_max; else only for a getUpdates hint (sparehint.c).
  * A spare that fails is counted and blamed like any connection, never
  * seen by a bot, and the next one waits a growing backoff.
  *
@@ -24,9 +25,9 @@
  * it meanwhile) and do not count toward the target while being made.
  *
  * A request that finds none ready may wait for one being built: the
- * oldest, until it is late by a whole expected build time (spare_wait()),
- * and that spare is replaced at once.  Then, or if it fails, the request
- * goes fresh.
+ * oldest, until it is late by a whole expected build time (spare_wait());
+ * that spare counts as kept until it is handed over, then is replaced.
+ * If it is late or fails, the request goes fresh in its place.
  */
 #include "config.h"
 
@@ -45,6 +46,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "spare.h"
+#include "sparehint.h"
 #include "trim.h"
 #include "upstream_fail.h"
 #include "util.h"
@@ -77,7 +79,6 @@ static struct {
 	struct spare_list	 sp_list;
 	int			 sp_n;	/* building and ready */
 	int			 sp_nready;
-	int			 sp_nclaimed;	/* building, a request waits */
 	int			 sp_njudge;	/* building, judging a proxy */
 	int			 sp_nadopted;	/* building, adopted */
 	struct event		*sp_fill_ev;	/* after a backoff */
@@ -95,6 +96,9 @@ static struct {
 } sp = { .sp_list = TAILQ_HEAD_INITIALIZER(sp.sp_list) };
 
 static void	spare_fill(void);
+static int	spare_goal(int *);
+static void	spare_hint_spent(void);
+static void	spare_late(struct spare *);
 
 static long
 spare_since(const struct timespec *t)
@@ -122,6 +126,23 @@ spare_target(int prewarm, int max, int recent, int hint)
 	if (hint > n)
 		n = hint;
 	return (n > max ? max : n);
+}
+
+/*
+ * spare_target() while bots are active; else only what a hint asks for,
+ * never more than prewarm_max, none with prewarm 0.  Pure, for the unit
+ * test.
+ */
+int
+spare_keep(int prewarm, int max, int recent, int hint, int active)
+{
+	if (prewarm <= 0)
+		return (0);
+	if (active)
+		return (spare_target(prewarm, max, recent, hint));
+	if (hint <= 0)
+		return (0);
+	return (hint > max ? max : hint);
 }
 
 int
@@ -278,6 +299,7 @@ spare_give(struct spare *s)
 	s->sp_conn = NULL;
 	spare_close(s);
 	metrics_spare(METRICS_SPARE_USED);
+	spare_hint_spent();
 	spare_fill();
 	return (cn);
 }
@@ -294,8 +316,6 @@ spare_handoff(struct spare *s)
 	fn(arg, spare_give(s));
 }
 
-static int	spare_goal(void);
-
 /* From conn.c: the spare's connection is ready, or failed. */
 static void
 spare_built(void *arg, struct conn *cn, int rc)
@@ -304,7 +324,7 @@ spare_built(void *arg, struct conn *cn, int rc)
 	struct upstream_facts	 uf;
 	enum upstream_stage	 st;
 	char			 desc[512];
-	int			 aside;
+	int			 aside, base;
 
 	(void)cn;
 	if (rc == -1) {
@@ -328,7 +348,7 @@ spare_built(void *arg, struct conn *cn, int rc)
 	metrics_spare(METRICS_SPARE_OPENED);
 	/* Made beside the target: kept only while spares are short. */
 	if (aside && s->sp_wfn == NULL &&
-	    sp.sp_n - sp.sp_nclaimed - sp.sp_njudge > spare_goal()) {
+	    sp.sp_n - sp.sp_njudge > spare_goal(&base)) {
 		metrics_spare(METRICS_SPARE_EXPIRED);
 		spare_close(s);
 		return;
@@ -408,20 +428,30 @@ spare_adopt(struct conn *cn)
 	return (0);
 }
 
-/* How many spares to keep now: 0 unless bots are active. */
+/*
+ * How many spares to keep now (0: none), and in *base how many of them
+ * without the hint: bots are active (a call, not a long poll, within
+ * prewarm_linger), or a getUpdates hint is live (within
+ * prewarm_max_idle, calls still to come), or neither.
+ */
 static int
-spare_goal(void)
+spare_goal(int *base)
 {
 	const struct config	*cfg = sp.sp_cfg;
-	int			 recent;
+	int			 active, hint, recent;
 
-	if (cfg == NULL || cfg->cfg_prewarm == 0 || !sp.sp_active ||
-	    spare_since(&sp.sp_last) >= cfg->cfg_prewarm_linger_ms)
+	*base = 0;
+	if (cfg == NULL)
 		return (0);
+	active = sp.sp_active &&
+	    spare_since(&sp.sp_last) < cfg->cfg_prewarm_linger_ms;
+	hint = spare_since(&sp.sp_hint_at) < cfg->cfg_prewarm_max_idle_ms ?
+	    sp.sp_hint : 0;
 	recent = sp.sp_peak > sp.sp_peak_prev ? sp.sp_peak : sp.sp_peak_prev;
-	return (spare_target(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent,
-	    spare_since(&sp.sp_hint_at) < cfg->cfg_prewarm_max_idle_ms ?
-	    sp.sp_hint : 0));
+	*base = spare_keep(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent, 0,
+	    active);
+	return (spare_keep(cfg->cfg_prewarm, cfg->cfg_prewarm_max, recent,
+	    hint, active));
 }
 
 /* Open spares up to the target while bots are active; not in a backoff. */
@@ -431,9 +461,9 @@ spare_fill(void)
 	struct timespec		 now;
 	struct timeval		 tv;
 	long			 wait;
-	int			 target;
+	int			 target, base;
 
-	if ((target = spare_goal()) == 0)
+	if ((target = spare_goal(&base)) == 0)
 		return;
 	if (sp.sp_backoff_ms > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -444,14 +474,19 @@ spare_fill(void)
 		}
 	}
 	/*
-	 * One a request waits for is as good as taken: replaced at once;
+	 * One a request waits for counts until it is handed over: claims
+	 * open none beyond the target, so a proxy that slows down under a
+	 * burst sees a connection per call and the spares kept, no more;
 	 * one judging a proxy is beside the target until it is made.
 	 */
-	while (sp.sp_n - sp.sp_nclaimed - sp.sp_njudge < target)
+	while (sp.sp_n - sp.sp_njudge < target) {
+		metrics_spare_why(sp.sp_n - sp.sp_njudge < base ?
+		    METRICS_SPWHY_TARGET : METRICS_SPWHY_HINT);
 		if (spare_open() == -1) {
 			spare_backoff();
 			break;
 		}
+	}
 }
 
 static void
@@ -552,6 +587,35 @@ spare_ok(void)
 	spare_fill();
 }
 
+/*
+ * A bot's request began under cfg: a call makes bots active and counts
+ * toward its bot's last hint; a long poll does neither (a bot that only
+ * polls keeps no spares: its polls are the requests it makes).
+ */
+void
+spare_request(const struct config *cfg, const char *bot, int longpoll)
+{
+	if (longpoll)
+		return;
+	sparehint_call(bot);
+	spare_begin(cfg);
+}
+
+/* A getUpdates answer of bot's carried n updates: worth what it earned. */
+void
+spare_hint_from(const char *bot, int n)
+{
+	spare_hint(sparehint_note(bot, n));
+}
+
+/* A spare went to a request: one announced call fewer to come. */
+static void
+spare_hint_spent(void)
+{
+	if (sp.sp_hint > 0)
+		sp.sp_hint--;
+}
+
 /* A getUpdates answer carried n updates: n calls will follow. */
 void
 spare_hint(int n)
@@ -619,6 +683,32 @@ spare_wait_ms(long est, long elapsed)
 	return (2 * est - elapsed);
 }
 
+/*
+ * How long a build takes, after a wait for one begun elapsed ms ago ran
+ * out: at least that long, so the next waits are longer and fewer calls
+ * open a connection of their own beside a spare.  Pure, for the unit
+ * test.
+ */
+long
+spare_late_est(long est, long elapsed)
+{
+	return (elapsed > est ? elapsed : est);
+}
+
+/*
+ * A wait for s ran out and its request goes fresh, in s's place: s stays
+ * only as one of the spares kept, else it closes (no extra).
+ */
+static void
+spare_late(struct spare *s)
+{
+	int	 base;
+
+	sp.sp_est_ms = spare_late_est(sp.sp_est_ms, spare_since(&s->sp_t0));
+	if (sp.sp_n - sp.sp_njudge > spare_goal(&base))
+		spare_close(s);
+}
+
 /* The deadline: the spare goes on as one for later, the request fresh. */
 static void
 spare_late_cb(evutil_socket_t fd, short what, void *arg)
@@ -630,6 +720,7 @@ spare_late_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	spare_unwait(s);
+	spare_late(s);
 	metrics_spare(METRICS_SPARE_MISSED);
 	fn(warg, NULL);
 }
@@ -662,7 +753,6 @@ spare_wait(const struct config *cfg, int proxy, spare_got_fn fn, void *arg)
 			return (NULL);
 		s->sp_wfn = fn;
 		s->sp_warg = arg;
-		sp.sp_nclaimed++;
 		spare_fill();
 		return (s);
 	}
@@ -685,8 +775,6 @@ spare_unwait(struct spare *s)
 {
 	if (s->sp_wait_ev != NULL)
 		evtimer_del(s->sp_wait_ev);
-	if (s->sp_wfn != NULL)
-		sp.sp_nclaimed--;
 	s->sp_wfn = NULL;
 	s->sp_warg = NULL;
 }

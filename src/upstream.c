@@ -198,9 +198,9 @@ upstream_done(struct req *req, const struct upstream_facts *uf)
 	upstream_times(req);
 	failover_ok(req->req_cfg, req->req_proxy);
 	spare_ok();	/* the way works: spares may go it */
-	/* n updates: n calls follow. */
+	/* n updates: n calls follow, as far as its bot's hints came true. */
 	if (req->req_route.rt_longpoll)
-		spare_hint(longpoll_updates(req));
+		spare_hint_from(req->req_route.rt_bot, longpoll_updates(req));
 	if (longpoll_again(req)) {
 		upstream_repoll(req);
 		return;
@@ -339,7 +339,8 @@ upstream_start(struct req *req)
 	if (header_upstream(req) == -1 ||
 	    longpoll_start(req, upstream_repoll) == -1)
 		return (-1);
-	spare_begin(req->req_cfg);
+	spare_request(req->req_cfg, req->req_route.rt_bot,
+	    req->req_route.rt_longpoll);
 	return (upstream_attempt(req));
 }
 

@@ -403,9 +403,9 @@ def held_new(fp, after):
     return box[0] if box else None
 
 
-def open_new(fp, after, fut, timeout=20):
+def open_until(fp, after, cond, timeout=20):
     """Let through every connection held after number after, as they come
-    (spares and fresh ones alike), until fut is done; fut's result."""
+    (spares and fresh ones alike), until cond() holds."""
     seen = set()
 
     def step():
@@ -413,8 +413,13 @@ def open_new(fp, after, fut, timeout=20):
             if n > after and n not in seen:
                 seen.add(n)
                 fp.open_gate(n)
-        return not fut.running()
-    harness.wait_until(step, timeout, 0.05)
+        return cond()
+    return harness.wait_until(step, timeout, 0.05)
+
+
+def open_new(fp, after, fut, timeout=20):
+    """open_until() fut is done; fut's result."""
+    open_until(fp, after, lambda: not fut.running(), timeout)
     return fut.done(1)
 
 
@@ -473,13 +478,16 @@ def part_wait(t, env):
         x = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
              "a getMe arrives while it is built, and waits")
-        repl = held_new(fp, sp_conn)
-        t.ok(repl is not None, "the spare it waits for is replaced at once "
-             "(conn %r, held)" % repl)
+        t.ok(not [n for n in fp.held_conns() if n > sp_conn],
+             "its claim opens no spare beyond the one kept (%r)"
+             % fp.held_conns())
         fp.open_gate(sp_conn)
         r = x.done(20)
         t.is_(r and r.status, 200, "the spare is let through: getMe "
               "answered")
+        repl = held_new(fp, sp_conn)
+        t.ok(repl is not None, "handed over, the spare is replaced (conn "
+             "%r, held)" % repl)
         line = wait_line(sc, "getMe", 1)
         t.ok(" spare=1 spare_wait=" in line, "it rode that spare: spare=1 "
              "spare_wait=MS (%r)" % line[line.find("retries"):])
@@ -496,11 +504,12 @@ def part_wait(t, env):
         y = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
              "another getMe waits for the next spare (conn %r)" % sp_conn)
-        repl = held_new(fp, sp_conn)
         fp.open_gate(sp_conn, close=True)
         r = open_new(fp, sp_conn, y)
         t.is_(r and r.status, 200, "that spare's CONNECT is closed: the "
               "getMe goes fresh and is answered")
+        # Its replacement (after the failure's backoff) let through too.
+        open_until(fp, sp_conn, lambda: spares(sc).get("ready", 0) >= 1)
         line = wait_line(sc, "getMe", 2)
         t.ok(" spare=0 spare_wait=" in line and "error=" not in line,
              "its access line: spare=0 spare_wait=MS, no error (%r)"
@@ -529,8 +538,6 @@ def part_wait(t, env):
 
         # The spare is late: the request goes fresh once it is late by a
         # whole expected build time.
-        harness.wait_until(lambda: len([n for n in fp.held_conns()
-                                        if n > sp_conn]) >= 1, 10)
         last = max(fp.held_conns())
         z = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
@@ -584,8 +591,6 @@ def part_wait_cfg(t, env):
         y = later(lambda: sc.get(getme))
         t.ok(harness.wait_until(lambda: inflight(sc) == 1, 10),
              "a getMe waits for its replacement (conn %r)" % sp_conn)
-        harness.wait_until(lambda: len([n for n in fp.held_conns()
-                                        if n > sp_conn]) >= 1, 10)
         last = max(fp.held_conns())
         sc.proc.send_signal(signal.SIGTERM)
         r = open_new(fp, last, y)

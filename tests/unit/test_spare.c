@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "spare.h"
+#include "sparehint.h"
 #include "tap.h"
 
 struct target_case {
@@ -59,11 +60,99 @@ static const struct {
 	{ 200, -5, -1, "a clock that went back: go fresh" },
 };
 
+/* How many to keep: bots active (a call within prewarm_linger) or not. */
+static const struct {
+	int		 prewarm, max, recent, hint, active, want;
+	const char	*what;
+} keeps[] = {
+	{ 1, 8, 0, 0, 0, 0, "only polls, no hint: none (an idle poller)" },
+	{ 1, 8, 3, 0, 0, 0, "not active: the old concurrency counts not" },
+	{ 1, 8, 0, 4, 0, 4, "not active, a hint of 4: 4" },
+	{ 1, 8, 0, 20, 0, 8, "not active, a hint above prewarm_max" },
+	{ 4, 8, 0, 1, 0, 1, "not active: prewarm is no floor" },
+	{ 1, 8, 0, -2, 0, 0, "not active, a negative hint: none" },
+	{ 0, 8, 0, 4, 0, 0, "prewarm 0: a hint opens none" },
+	{ 0, 8, 2, 4, 1, 0, "prewarm 0, active: none" },
+	{ 1, 8, 0, 0, 1, 1, "active: prewarm" },
+	{ 1, 8, 3, 5, 1, 5, "active: spare_target()" },
+};
+
+/* A wait for a build begun elapsed ms ago ran out: the next estimate. */
+static const struct {
+	long		 est, elapsed, want;
+	const char	*what;
+} lates[] = {
+	{ 50, 100, 100, "late by a whole build: the build takes that long" },
+	{ 50, 1000, 1000, "a proxy slowed down: at once to what was seen" },
+	{ 200, 150, 200, "a shorter wait changes nothing" },
+	{ 0, 30, 30, "none yet: what was seen" },
+};
+
+/* A hint's worth after the last one of its bot (trust out of 8). */
+static const struct {
+	int		 trust, announced, calls, want;
+	const char	*what;
+} trusts[] = {
+	{ 8, 8, 0, 4, "8 announced, no call: halved" },
+	{ 4, 8, 0, 2, "again: halved" },
+	{ 2, 8, 0, 1, "again" },
+	{ 1, 8, 0, 0, "again: down to nothing" },
+	{ 0, 8, 0, 0, "stays at nothing while unused" },
+	{ 0, 1, 1, 4, "a call came after all: halfway back" },
+	{ 4, 3, 3, 6, "all came: halfway back again" },
+	{ 7, 2, 2, 8, "reaches whole" },
+	{ 8, 8, 8, 8, "whole stays whole" },
+	{ 8, 8, 20, 8, "more calls than announced count as all" },
+	{ 8, 4, 2, 6, "half came: halfway toward half" },
+	{ 5, 0, 0, 5, "no hint before: unchanged" },
+};
+
+static const struct {
+	int		 n, trust, want;
+	const char	*what;
+} scales[] = {
+	{ 8, 8, 8, "trusted whole: all" },
+	{ 8, 4, 4, "half" },
+	{ 8, 1, 1, "an eighth of 8" },
+	{ 3, 1, 1, "rounded up" },
+	{ 8, 0, 0, "no trust: none" },
+	{ 0, 8, 0, "no updates: none" },
+	{ 100, 9, 100, "trust above whole counts as whole" },
+};
+
+static void
+test_cost(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(keeps) / sizeof(keeps[0]); i++)
+		is_int(spare_keep(keeps[i].prewarm, keeps[i].max,
+		    keeps[i].recent, keeps[i].hint, keeps[i].active),
+		    keeps[i].want, "spare_keep: %s", keeps[i].what);
+	for (i = 0; i < sizeof(lates) / sizeof(lates[0]); i++)
+		is_int(spare_late_est(lates[i].est, lates[i].elapsed),
+		    lates[i].want, "spare_late_est: %s", lates[i].what);
+	for (i = 0; i < sizeof(trusts) / sizeof(trusts[0]); i++)
+		is_int(sparehint_trust(trusts[i].trust, trusts[i].announced,
+		    trusts[i].calls), trusts[i].want, "sparehint_trust: %s",
+		    trusts[i].what);
+	for (i = 0; i < sizeof(scales) / sizeof(scales[0]); i++)
+		is_int(sparehint_scale(scales[i].n, scales[i].trust),
+		    scales[i].want, "sparehint_scale: %s", scales[i].what);
+	/* One bot's unused hints cost it trust, not another bot's. */
+	is_int(sparehint_note("111", 8), 8, "a bot's first hint counts whole");
+	is_int(sparehint_note("111", 8), 4, "unused: its next counts half");
+	is_int(sparehint_note("222", 8), 8, "another bot's counts whole");
+	sparehint_call("111");
+	is_int(sparehint_note("111", 8), 2, "one call of 8 announced: 2");
+}
+
 int
 main(void)
 {
 	size_t	 i;
 
+	test_cost();
 	for (i = 0; i < sizeof(learns) / sizeof(learns[0]); i++)
 		is_int(spare_learn(learns[i].est, learns[i].ms), learns[i].want,
 		    "spare_learn: %s", learns[i].what);
