@@ -134,10 +134,11 @@ def main():
              "signals delivered in %.2f s" % (applied, signals, burst))
         t.ok(signals < 20 or applied * 4 <= signals,
              "far fewer reloads than signals")
-        before = sp.stats()["tunnels"]
         t.is_(sc.get("/bot%s/getMe" % tok).status, 200,
               "getMe after the burst")
-        t.ok(sp.stats()["tunnels"] > before, "it went through the new proxy")
+        # The new proxy is the only one now; a spare made through it
+        # before the getMe may carry it, so count its tunnels, not new ones.
+        t.ok(sp.stats()["tunnels"] >= 1, "it went through the new proxy")
         t.is_(metric(sc, "tgsidecar_trust_reads_total"), 0,
               "the trust store was never read again: its files did not "
               "change")
