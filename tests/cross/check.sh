@@ -144,6 +144,9 @@ for m in proc sys dev dev/pts; do
 	mounted="$m $mounted"
 done
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# A bare debootstrap has no /etc/hosts: without it "localhost" does not
+# resolve, and test_pac's isResolvable()/dnsResolve() rows fail.
+[ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$root/etc/hosts"
 
 head=$(hgit -C "$top" rev-parse --short HEAD)
 version=$(sed -n '1s/^tgsidecar (\([^-)]*\).*/\1/p' "$top/debian/changelog")
