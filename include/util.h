@@ -12,6 +12,7 @@ struct timespec;
 struct sockaddr;
 void	 util_ms_timeval(long, struct timeval *);
 long	 util_ms_between(const struct timespec *, const struct timespec *);
+long	 util_learn_ms(long, long);
 double	 util_ms_since(const struct timespec *);
 void	 util_peer_str(const struct sockaddr *, char *, size_t);
 int	 util_sockaddr_host(const struct sockaddr *, char *, size_t);

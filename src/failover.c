@@ -121,11 +121,7 @@ failover_trying(struct config *cfg, int i, int delta)
 long
 failover_tls_learn(long est, long ms)
 {
-	if (ms < 1)
-		ms = 1;
-	if (est <= 0)
-		return (ms);
-	return (est + (ms - est) / 4);
+	return (util_learn_ms(est, ms));
 }
 
 /*

@@ -658,11 +658,7 @@ spare_take(const struct config *cfg, int proxy)
 long
 spare_learn(long est, long ms)
 {
-	if (ms < 1)
-		ms = 1;
-	if (est <= 0)
-		return (ms);
-	return (est + (ms - est) / 4);
+	return (util_learn_ms(est, ms));
 }
 
 /*

@@ -226,3 +226,17 @@ util_urldecode(const char *s, size_t n, char *out, size_t size,
 	*outlen = o;
 	return (0);
 }
+
+/*
+ * The next estimate of a duration, from the last (0: none yet) and one
+ * of ms: a moving average, so a change is followed within a few.  Pure.
+ */
+long
+util_learn_ms(long est, long ms)
+{
+	if (ms < 1)
+		ms = 1;
+	if (est <= 0)
+		return (ms);
+	return (est + (ms - est) / 4);
+}
